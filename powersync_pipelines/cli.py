@@ -1,0 +1,62 @@
+"""The ``powersync`` command.
+
+Each subcommand lives in ``powersync_pipelines/commands/<name>.py`` with ``HELP``, ``add_arguments(parser)``
+and ``run(args) -> int``. Only the invoked command's module is imported, so ``powersync optimize`` does not
+pay for importing Dagster. A command whose module is absent is simply not offered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import sys
+
+COMMANDS: dict[str, str] = {
+    "demo": "Run the main job once on the demo site (simulated Sungrow SH on loopback) and print a summary",
+    "ui": "Start the Dagster UI + daemon with the demo site, the simulator and the schedules running",
+    "sites": "Validate a sites file and list its sites",
+    "simulate": "Run a battery simulator (Modbus/HTTP peer) in the foreground",
+    "optimize": "Solve a battery schedule for a problem JSON",
+    "prices": "Fetch and print a provider's normalised price frame",
+    "backtest": "Replay historical prices through the planner and report savings",
+    "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
+    "tariff": "Write the TOU tariff payload a site would get now",
+}
+
+
+def _available() -> dict[str, str]:
+    return {
+        name: help_
+        for name, help_ in COMMANDS.items()
+        if importlib.util.find_spec(f"powersync_pipelines.commands.{name}") is not None
+    }
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="powersync", description="PowerSync Pipelines: plan and drive home batteries.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_ in _available().items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if only is None or name == only:
+            importlib.import_module(f"powersync_pipelines.commands.{name}").add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(only=chosen or "")
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"powersync_pipelines.commands.{args.command}")
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

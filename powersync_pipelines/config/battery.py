@@ -1,0 +1,50 @@
+"""Battery section of a site (``battery:``): which system, how to reach it, and its ratings.
+
+Ratings are hard limits: nothing in the product may command beyond ``max_*_kw`` or below the reserve.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ._base import StrictModel
+
+BatteryKind = Literal["sungrow_sh", "sigenergy", "tesla", "simulated"]
+
+
+class BatteryConfig(StrictModel):
+    kind: BatteryKind
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    device_id: int | None = Field(None, ge=0, le=255)
+    base_url: str | None = None
+    token_env: str | None = None
+    energy_site_id: str | None = None
+    capacity_kwh: float = Field(gt=0, le=1000)
+    max_charge_kw: float = Field(gt=0, le=500)
+    max_discharge_kw: float = Field(gt=0, le=500)
+    charge_efficiency: float = Field(0.95, gt=0, le=1)
+    discharge_efficiency: float = Field(0.95, gt=0, le=1)
+    backup_reserve_pct: float = Field(10, ge=0, le=100)
+    optimizer_reserve_pct: float = Field(20, ge=0, le=100)
+    initial_soc_pct: float = Field(50, ge=0, le=100)
+    wear_cost_per_kwh: float = Field(0.01, ge=0, le=1)
+    telemetry_max_age_s: float = Field(120, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> BatteryConfig:
+        if self.kind in ("sungrow_sh", "sigenergy") and (not self.host or self.port is None):
+            raise ValueError(f"battery kind '{self.kind}' needs 'host' and 'port' (Modbus TCP)")
+        if self.optimizer_reserve_pct < self.backup_reserve_pct:
+            raise ValueError(
+                f"optimizer_reserve_pct ({self.optimizer_reserve_pct}) must be >= backup_reserve_pct "
+                f"({self.backup_reserve_pct})"
+            )
+        return self
+
+    @property
+    def reserve_fraction(self) -> float:
+        """The SOC floor the planner respects (the higher of the two reserves)."""
+        return max(self.backup_reserve_pct, self.optimizer_reserve_pct) / 100.0

@@ -1,0 +1,67 @@
+"""Optional site sections: solar, load, grid limits, features, AC inverter, EV, automations."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ._base import StrictModel
+
+
+class SolarConfig(StrictModel):
+    peak_kw: float = Field(ge=0, le=1000)
+    tilt: float = Field(20, ge=0, le=90)
+    azimuth: float = Field(0, ge=0, lt=360)  # degrees from north; 0 faces north (southern hemisphere)
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    losses_pct: float = Field(14, ge=0, le=60)
+    solcast_resource_id: str | None = None
+    solcast_token_env: str | None = None
+
+
+class LoadConfig(StrictModel):
+    """Household load until measured history exists: a shipped real profile, scaled to ``annual_kwh``."""
+
+    profile: str = "data/profiles/ausgrid_customer12_load.csv"
+    annual_kwh: float | None = Field(None, gt=0)
+
+
+class LimitsConfig(StrictModel):
+    export_kw: float = Field(5.0, ge=0, le=1000)
+    import_kw: float = Field(15.0, gt=0, le=1000)
+
+
+class SpikeWatchConfig(StrictModel):
+    enabled: bool = True
+    threshold_per_mwh: float | None = Field(None, gt=0)  # default depends on battery kind (300 Tesla, 3000 VPP)
+    hysteresis_per_mwh: float = Field(20.0, ge=0)
+    discharge_kw: float | None = Field(None, gt=0)
+
+
+class FeaturesConfig(StrictModel):
+    spike_protection: bool = True
+    export_boost: dict[str, Any] = {}
+    chip_mode: dict[str, Any] = {}
+    curtailment: dict[str, Any] = {}
+    spike_watch: SpikeWatchConfig = SpikeWatchConfig()
+    demand_charge: dict[str, Any] = {}
+
+
+class AcInverterConfig(StrictModel):
+    brand: Literal["sungrow_sg", "fronius", "goodwe", "huawei", "enphase", "zeversolar"]
+    host: str
+    port: int | None = Field(None, ge=1, le=65535)
+    device_id: int | None = Field(None, ge=0, le=255)
+    token_env: str | None = None
+    rated_kw: float | None = Field(None, gt=0)
+
+
+class EvConfig(StrictModel):
+    charger: Literal["ocpp", "tesla_wall_connector", "wallbox", "easee", "generic"]
+    max_amps: float = Field(32, gt=0, le=80)
+    min_amps: float = Field(6, ge=0, le=80)
+    phases: Literal[1, 3] = 1
+    voltage: float = Field(230, gt=100, le=480)
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)

@@ -1,0 +1,106 @@
+"""Price-provider section of a site (``provider:``).
+
+One model for every provider kind so the sites file stays flat and readable; fields that a kind does not
+use are simply left unset. Validation of kind-specific requirements happens in ``_check_kind``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ._base import StrictModel
+
+ProviderKind = Literal["replay", "amber", "aemo", "flow_power", "globird", "octopus", "normalized"]
+NEM_REGIONS = ("NSW1", "QLD1", "VIC1", "SA1", "TAS1")
+
+
+class RetailMapping(StrictModel):
+    """Turns a wholesale RRP ($/MWh ex-GST) into what the owner pays and earns ($/kWh inc-GST).
+
+    import = max(floor, (RRP/1000 + network_adder) * (1 + gst)) ; export = RRP/1000 * export_factor - export_fee
+    """
+
+    network_adder_per_kwh: float = Field(0.12, ge=0, le=2)
+    gst: float = Field(0.10, ge=0, le=0.5)
+    import_floor_per_kwh: float | None = 0.0
+    export_factor: float = Field(1.0, ge=0, le=2)
+    export_fee_per_kwh: float = Field(0.0, ge=-1, le=1)
+
+
+class TouPeriod(StrictModel):
+    """A static tariff band (Globird, Flow Power network tariff): local ``HH:MM`` start/end, $/kWh."""
+
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(pattern=r"^([01]\d|2[0-4]):[0-5]\d$")
+    import_price: float = Field(ge=-2, le=20)
+    export_price: float = Field(0.0, ge=-2, le=20)
+
+
+class ProviderConfig(StrictModel):
+    kind: ProviderKind
+    region: str | None = None
+    file: str | None = None
+    format: Literal["aemo", "normalized", "amber", "octopus"] | None = None
+    base_url: str | None = None
+    # replay
+    replay_start: str | None = None  # ISO UTC instant the demo clock starts at
+    retail: RetailMapping = RetailMapping()
+    # amber
+    site_id: str | None = None
+    token_env: str | None = None
+    resolution: Literal[5, 30] = 5
+    # octopus
+    gsp: str | None = Field(None, pattern=r"^[A-HJ-NP]$")  # the 14 GSP regions (no I, no O)
+    product: str | None = None
+    export_product: str | None = None
+    # flow power / globird
+    network_tariff: list[TouPeriod] = []
+    margin_per_kwh: float = Field(0.0, ge=-1, le=2)
+    happy_hour_start: str = Field("17:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    happy_hour_end: str = Field("19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    happy_hour_export_per_kwh: float = Field(0.45, ge=0, le=20)
+    tou: list[TouPeriod] = []
+    spike_threshold_per_mwh: float = Field(3000.0, gt=0)
+    stale_after_minutes: int = Field(30, ge=1, le=24 * 60)
+    # http (all network providers)
+    request_timeout_s: float = Field(20.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ProviderConfig:
+        if self.kind in ("replay", "normalized") and not self.file:
+            raise ValueError(f"provider kind '{self.kind}' needs 'file'")
+        if self.kind in ("aemo", "flow_power", "globird") and self.region not in NEM_REGIONS:
+            raise ValueError(f"provider kind '{self.kind}' needs 'region' one of {', '.join(NEM_REGIONS)}")
+        if self.region is not None and self.region not in NEM_REGIONS:
+            raise ValueError(f"region must be one of {', '.join(NEM_REGIONS)}, got {self.region!r}")
+        if self.kind == "octopus" and not self.gsp:
+            raise ValueError("provider kind 'octopus' needs 'gsp' (a GSP region letter A-P, not I or O)")
+        if self.kind == "globird" and not self.tou:
+            raise ValueError("provider kind 'globird' needs 'tou' bands (its prices are a static time-of-use tariff)")
+        for name in ("tou", "network_tariff"):
+            bands = getattr(self, name)
+            if bands:
+                gap = _first_uncovered_minute(bands)
+                if gap is not None:
+                    raise ValueError(f"'{name}' bands leave {gap // 60:02d}:{gap % 60:02d} uncovered; cover all 24 h")
+        return self
+
+
+def _minute_of_day(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _first_uncovered_minute(bands: list[TouPeriod]) -> int | None:
+    """The first local minute no band covers (bands may wrap past midnight; start == end is all day)."""
+    covered = [False] * 1440
+    for b in bands:
+        s, e = _minute_of_day(b.start), _minute_of_day(b.end)
+        if s == e:
+            return None
+        rng = range(s, e) if s < e else [*range(s, 1440), *range(0, e)]
+        for m in rng:
+            covered[m] = True
+    return next((m for m, ok in enumerate(covered) if not ok), None)

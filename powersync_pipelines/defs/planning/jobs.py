@@ -1,0 +1,24 @@
+"""The re-optimisation job (all planning assets, in-process for latency) and its 5-minute schedule."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from .assets import PLANNING_ASSETS
+from .partitions import all_sites_tags
+
+reoptimize_job = dg.define_asset_job(
+    "reoptimize_job",
+    selection=dg.AssetSelection.assets(*PLANNING_ASSETS),
+    executor_def=dg.in_process_executor,
+    description="Fetch prices, forecast, plan, push the current action and read the battery back, for "
+    "every site in one run.",
+    tags={"powersync/duckdb_writer": "true"},
+)
+
+
+@dg.schedule(cron_schedule="*/5 * * * *", job=reoptimize_job, execution_timezone="Australia/Brisbane",
+             default_status=dg.DefaultScheduleStatus.RUNNING,
+             description="Re-plan every site every 5 minutes (one run covers all sites).")
+def reoptimize_every_5_minutes(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat(), tags=all_sites_tags())

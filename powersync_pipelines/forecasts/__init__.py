@@ -1,0 +1,1 @@
+"""Solar, load and price-beyond-horizon forecasts (plain functions of data; no Dagster)."""

@@ -1,0 +1,52 @@
+"""Where state and shipped data live.
+
+State (DuckDB file, Dagster home) lives under ``$POWERSYNC_HOME`` (default ``./var``) so that a demo run
+never writes into the source tree and a test can point everything at a temp directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+DEFAULT_SITES_FILE = DATA_DIR / "sites.yaml"
+SHARED_REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
+
+
+def powersync_home() -> Path:
+    """The state directory; created on first use."""
+    home = Path(os.environ.get("POWERSYNC_HOME") or (REPO_ROOT / "var")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def duckdb_path() -> Path:
+    """The one DuckDB history file (``$POWERSYNC_DUCKDB`` overrides)."""
+    override = os.environ.get("POWERSYNC_DUCKDB")
+    return Path(override).resolve() if override else powersync_home() / "powersync.duckdb"
+
+
+def sites_file(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--sites`` beats ``$POWERSYNC_SITES`` beats the shipped demo file."""
+    chosen = explicit or os.environ.get("POWERSYNC_SITES") or DEFAULT_SITES_FILE
+    return Path(chosen).resolve()
+
+
+def resolve_data_path(path: str | os.PathLike[str], base: Path | None = None) -> Path:
+    """Resolve a path from a sites file: absolute, relative to the sites file's folder, or to the repo root."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for root in (base, REPO_ROOT):
+        if root is not None and (root / p).exists():
+            return (root / p).resolve()
+    return (REPO_ROOT / p).resolve()
+
+
+def shared_real_data() -> Path | None:
+    """``../shared/data/real`` when present (CI and dev machines have it); ``$POWERSYNC_SHARED_DATA`` overrides."""
+    override = os.environ.get("POWERSYNC_SHARED_DATA")
+    p = Path(override) if override else SHARED_REAL_DATA
+    return p if p.exists() else None

@@ -1,0 +1,252 @@
+"""One planning cycle for one site, as plain functions of data (the Dagster assets and the CLI both call these).
+
+price frame -> solar & load forecasts -> optimizer plan -> tariff payload / current command -> telemetry.
+Every stage writes its result to the DuckDB history store, keyed so that a re-run replaces, never duplicates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import SiteConfig
+from .forecasts.load import load_forecast_kw
+from .forecasts.solar import solar_forecast_kw
+from .optimizer import BatteryParams, OptimizationProblem, ScheduleResult, solve
+from .prices.registry import fetch_price_frame
+from .prices.replay import default_replay_now, replay_window
+from .storage import HistoryStore
+
+HORIZON_HOURS = 48
+STEP = pd.Timedelta(minutes=5)
+
+
+def site_now(site: SiteConfig, wall_now: pd.Timestamp | None = None, fixed: str | None = None) -> pd.Timestamp:
+    """The planning instant for a site, on the 5-minute grid.
+
+    Live providers use the wall clock. A ``replay`` site maps the wall clock onto its replay file (cycling
+    through the window so the UI keeps moving), unless ``fixed`` pins it; the demo pins it to
+    ``provider.replay_start`` so every ``make demo`` is the same run.
+    """
+    if fixed:
+        return pd.Timestamp(fixed).tz_convert("UTC").floor("5min")
+    wall = (wall_now or pd.Timestamp.now(tz="UTC")).floor("5min")
+    if site.provider.kind != "replay":
+        return wall
+    start, end = replay_window(site)
+    first = default_replay_now(site)
+    usable = (end - pd.Timedelta(hours=HORIZON_HOURS)) - first
+    if usable <= pd.Timedelta(0):
+        return first
+    offset = (wall - pd.Timestamp("2020-01-01", tz="UTC")) % usable
+    return (first + offset).floor("5min")
+
+
+def horizon_index(now: pd.Timestamp, hours: float = HORIZON_HOURS) -> pd.DatetimeIndex:
+    return pd.date_range(now, periods=int(hours * 12), freq="5min", tz="UTC", name="interval_start")
+
+
+@dataclass
+class PriceForecast:
+    frame: pd.DataFrame  # the price frame over the planning horizon (5-min grid)
+    filled: int  # intervals filled from the last known price (flagged is_forecast)
+    coverage: float  # fraction of the horizon the provider covered
+
+
+def price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None,
+                   **fetch_kwargs: Any) -> PriceForecast:
+    """Fetch prices, store everything fetched, and return the horizon on the 5-min grid.
+
+    A horizon the provider does not cover (e.g. Octopus before 16:00) is filled with the last known price
+    and flagged ``filled`` so that the UI and the tariff sync can tell real prices from padding.
+    """
+    frame = fetch_price_frame(site, now, horizon_hours=HORIZON_HOURS, **fetch_kwargs)
+    if store is not None:
+        store.upsert_prices(site.id, frame)
+    return horizon_prices(frame, now)
+
+
+def stored_price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore) -> PriceForecast:
+    """The horizon as the last ``price_forecast`` stored it (downstream assets read this, not the network)."""
+    frame = store.read_prices(site.id, now - pd.Timedelta(hours=1), now + pd.Timedelta(hours=HORIZON_HOURS))
+    if frame.empty or frame.index[-1] < now:
+        raise LookupError(f"site {site.id!r}: no stored prices at {now.isoformat()}; materialise price_forecast first")
+    return horizon_prices(frame, now)
+
+
+def horizon_prices(frame: pd.DataFrame, now: pd.Timestamp) -> PriceForecast:
+    """A price frame cut and padded to the planning horizon on the 5-minute grid."""
+    idx = horizon_index(now)
+    native = frame.loc[frame.index < idx[-1] + STEP]
+    grid = native.reindex(native.index.union(idx)).sort_index().ffill().bfill().reindex(idx)
+    known = native.index.intersection(idx)
+    covered = len(known) / len(idx)
+    grid["filled"] = ~grid.index.isin(native.index)
+    grid.loc[grid["filled"], "is_forecast"] = True
+    return PriceForecast(frame=grid, filled=int(grid["filled"].sum()), coverage=covered)
+
+
+def load_history(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp, days: int = 14) -> pd.Series | None:
+    if store is None:
+        return None
+    df = store.query(
+        "SELECT ts, load_kw FROM telemetry WHERE site_id = ? AND ts >= ? AND ts < ? AND load_kw IS NOT NULL ORDER BY ts",
+        [site.id, (now - pd.Timedelta(days=days)).to_pydatetime(), now.to_pydatetime()],
+    )
+    if df.empty:
+        return None
+    return pd.Series(df["load_kw"].to_numpy(), index=pd.to_datetime(df["ts"], utc=True))
+
+
+def forecasts(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, pd.Series, str]:
+    """(solar_kw, load_kw, load model name) on the horizon grid; stored in ``forecasts``."""
+    idx = horizon_index(now)
+    solar = solar_forecast_kw(site, idx)
+    load, model = load_forecast_kw(site, idx, load_history(store, site, now))
+    if store is not None:
+        store.upsert_forecasts(site.id, "solar", solar, "pvlib_clearsky_climatology", now)
+        store.upsert_forecasts(site.id, "load", load, model, now)
+    return solar, load, model
+
+
+def battery_params(site: SiteConfig, soc: float) -> BatteryParams:
+    b = site.battery
+    return BatteryParams(
+        capacity_kwh=b.capacity_kwh,
+        soc_initial=float(np.clip(soc, 0.0, 1.0)),
+        max_charge_kw=b.max_charge_kw,
+        max_discharge_kw=b.max_discharge_kw,
+        charge_efficiency=b.charge_efficiency,
+        discharge_efficiency=b.discharge_efficiency,
+        reserve=b.reserve_fraction,
+    )
+
+
+def build_problem(site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, solar: pd.Series, load: pd.Series,
+                  soc: float) -> OptimizationProblem:
+    return OptimizationProblem(
+        start=now,
+        interval_minutes=5,
+        import_price=prices["import_price"].to_numpy(dtype=float),
+        export_price=prices["export_price"].to_numpy(dtype=float),
+        solar_kw=solar.to_numpy(dtype=float),
+        load_kw=load.to_numpy(dtype=float),
+        battery=battery_params(site, soc),
+        export_limit_kw=site.limits.export_kw,
+        import_limit_kw=site.limits.import_kw,
+        wear_cost_per_kwh=site.battery.wear_cost_per_kwh,
+        terminal_value="auto",
+    )
+
+
+def plan_id_for(site_id: str, now: pd.Timestamp) -> str:
+    """One plan per site per 5-minute slot: re-running the same slot replaces that plan."""
+    return f"{site_id}:{now.strftime('%Y%m%dT%H%MZ')}"
+
+
+@dataclass
+class Plan:
+    plan_id: str
+    result: ScheduleResult
+    soc_initial: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def plan_schedule(site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, solar: pd.Series, load: pd.Series,
+                  soc: float, store: HistoryStore | None = None, horizon: str = "full") -> Plan:
+    """Solve the schedule and store it (plan summary in ``plans``, intervals in ``schedule``)."""
+    problem = build_problem(site, now, prices, solar, load, soc)
+    result = solve(problem, horizon=horizon)
+    pid = plan_id_for(site.id, now)
+    meta = {
+        "created_at": pd.Timestamp.now(tz="UTC"),
+        "plan_start": now,
+        "status": result.status,
+        "solver": result.solver,
+        "fallback_reason": result.fallback_reason,
+        "objective": result.objective,
+        "cost": result.cost,
+        "baseline_cost": result.baseline_cost,
+        "self_consumption_cost": result.self_consumption_cost,
+        "savings_24h": result.savings_24h,
+        "savings_horizon": result.savings_horizon,
+        "solve_ms": result.solve_ms,
+        "soc_initial": soc,
+    }
+    if store is not None:
+        store.write_plan(site.id, pid, meta, result.intervals)
+    return Plan(plan_id=pid, result=result, soc_initial=soc, meta=meta)
+
+
+
+def push_action(device: Any, site: SiteConfig, store: HistoryStore | None, action: str, power_kw: float,
+                until: pd.Timestamp, slot: pd.Timestamp) -> dict[str, Any]:
+    """Send one plan slot to the battery; on failure put the battery back in self-consumption (safe mode).
+
+    The driver verifies every write by reading it back and records each command in ``commands``.
+    """
+    try:
+        result = device.apply(action, power_kw, until)
+    except Exception as exc:  # the driver refused (stale telemetry, limits) or the transport failed
+        outcome = {"outcome": "error", "error": f"{type(exc).__name__}: {exc}", "written": {}, "safe_mode": None}
+        outcome["safe_mode"] = _safe_mode(device)
+        if store is not None:
+            store.record_command(site.id, site.battery.kind, f"apply:{action}", "error",
+                                 params={"power_kw": power_kw, "until": until.isoformat()},
+                                 error=outcome["error"], interval_start=slot)
+        return outcome
+    outcome = {"outcome": "ok" if result.ok else "verify_failed", "error": result.error,
+               "written": result.written, "readback": result.readback, "safe_mode": None}
+    if not result.ok:
+        outcome["safe_mode"] = _safe_mode(device)
+    return outcome
+
+
+def _safe_mode(device: Any) -> str:
+    try:
+        r = device.restore_normal()
+        return "self_consumption" if r.ok else f"restore failed: {r.error}"
+    except Exception as exc:
+        return f"restore failed: {type(exc).__name__}: {exc}"
+
+
+def record_unreachable(site: SiteConfig, store: HistoryStore | None, action: str, power_kw: float,
+                       slot: pd.Timestamp, exc: Exception) -> dict[str, Any]:
+    err = f"device unreachable: {type(exc).__name__}: {exc}"
+    if store is not None:
+        store.record_command(site.id, site.battery.kind, f"apply:{action}", "error",
+                             params={"power_kw": power_kw}, error=err, interval_start=slot)
+    return {"outcome": "error", "error": err, "written": {}, "safe_mode": None}
+
+
+def plan_violations(intervals: pd.DataFrame, site: SiteConfig, soc_initial: float, tol: float = 1e-4) -> list[str]:
+    """Physical invariants of a stored plan; an empty list means feasible.
+
+    Energy balance per interval, SOC within [min(reserve, start SOC), 1] (the plan may ramp back up to a
+    reserve it starts below), power and grid limits, and no simultaneous charge and discharge.
+    """
+    b, df = site.battery, intervals
+    out: list[str] = []
+    curtail = df["curtail_kw"].fillna(0.0) if "curtail_kw" in df else 0.0
+    balance = (df["grid_import_kw"] - df["grid_export_kw"] + df["battery_discharge_kw"] - df["battery_charge_kw"]
+               + df["solar_kw"] - curtail - df["load_kw"])
+    if (balance.abs() > 1e-3).any():
+        out.append(f"energy balance off by up to {balance.abs().max():.4f} kW")
+    floor = min(b.reserve_fraction, soc_initial)
+    if (df["soc"] < floor - tol).any() or (df["soc"] > 1 + tol).any():
+        out.append(f"SOC outside [{floor:.3f}, 1]: min {df['soc'].min():.4f}, max {df['soc'].max():.4f}")
+    if (df["battery_charge_kw"] > b.max_charge_kw + tol).any():
+        out.append(f"charge above {b.max_charge_kw} kW")
+    if (df["battery_discharge_kw"] > b.max_discharge_kw + tol).any():
+        out.append(f"discharge above {b.max_discharge_kw} kW")
+    if (df["grid_export_kw"] > site.limits.export_kw + tol).any():
+        out.append(f"export above {site.limits.export_kw} kW")
+    if (df["grid_import_kw"] > site.limits.import_kw + tol).any():
+        out.append(f"import above {site.limits.import_kw} kW")
+    both = (df["battery_charge_kw"] > tol) & (df["battery_discharge_kw"] > tol)
+    if both.any():
+        out.append(f"{int(both.sum())} intervals charge and discharge at once")
+    return out

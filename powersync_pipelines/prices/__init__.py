@@ -1,0 +1,1 @@
+"""Price providers, all normalised into the one price frame (``schemas.PriceFrame``)."""

@@ -1,0 +1,220 @@
+"""The DuckDB history store.
+
+DuckDB allows one writing *process*. Every write opens a short-lived connection under a file lock
+(``<db>.lock``), so the Dagster runs, the CLI and the sensors queue politely instead of failing with
+"Could not set lock on file"; a retried run re-upserts the same keys and neither loses nor duplicates rows.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from filelock import FileLock
+
+from ..schemas import PRICE_COLUMNS
+
+
+class StorageError(RuntimeError):
+    pass
+
+
+def _migrations() -> list[tuple[str, str]]:
+    """All ``MIGRATIONS`` from ``storage/schema_*.py`` modules, core first, then by name."""
+    from .. import storage
+
+    found: list[tuple[str, str]] = []
+    for mod in sorted(pkgutil.iter_modules(storage.__path__), key=lambda m: (m.name != "schema_core", m.name)):
+        if mod.name.startswith("schema_"):
+            found.extend(importlib.import_module(f"{storage.__name__}.{mod.name}").MIGRATIONS)
+    return found
+
+
+class HistoryStore:
+    """One DuckDB file; short transactions; versioned migrations applied on first use."""
+
+    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
+        self._migrated = False
+
+    # -- connections -------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection. Writers hold the file lock for the connection's lifetime."""
+        if not self._migrated:
+            self.migrate()
+        with self._lock:
+            con = self._open()
+            try:
+                yield con
+            finally:
+                con.close()
+
+    def _open(self) -> duckdb.DuckDBPyConnection:
+        delay = 0.05
+        for attempt in range(12):
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.IOException as exc:  # another process (e.g. a notebook) holds the file
+                if attempt == 11:
+                    raise StorageError(f"DuckDB file {self.path} is locked by another process: {exc}") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        raise AssertionError("unreachable")
+
+    def migrate(self) -> list[str]:
+        """Apply pending migrations; returns the names applied now."""
+        applied_now: list[str] = []
+        with self._lock:
+            con = self._open()
+            try:
+                con.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
+                )
+                done = {r[0] for r in con.execute("SELECT name FROM schema_migrations").fetchall()}
+                for name, sql in _migrations():
+                    if name in done:
+                        continue
+                    con.execute("BEGIN")
+                    con.execute(sql)
+                    con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
+                    con.execute("COMMIT")
+                    applied_now.append(name)
+            finally:
+                con.close()
+        self._migrated = True
+        return applied_now
+
+    # -- generic -----------------------------------------------------------------------------------
+    def upsert(self, table: str, df: pd.DataFrame, keys: Sequence[str]) -> int:
+        """Insert or replace rows of ``df`` (columns named as the table's) keyed by the table's primary key."""
+        if df.empty:
+            return 0
+        frame = df.reset_index(drop=False) if df.index.name else df
+        frame = frame.loc[:, ~frame.columns.duplicated()]
+        missing = [k for k in keys if k not in frame.columns]
+        if missing:
+            raise StorageError(f"upsert into {table}: key column(s) {missing} missing")
+        with self.connect() as con:
+            cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+            use = [c for c in frame.columns if c in cols]
+            payload = frame[use]
+            con.register("_upsert_src", payload)
+            collist = ", ".join(f'"{c}"' for c in use)
+            con.execute("BEGIN")
+            con.execute(f"INSERT OR REPLACE INTO {table} ({collist}) SELECT {collist} FROM _upsert_src")
+            con.execute("COMMIT")
+            con.unregister("_upsert_src")
+        return len(payload)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(sql, params or []).df()
+
+    # -- prices ------------------------------------------------------------------------------------
+    def upsert_prices(self, site_id: str, frame: pd.DataFrame) -> int:
+        df = frame.copy()
+        df["site_id"] = site_id
+        if "rrp" not in df:
+            df["rrp"] = float("nan")
+        return self.upsert("prices", df, ["site_id", "interval_start"])
+
+    def read_prices(self, site_id: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+        """Stored prices as a price frame (UTC index), ``start <= interval_start < end``."""
+        sql = f"SELECT interval_start, {', '.join(PRICE_COLUMNS)}, rrp FROM prices WHERE site_id = ?"
+        params: list[Any] = [site_id]
+        if start is not None:
+            sql += " AND interval_start >= ?"
+            params.append(pd.Timestamp(start).to_pydatetime())
+        if end is not None:
+            sql += " AND interval_start < ?"
+            params.append(pd.Timestamp(end).to_pydatetime())
+        df = self.query(sql + " ORDER BY interval_start", params)
+        return _utc_index(df, "interval_start", ["fetched_at"])
+
+    # -- forecasts ---------------------------------------------------------------------------------
+    def upsert_forecasts(self, site_id: str, kind: str, series: pd.Series | pd.DataFrame, model: str,
+                         issued_at: pd.Timestamp) -> int:
+        df = series.to_frame("value") if isinstance(series, pd.Series) else series.copy()
+        df["site_id"], df["kind"], df["model"], df["issued_at"] = site_id, kind, model, issued_at
+        df.index.name = "interval_start"
+        return self.upsert("forecasts", df, ["site_id", "kind", "interval_start"])
+
+    # -- plans -------------------------------------------------------------------------------------
+    def write_plan(self, site_id: str, plan_id: str, meta: dict[str, Any], intervals: pd.DataFrame) -> int:
+        """Store a plan's summary and its intervals; re-writing the same plan_id replaces it."""
+        row = pd.DataFrame([{**meta, "plan_id": plan_id, "site_id": site_id}])
+        self.upsert("plans", row, ["plan_id"])
+        df = intervals.copy()
+        df["site_id"], df["plan_id"] = site_id, plan_id
+        df.index.name = "interval_start"
+        return self.upsert("schedule", df, ["site_id", "plan_id", "interval_start"])
+
+    def read_latest_plan(self, site_id: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        meta = self.query(
+            "SELECT * FROM plans WHERE site_id = ? ORDER BY created_at DESC, plan_start DESC LIMIT 1", [site_id]
+        )
+        if meta.empty:
+            return None
+        m = meta.iloc[0].to_dict()
+        rows = self.query(
+            "SELECT * EXCLUDE (site_id, plan_id) FROM schedule WHERE site_id = ? AND plan_id = ? ORDER BY interval_start",
+            [site_id, m["plan_id"]],
+        )
+        return m, _utc_index(rows, "interval_start")
+
+    # -- commands, telemetry, payloads -------------------------------------------------------------
+    def record_command(self, site_id: str, device_kind: str, command: str, outcome: str, *,
+                       params: dict[str, Any] | None = None, written: Any = None, readback: Any = None,
+                       error: str | None = None, interval_start: pd.Timestamp | None = None,
+                       command_id: str | None = None, issued_at: pd.Timestamp | None = None) -> str:
+        """Append one command record (its id is returned; passing the same id replaces the record)."""
+        cid = command_id or uuid.uuid4().hex
+        row = {
+            "command_id": cid, "site_id": site_id, "interval_start": interval_start,
+            "issued_at": issued_at or pd.Timestamp.now(tz="UTC"), "device_kind": device_kind, "command": command,
+            "params": json.dumps(params or {}, default=str), "written": json.dumps(written, default=str),
+            "readback": json.dumps(readback, default=str), "outcome": outcome, "error": error,
+        }
+        self.upsert("commands", pd.DataFrame([row]), ["command_id"])
+        return cid
+
+    def upsert_telemetry(self, site_id: str, ts: pd.Timestamp, values: dict[str, Any]) -> int:
+        row = {**values, "site_id": site_id, "ts": ts}
+        if "raw" in row and not isinstance(row["raw"], str):
+            row["raw"] = json.dumps(row["raw"], default=str)
+        return self.upsert("telemetry", pd.DataFrame([row]), ["site_id", "ts"])
+
+    def record_payload(self, site_id: str, fmt: str, payload: dict[str, Any], payload_hash: str, sent: bool,
+                       reply: Any = None, note: str | None = None, created_at: pd.Timestamp | None = None) -> str:
+        pid = uuid.uuid4().hex
+        row = {
+            "payload_id": pid, "site_id": site_id, "created_at": created_at or pd.Timestamp.now(tz="UTC"),
+            "format": fmt, "payload": json.dumps(payload), "payload_hash": payload_hash, "sent": sent,
+            "reply": json.dumps(reply, default=str), "note": note,
+        }
+        self.upsert("tariff_payloads", pd.DataFrame([row]), ["payload_id"])
+        return pid
+
+
+def _utc_index(df: pd.DataFrame, col: str, other_ts: Sequence[str] = ()) -> pd.DataFrame:
+    if df.empty:
+        out = df.drop(columns=[col]) if col in df else df
+        out.index = pd.DatetimeIndex([], tz="UTC", name=col)
+        return out
+    df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[ns, UTC]")
+    for c in other_ts:
+        if c in df:
+            df[c] = pd.to_datetime(df[c], utc=True).astype("datetime64[ns, UTC]")
+    return df.set_index(col)

@@ -1,0 +1,37 @@
+"""Shared fixtures: every test gets its own POWERSYNC_HOME so nothing touches ./var."""
+
+from __future__ import annotations
+
+import pytest
+
+from powersync_pipelines.config import load_sites
+from powersync_pipelines.paths import shared_real_data
+from powersync_pipelines.storage import HistoryStore
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("POWERSYNC_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("POWERSYNC_SITES", raising=False)
+    monkeypatch.delenv("POWERSYNC_DUCKDB", raising=False)
+    monkeypatch.delenv("POWERSYNC_FIXED_NOW", raising=False)
+    monkeypatch.delenv("POWERSYNC_ENDPOINTS", raising=False)
+
+
+@pytest.fixture
+def store(tmp_path) -> HistoryStore:
+    return HistoryStore(tmp_path / "history.duckdb")
+
+
+@pytest.fixture
+def demo_site():
+    return load_sites().get("demo")
+
+
+@pytest.fixture
+def real_data():
+    """``../shared/data/real`` or skip (CI has it; a bare clone may not)."""
+    root = shared_real_data()
+    if root is None:
+        pytest.skip("../shared/data/real is not present on this machine")
+    return root
