@@ -11,6 +11,7 @@ import argparse
 import importlib
 import importlib.util
 import sys
+import warnings
 
 COMMANDS: dict[str, str] = {
     "demo": "Run the main job once on the demo site (simulated Sungrow SH on loopback) and print a summary",
@@ -44,6 +45,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Dagster marks some parameters we rely on (e.g. backfill_policy) as beta; users need not see that.
+    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
     argv = list(sys.argv[1:] if argv is None else argv)
     chosen = argv[0] if argv and argv[0] in COMMANDS else None
     parser = build_parser(only=chosen or "")

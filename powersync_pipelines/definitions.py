@@ -1,8 +1,11 @@
 """The one Definitions object: everything under ``defs/`` is autoloaded."""
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 @dg.definitions

@@ -198,7 +198,7 @@ def push_action(device: Any, site: SiteConfig, store: HistoryStore | None, actio
                                  params={"power_kw": power_kw, "until": until.isoformat()},
                                  error=outcome["error"], interval_start=slot)
         return outcome
-    outcome = {"outcome": "ok" if result.ok else "verify_failed", "error": result.error,
+    outcome = {"outcome": result.outcome if not result.ok else "ok", "error": result.error,
                "written": result.written, "readback": result.readback, "safe_mode": None}
     if not result.ok:
         outcome["safe_mode"] = _safe_mode(device)

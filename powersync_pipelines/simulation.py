@@ -7,8 +7,8 @@ demo can run while ``make ui`` (and its own simulator) is up.
 from __future__ import annotations
 
 import socket
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 from .config import SiteConfig
 

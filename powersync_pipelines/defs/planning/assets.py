@@ -5,7 +5,6 @@ price_forecast -> solar_forecast, load_forecast -> battery_schedule -> tou_tarif
 IO manager cannot persist), so assets return ``MaterializeResult`` with metadata for the UI.
 """
 
-from __future__ import annotations
 
 from typing import Any
 
@@ -15,8 +14,8 @@ import pandas as pd
 from pandera import errors as pa_errors
 
 from ... import pipeline
-from ...schemas import PriceFrame
 from ...reporting import action_blocks, plan_plot_png, png_markdown
+from ...schemas import PriceFrame
 from ..resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
 from .partitions import site_partitions
 

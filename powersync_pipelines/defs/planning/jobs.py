@@ -1,6 +1,5 @@
 """The re-optimisation job (all planning assets, in-process for latency) and its 5-minute schedule."""
 
-from __future__ import annotations
 
 import dagster as dg
 
