@@ -12,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from ..paths import sites_file
 from ._base import StrictModel
+from .automations import AutomationRules, SiteNotifications
 from .battery import BatteryConfig
 from .features import AcInverterConfig, EvConfig, FeaturesConfig, LimitsConfig, LoadConfig, SolarConfig
 from .provider import ProviderConfig
@@ -36,7 +37,8 @@ class SiteConfig(StrictModel):
     features: FeaturesConfig = FeaturesConfig()
     ac_inverter: AcInverterConfig | None = None
     ev: EvConfig | None = None
-    automations: list[dict[str, Any]] = []
+    automations: AutomationRules = []
+    notifications: SiteNotifications = {}  # validated into NotificationSettings (default: the log only)
     # Where relative paths in this site resolve from (the sites file's folder); set by the loader.
     base_dir: str | None = None
 
@@ -125,11 +127,24 @@ def parse_sites(data: Any, path: str | None = None) -> SitesFile:
     except ValidationError as exc:
         lines = [_describe(e, raw_sites if isinstance(raw_sites, list) else []) for e in exc.errors()]
         raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(lines)) from None
+    _check_feature_settings(parsed, path)
     ids = [s.id for s in parsed.sites]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise SiteConfigError(f"{path or 'sites file'}: duplicate site id(s): {', '.join(dupes)}")
     return parsed
+
+
+def _check_feature_settings(parsed: SitesFile, path: str | None) -> None:
+    """Feature sections (export boost, chip mode, curtailment) are typed by the tariffs domain; validate them
+    at load so a bad threshold fails before anything runs, not at the first tariff sync."""
+    from ..tariffs.settings import TariffSettingsError, tariff_features
+
+    for site in parsed.sites:
+        try:
+            tariff_features(site)
+        except TariffSettingsError as exc:
+            raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  {exc}") from None
 
 
 def load_sites(path: str | os.PathLike[str] | None = None) -> SitesFile:

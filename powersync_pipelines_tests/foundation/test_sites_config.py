@@ -41,6 +41,8 @@ def test_shipped_demo_site_loads_with_its_ratings():
         (lambda s: s["provider"].update(region="VIC9"), "region"),
         (lambda s: s["battery"].update(optimizer_reserve_pct=5), "optimizer_reserve_pct"),
         (lambda s: s["battery"].pop("host"), "needs 'host' and 'port'"),
+        (lambda s: s.setdefault("features", {}).update(chip_mode={"threshold_c": -5}), "features.chip_mode"),
+        (lambda s: s.setdefault("features", {}).update(export_boost={"offset": 3}), "features.export_boost"),
     ],
 )
 def test_invalid_site_fields_are_rejected_with_site_and_field(mutate, expected):

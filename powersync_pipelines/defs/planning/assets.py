@@ -181,12 +181,13 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
     return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
-@dg.asset(kinds={"python", "tesla"}, deps=[battery_schedule], description="The Tesla-style TOU tariff "
-          "(48 half-hours, local time) that makes a tariff-driven battery follow the plan; every payload "
-          "stored in DuckDB `tariff_payloads`.", pool="duckdb_history", **COMMON)
+@dg.asset(kinds={"python", "tesla"}, deps=[battery_schedule], description="The TOU tariff (48 half-hours, local "
+          "time) that makes a tariff-driven battery follow the plan: uploaded to Tesla/Sigenergy batteries only when "
+          "it changed materially, stored (with the reply and a diff) in DuckDB `tariff_payloads` for every site.",
+          pool="duckdb_history", **COMMON)
 def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                        clock: ClockResource) -> dg.MaterializeResult:
-    from ...tariffs.tesla import build_tesla_tariff, payload_hash
+    from ...tariffs.services import sync_tou_schedule
 
     store = history.store()
     meta: dict[str, Any] = {}
@@ -194,21 +195,14 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
         site = sites.site(site_id)
         now = clock.now(context, site)
         pf = pipeline.stored_price_forecast(site, now, store)
-        latest = store.read_latest_plan(site.id)
-        plan = latest[1] if latest else None
-        payload = build_tesla_tariff(pf.frame, site, now, plan)
-        digest = payload_hash(payload)
-        previous = store.query(
-            "SELECT payload_hash FROM tariff_payloads WHERE site_id = ? AND format = 'tesla' "
-            "ORDER BY created_at DESC LIMIT 1", [site.id])
-        changed = previous.empty or previous["payload_hash"].iloc[0] != digest
-        # Only Tesla sites receive it; for other kinds it is the stored preview of what would be sent.
-        store.record_payload(site.id, "tesla", payload, digest, sent=False,
-                             note="preview" if site.battery.kind != "tesla" else "built")
-        energy = payload["tariff_content_v2"]["energy_charges"]
-        meta[f"{site_id}/hash"] = dg.MetadataValue.text(digest)
-        meta[f"{site_id}/changed"] = dg.MetadataValue.bool(bool(changed))
-        meta[f"{site_id}/periods"] = int(sum(len(v.get("rates", {})) for v in energy.values() if isinstance(v, dict)))
+        out = sync_tou_schedule(site, store, now, prices=pf.frame)
+        context.log.info(f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
+        meta[f"{site_id}/decision"] = dg.MetadataValue.text(f"{out.get('action')}: {out.get('reason')}"
+                                                            + (f" ({out['note']})" if out.get("note") else ""))
+        meta[f"{site_id}/hash"] = dg.MetadataValue.text(str(out.get("payload_hash")))
+        meta[f"{site_id}/sent"] = dg.MetadataValue.bool(bool(out.get("sent")))
+        meta[f"{site_id}/changed_half_hours"] = int(out.get("changed_periods") or 0)
+        meta[f"{site_id}/max_change_per_kwh"] = float(out.get("max_change") or 0.0)
     return dg.MaterializeResult(metadata=meta)
 
 
