@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from powersync_pipelines.config import SiteConfigError
 from powersync_pipelines.schemas import finalize_price_frame
 from powersync_pipelines.tariffs.adjustments import apply_adjustments, is_adjusted
 from powersync_pipelines.tariffs.settings import TariffSettingsError, tariff_features
@@ -119,11 +120,13 @@ def test_payload_sees_adjusted_prices_and_adjusting_twice_is_refused() -> None:
 
 
 def test_bad_feature_settings_name_site_and_field() -> None:
-    with pytest.raises(TariffSettingsError, match=r"site 't1': features.export_boost.start: .*pattern"):
+    # the sites loader validates these sections up front, so the error arrives as a SiteConfigError
+    bad = (TariffSettingsError, SiteConfigError)
+    with pytest.raises(bad, match=r"site 't1': features.export_boost.start: .*pattern"):
         tariff_features(make_site(features={"export_boost": {"start": "25:00"}}))
-    with pytest.raises(TariffSettingsError, match=r"features.chip_mode.threshold: unknown key"):
+    with pytest.raises(bad, match=r"features.chip_mode.threshold: unknown key"):
         tariff_features(make_site(features={"chip_mode": {"threshold": 30}}))
-    with pytest.raises(TariffSettingsError, match=r"release_c .* must be >= trigger_c"):
+    with pytest.raises(bad, match=r"release_c .* must be >= trigger_c"):
         tariff_features(make_site(features={"curtailment": {"trigger_c": 2, "release_c": 1}}))
-    with pytest.raises(TariffSettingsError, match="empty window"):
+    with pytest.raises(bad, match="empty window"):
         tariff_features(make_site(features={"chip_mode": {"start": "22:00", "end": "22:00"}}))
