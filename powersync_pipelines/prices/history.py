@@ -59,8 +59,10 @@ def read_aemo_price_and_demand(paths: str | Path | list[str | Path], region: str
     if out["rrp"].isna().any():
         raise PriceFileError(f"{int(out.rrp.isna().sum())} non-numeric RRP values in AEMO file(s)")
     out = out[~out.index.duplicated(keep="last")].sort_index()
-    if interval != 5:
-        out = out.resample("5min").ffill()
+    if interval != 5:  # expand each 30-min price over its six 5-min slots, the last period included
+        grid = pd.date_range(out.index[0], out.index[-1] + pd.Timedelta(minutes=interval - 5), freq="5min",
+                             name="interval_start")
+        out = out.reindex(grid).ffill()
     out.attrs["region"] = str(df["REGION"].iloc[0])
     return out
 

@@ -48,8 +48,11 @@ def default_replay_now(site: SiteConfig) -> pd.Timestamp:
 
 
 def fetch_replay(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48,
-                 history_hours: float = 24) -> pd.DataFrame:
-    """Prices from ``now - history_hours`` to ``now + horizon_hours``; future rows flagged as forecast."""
+                 history_hours: float = 24, **_: object) -> pd.DataFrame:
+    """Prices from ``now - history_hours`` to ``now + horizon_hours``; future rows flagged as forecast.
+
+    Extra keyword arguments of live providers (``client``, retry policy) mean nothing to a file and are ignored.
+    """
     h = replay_history(site)
     now = now.floor("5min")
     window = h.loc[now - pd.Timedelta(hours=history_hours): now + pd.Timedelta(hours=horizon_hours) - pd.Timedelta(minutes=1)]
