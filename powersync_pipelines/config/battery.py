@@ -32,6 +32,19 @@ class BatteryConfig(StrictModel):
     initial_soc_pct: float = Field(50, ge=0, le=100)
     wear_cost_per_kwh: float = Field(0.01, ge=0, le=1)
     telemetry_max_age_s: float = Field(120, gt=0)
+    # Connection behaviour (Modbus and HTTP drivers): per-request timeout, reconnect attempts per request and
+    # the first backoff step (it doubles, with jitter, up to 10 s).
+    timeout_s: float = Field(3.0, gt=0, le=60)
+    connect_attempts: int = Field(3, ge=1, le=10)
+    backoff_base_s: float = Field(0.5, gt=0, le=60)
+    # Tesla: which cloud ("teslemetry" applies its 30 calls / 60 s limit client-side); None = guess from base_url.
+    api: Literal["fleet", "teslemetry"] | None = None
+    rate_limit_per_minute: int | None = Field(None, ge=1, le=10000)
+    # Sigenergy cloud (tariff upload): base URL, env var names holding the app login, station id.
+    cloud_base_url: str | None = None
+    cloud_username_env: str | None = None
+    cloud_password_env: str | None = None
+    station_id: str | None = None
 
     @model_validator(mode="after")
     def _check(self) -> BatteryConfig:

@@ -1,0 +1,203 @@
+"""Sigenergy cloud tariff upload (unofficial mySigen app API; reference/devices.md §2.6, behaviour.md §5.1).
+
+Login: ``POST /auth/oauth/token`` (Basic ``sigen:sigen``, form ``username``, AES-128-CBC/PKCS7 encrypted and
+base64 ``password``, ``grant_type=password``); the reply's ``data`` holds ``access_token``, ``refresh_token``,
+``expires_in``. The token is refreshed (``grant_type=refresh_token``) before it expires and after a 401, with
+a fresh login when the refresh is refused. Tariff: ``POST /device/stationelecsetprice/save``. Passwords and
+tokens never reach logs or error messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .base import DeviceError, DeviceRejected, DeviceUnavailable
+
+REGIONS = {r: f"https://api-{r}.sigencloud.com" for r in ("aus", "eu", "us", "apac", "cn")}
+_BASIC = "Basic " + base64.b64encode(b"sigen:sigen").decode()
+_KEY = b"sigensigensigenp"
+
+
+def encrypt_password(password: str) -> str:
+    """AES-128-CBC, PKCS7, key = IV = the app's fixed key, base64 (what the app sends)."""
+    try:
+        from cryptography.hazmat.primitives import padding
+        from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    except ImportError as exc:  # a transitive dependency today; see the helper report
+        raise DeviceError("Sigenergy cloud login needs the 'cryptography' package") from exc
+    padder = padding.PKCS7(128).padder()
+    data = padder.update(password.encode()) + padder.finalize()
+    enc = Cipher(algorithms.AES(_KEY), modes.CBC(_KEY)).encryptor()
+    return base64.b64encode(enc.update(data) + enc.finalize()).decode()
+
+
+def price_slots(prices_cents: list[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    """``[(start "HH:MM", end "HH:MM", c/kWh)]`` → the API's ``timeRange`` list (the last slot may end "24:00")."""
+    out = []
+    for start, end, cents in prices_cents:
+        for label, value in (("start", start), ("end", end)):
+            hh, _, mm = value.partition(":")
+            if not (hh.isdigit() and mm.isdigit() and (0 <= int(hh) < 24 or value == "24:00") and int(mm) < 60):
+                raise ValueError(f"Sigenergy tariff slot {start}-{end}: bad {label} time {value!r}")
+        out.append({"timeRange": f"{start}-{end}", "price": round(float(cents), 2)})
+    return out
+
+
+def tariff_body(station_id: int, buy: list[tuple[str, str, float]], sell: list[tuple[str, str, float]],
+                provider: str = "PowerSync", plan: str = "PowerSync 30-min") -> dict[str, Any]:
+    def static(slots: list[tuple[str, str, float]]) -> dict[str, Any]:
+        return {"dynamicPricing": None, "staticPricing": {
+            "providerName": provider, "tariffCode": "", "tariffName": "", "currencyCode": "Cent",
+            "subAreaName": "", "planName": plan,
+            "combinedPrices": [{"monthRange": "01-12",
+                                "weekPrices": [{"weekRange": "1-7", "timeRange": price_slots(slots)}]}]}}
+
+    return {"stationId": int(station_id), "priceMode": 1, "buyPrice": static(buy), "sellPrice": static(sell)}
+
+
+class SigenergyCloud:
+    def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 15.0, attempts: int = 3,
+                 backoff_base_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._username, self._password = username, password
+        self.attempts, self.backoff_base_s, self.clock = max(1, attempts), backoff_base_s, clock
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
+        self._access: str | None = None
+        self._refresh: str | None = None
+        self._expires_at = 0.0
+        self.logins = 0
+        self.refreshes = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- tokens -----------------------------------------------------------------------------------------
+    def _token_request(self, form: dict[str, str]) -> None:
+        r = self._http.post("/auth/oauth/token", data=form, headers={"Authorization": _BASIC})
+        body = _json(r)
+        data = body.get("data") if isinstance(body, dict) else None
+        if r.status_code >= 400 or not isinstance(data, dict) or not data.get("access_token"):
+            msg = (body.get("msg") or body.get("error_description") or body.get("error")) if isinstance(body, dict) else None
+            raise DeviceRejected(f"Sigenergy cloud {self.base_url}: login refused (HTTP {r.status_code}: {msg})",
+                                 r.status_code)
+        self._access, self._refresh = data["access_token"], data.get("refresh_token")
+        self._expires_at = self.clock() + float(data.get("expires_in") or 3600)
+
+    def login(self) -> None:
+        self.logins += 1
+        self._token_request({"username": self._username, "password": encrypt_password(self._password),
+                             "grant_type": "password"})
+
+    def refresh(self) -> None:
+        if not self._refresh:
+            self.login()
+            return
+        self.refreshes += 1
+        try:
+            self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
+        except DeviceRejected:
+            self.login()
+
+    def _ensure_token(self) -> str:
+        if self._access is None:
+            self.login()
+        elif self.clock() > self._expires_at - 60:  # refresh a minute early
+            self.refresh()
+        assert self._access is not None
+        return self._access
+
+    # -- requests ---------------------------------------------------------------------------------------
+    def request(self, method: str, path: str, json: dict[str, Any] | None = None) -> Any:
+        what = f"{method} {path}"
+        refreshed = False
+        last: Exception | None = None
+        for attempt in range(self.attempts + 1):
+            token = self._ensure_token()
+            try:
+                r = self._http.request(method, path, json=json, headers={"Authorization": f"Bearer {token}"})
+            except httpx.HTTPError as exc:
+                last = DeviceUnavailable(f"Sigenergy cloud {self.base_url}: {what}: {type(exc).__name__}")
+                time.sleep(self._delay(attempt))
+                continue
+            if r.status_code == 401 and not refreshed:
+                refreshed = True
+                self.refresh()
+                continue
+            if r.status_code == 429:
+                last = DeviceRejected(f"Sigenergy cloud {what}: rate limited (429)", 429)
+                time.sleep(min(30.0, float(r.headers.get("Retry-After") or 1)))
+                continue
+            if r.status_code >= 500:
+                last = DeviceUnavailable(f"Sigenergy cloud {what}: server error {r.status_code}")
+                time.sleep(self._delay(attempt))
+                continue
+            body = _json(r)
+            if r.status_code >= 400:
+                raise DeviceRejected(f"Sigenergy cloud {what}: HTTP {r.status_code} ({_msg(body)})", r.status_code)
+            if isinstance(body, dict) and body.get("code") not in (None, 0, 200, "0", "200"):
+                raise DeviceRejected(f"Sigenergy cloud {what}: refused ({_msg(body)})")
+            return body.get("data") if isinstance(body, dict) else body
+        assert last is not None
+        raise last
+
+    def _delay(self, attempt: int) -> float:
+        cap = min(10.0, self.backoff_base_s * 2 ** attempt)
+        return random.uniform(cap / 2, cap)
+
+    def stations(self) -> list[dict[str, Any]]:
+        data = self.request("GET", "/device/station/list")
+        return list(data if isinstance(data, list) else (data or {}).get("list", []) or [])
+
+    def station_id(self, configured: str | None = None) -> int:
+        if configured is not None:
+            if not str(configured).isdigit():
+                raise DeviceError(f"Sigenergy station id {configured!r} is not numeric")
+            return int(configured)
+        found = self.stations()
+        if not found:
+            raise DeviceError("Sigenergy cloud: the account has no station")
+        sid = found[0].get("stationId")
+        if not str(sid).isdigit():
+            raise DeviceError(f"Sigenergy cloud: station id {sid!r} is not numeric")
+        return int(sid)
+
+    def save_tariff(self, station_id: int, buy: list[tuple[str, str, float]], sell: list[tuple[str, str, float]],
+                    provider: str = "PowerSync", plan: str = "PowerSync 30-min") -> Any:
+        return self.request("POST", "/device/stationelecsetprice/save",
+                            tariff_body(station_id, buy, sell, provider, plan))
+
+
+def _json(r: httpx.Response) -> Any:
+    try:
+        return r.json()
+    except ValueError:
+        return {}
+
+
+def _msg(body: Any) -> str:
+    if isinstance(body, dict):
+        return str(body.get("msg") or body.get("message") or body.get("error") or "")[:200]
+    return ""
+
+
+def cloud_for_site(site: Any) -> SigenergyCloud:
+    """The cloud client a Sigenergy site configures (``battery.cloud_base_url``, ``cloud_username_env``,
+    ``cloud_password_env``); the login comes from those environment variables, never from the sites file."""
+    import os
+
+    b = site.battery
+    missing = [f for f in ("cloud_username_env", "cloud_password_env") if not getattr(b, f)]
+    if missing:
+        raise DeviceError(f"site {site.id!r}: Sigenergy cloud needs battery.{' and battery.'.join(missing)}")
+    user, password = os.environ.get(b.cloud_username_env), os.environ.get(b.cloud_password_env)
+    unset = [n for n, v in ((b.cloud_username_env, user), (b.cloud_password_env, password)) if not v]
+    if unset:
+        raise DeviceError(f"site {site.id!r}: environment variable(s) {', '.join(unset)} not set")
+    return SigenergyCloud(b.cloud_base_url or REGIONS["aus"], user, password, timeout_s=b.timeout_s,
+                          attempts=b.connect_attempts, backoff_base_s=b.backoff_base_s)

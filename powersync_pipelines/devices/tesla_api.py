@@ -1,0 +1,205 @@
+"""Tesla Fleet API / Teslemetry energy-site client (reference/devices.md §3).
+
+Same paths on both clouds; Teslemetry allows 30 calls per 60 s, so a client-side sliding-window limiter waits
+instead of collecting 429s. Status codes are handled distinctly: 401 (token rejected: no retry, check the env
+var), 408 (gateway offline: retried with backoff), 429 (rate limited: honour Retry-After, then retry), 5xx
+(server error: retried with backoff and jitter); other 4xx are reported with the server's message. The bearer
+token never appears in logs or error messages.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from .base import DeviceRejected, DeviceUnavailable
+
+log = logging.getLogger(__name__)
+
+FLEET_NA = "https://fleet-api.prd.na.vn.cloud.tesla.com"
+TESLEMETRY = "https://api.teslemetry.com"
+TESLEMETRY_CALLS_PER_MINUTE = 30
+
+
+class TeslaAuthError(DeviceRejected):
+    """401: the token is missing, invalid or expired."""
+
+
+class TeslaOffline(DeviceUnavailable):
+    """408: the Powerwall gateway did not answer the cloud."""
+
+
+class TeslaRateLimited(DeviceRejected):
+    """429 after the retries."""
+
+
+class TeslaServerError(DeviceUnavailable):
+    """5xx after the retries."""
+
+
+class RateLimiter:
+    """At most ``calls`` per ``period_s`` (sliding window); ``acquire`` sleeps until a slot frees up.
+
+    The slot's time is moved to when the reply arrived (``done``): the server counts a call when it receives
+    it, which is after we sent it, so counting from our send time could let call N+1 in a moment too early.
+    """
+
+    def __init__(self, calls: int, period_s: float = 60.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.calls, self.period_s, self.clock, self.sleep = calls, period_s, clock, sleep
+        self._stamps: collections.deque[list[float]] = collections.deque()
+        self._lock = threading.Lock()
+        self.last_wait = 0.0
+
+    def acquire(self) -> float:
+        """Take a slot; returns the seconds waited."""
+        self.slot()
+        return self.last_wait
+
+    def slot(self) -> list[float]:
+        """Take a slot; returns its mutable time cell (see ``done``)."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._stamps and now - self._stamps[0][0] >= self.period_s:
+                    self._stamps.popleft()
+                if len(self._stamps) < self.calls:
+                    cell = [now]
+                    self._stamps.append(cell)
+                    self.last_wait = waited
+                    return cell
+                wait = self._stamps[0][0] + self.period_s - now
+            self.sleep(wait)
+            waited += wait
+
+    def done(self, cell: list[float]) -> None:
+        with self._lock:
+            cell[0] = max(cell[0], self.clock())
+
+
+class TeslaClient:
+    def __init__(self, base_url: str, token: str, *, timeout_s: float = 10.0, attempts: int = 3,
+                 backoff_base_s: float = 0.5, rate_limit_per_minute: int | None = None,
+                 rate_period_s: float = 60.0, max_retry_after_s: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.attempts, self.backoff_base_s, self.max_retry_after_s = max(1, attempts), backoff_base_s, max_retry_after_s
+        self.limiter = RateLimiter(rate_limit_per_minute, rate_period_s) if rate_limit_per_minute else None
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s,
+                                  headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+        self.calls = 0
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _delay(self, attempt: int) -> float:
+        cap = min(10.0, self.backoff_base_s * 2 ** attempt)
+        return random.uniform(cap / 2, cap)
+
+    def request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+                params: dict[str, Any] | None = None) -> Any:
+        """One API call; returns the ``response`` member of the reply."""
+        what = f"{method} {path}"
+        last: Exception | None = None
+        for attempt in range(self.attempts):
+            cell = self.limiter.slot() if self.limiter is not None else None
+            self.calls += 1
+            try:
+                r = self._http.request(method, path, json=json, params=params)
+            except httpx.HTTPError as exc:  # connect error, timeout: the cloud is unreachable
+                last = DeviceUnavailable(f"Tesla API {self.base_url}: {what}: {type(exc).__name__}: {exc}")
+                time.sleep(self._delay(attempt))
+                continue
+            finally:
+                if cell is not None and self.limiter is not None:
+                    self.limiter.done(cell)
+            status = r.status_code
+            if status < 400:
+                body = r.json() if r.content else {}
+                return body.get("response", body) if isinstance(body, dict) else body
+            detail = _error_text(r)
+            if status == 401:
+                raise TeslaAuthError(f"Tesla API {what}: token rejected (401: {detail}); check the token env var",
+                                     401)
+            if status == 408:
+                last = TeslaOffline(f"Tesla API {what}: Powerwall gateway offline (408: {detail})")
+                time.sleep(self._delay(attempt))
+                continue
+            if status == 429:
+                retry_after = _retry_after(r)
+                last = TeslaRateLimited(f"Tesla API {what}: rate limited (429, Retry-After {retry_after:.0f} s)", 429)
+                if retry_after > self.max_retry_after_s:
+                    raise last
+                time.sleep(retry_after)
+                continue
+            if status >= 500:
+                last = TeslaServerError(f"Tesla API {what}: server error {status} ({detail})")
+                time.sleep(self._delay(attempt))
+                continue
+            raise DeviceRejected(f"Tesla API {what}: HTTP {status} ({detail})", status)
+        assert last is not None
+        raise last
+
+    # -- energy endpoints ---------------------------------------------------------------------------------
+    def products(self) -> list[dict[str, Any]]:
+        return list(self.request("GET", "/api/1/products") or [])
+
+    def site_info(self, site_id: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/site_info"))
+
+    def live_status(self, site_id: str) -> dict[str, Any]:
+        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/live_status"))
+
+    def set_operation(self, site_id: str, mode: str) -> Any:
+        return self.request("POST", f"/api/1/energy_sites/{site_id}/operation", json={"default_real_mode": mode})
+
+    def set_backup_reserve(self, site_id: str, pct: int) -> Any:
+        return self.request("POST", f"/api/1/energy_sites/{site_id}/backup", json={"backup_reserve_percent": pct})
+
+    def grid_import_export(self, site_id: str, *, export_rule: str | None = None,
+                           disallow_grid_charging: bool | None = None) -> Any:
+        body: dict[str, Any] = {}
+        if export_rule is not None:
+            body["customer_preferred_export_rule"] = export_rule
+        if disallow_grid_charging is not None:
+            body["disallow_charge_from_grid_with_solar_installed"] = disallow_grid_charging
+        return self.request("POST", f"/api/1/energy_sites/{site_id}/grid_import_export", json=body)
+
+    def time_of_use_settings(self, site_id: str, tariff_content_v2: dict[str, Any]) -> Any:
+        return self.request("POST", f"/api/1/energy_sites/{site_id}/time_of_use_settings",
+                            json={"tou_settings": {"tariff_content_v2": tariff_content_v2}})
+
+    def calendar_history(self, site_id: str, *, kind: str = "energy", period: str = "day",
+                         start_date: str | None = None, end_date: str | None = None,
+                         time_zone: str | None = None) -> dict[str, Any]:
+        params = {k: v for k, v in {"kind": kind, "period": period, "start_date": start_date,
+                                    "end_date": end_date, "time_zone": time_zone}.items() if v is not None}
+        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/calendar_history", params=params))
+
+
+def _error_text(r: httpx.Response) -> str:
+    try:
+        body = r.json()
+    except ValueError:
+        return r.text[:200] or r.reason_phrase
+    if isinstance(body, dict):
+        return str(body.get("error_description") or body.get("error") or body)[:200]
+    return str(body)[:200]
+
+
+def _retry_after(r: httpx.Response) -> float:
+    for header in ("Retry-After", "RateLimit-Reset"):
+        value = r.headers.get(header)
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                continue
+    return 1.0
