@@ -35,6 +35,10 @@ def site_now(site: SiteConfig, wall_now: pd.Timestamp | None = None, fixed: str 
         return pd.Timestamp(fixed).tz_convert("UTC").floor("5min")
     wall = (wall_now or pd.Timestamp.now(tz="UTC")).floor("5min")
     if site.provider.kind != "replay":
+        if site.provider.file:  # a live provider read from saved payloads runs on the payload's own clock
+            from .prices.saved import default_saved_now
+
+            return default_saved_now(site)
         return wall
     start, end = replay_window(site)
     first = default_replay_now(site)

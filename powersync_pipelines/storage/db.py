@@ -132,7 +132,7 @@ class HistoryStore:
 
     def read_prices(self, site_id: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
         """Stored prices as a price frame (UTC index), ``start <= interval_start < end``."""
-        sql = f"SELECT interval_start, {', '.join(PRICE_COLUMNS)}, rrp FROM prices WHERE site_id = ?"
+        sql = f"SELECT interval_start, {', '.join(PRICE_COLUMNS)}, rrp, filled, provenance FROM prices WHERE site_id = ?"
         params: list[Any] = [site_id]
         if start is not None:
             sql += " AND interval_start >= ?"
@@ -141,6 +141,7 @@ class HistoryStore:
             sql += " AND interval_start < ?"
             params.append(pd.Timestamp(end).to_pydatetime())
         df = self.query(sql + " ORDER BY interval_start", params)
+        df["filled"] = df["filled"].astype("boolean").fillna(False).astype(bool)
         return _utc_index(df, "interval_start", ["fetched_at"])
 
     # -- forecasts ---------------------------------------------------------------------------------

@@ -35,11 +35,13 @@ def site_now(site: SiteConfig, explicit: str | None = None) -> pd.Timestamp:
         except ValueError as exc:
             raise ServiceError(f"--now {explicit!r} is not an ISO timestamp") from exc
         return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    from ..pipeline import site_now as planning_now
+
     if site.provider.kind == "replay":
         from ..prices.replay import default_replay_now
 
         return default_replay_now(site)
-    return pd.Timestamp.now(tz="UTC")
+    return planning_now(site)
 
 
 def _tesla_uploader(site: SiteConfig, store: HistoryStore):  # noqa: ANN202
