@@ -254,3 +254,43 @@ def plan_violations(intervals: pd.DataFrame, site: SiteConfig, soc_initial: floa
     if both.any():
         out.append(f"{int(both.sum())} intervals charge and discharge at once")
     return out
+
+
+def run_cycle(site: SiteConfig, store: HistoryStore, now: str | pd.Timestamp | None = None) -> dict[str, Any]:
+    """One full planning cycle for one site outside Dagster (the ``sync_now`` service): prices, forecasts,
+    the battery's SOC, the plan, the current slot pushed to the battery, and the read-back.
+
+    Each stage stores what it produced before the next starts, so a failure part-way keeps everything
+    earlier; the returned dict says how far it got.
+    """
+    from .devices.base import open_device
+
+    t = site_now(site, fixed=str(now) if now is not None else None)
+    out: dict[str, Any] = {"now": t.isoformat(), "ok": False}
+    pf = price_forecast(site, t, store)
+    solar, load, _ = forecasts(site, t, store)
+    with open_device(site, store) as device:
+        try:
+            tel = device.read_telemetry()
+            store.upsert_telemetry(site.id, tel.ts, tel.as_row())
+            soc = float(tel.soc)
+        except Exception as exc:  # plan from the configured SOC; the push below will refuse on stale telemetry
+            out["telemetry_error"] = f"{type(exc).__name__}: {exc}"
+            soc = site.battery.initial_soc_pct / 100.0
+        plan = plan_schedule(site, t, pf.frame, solar, load, soc, store)
+        first = plan.result.intervals.iloc[0]
+        power = float(max(first["battery_charge_kw"], first["battery_discharge_kw"]))
+        pushed = push_action(device, site, store, str(first["action"]), power, t + STEP, t)
+        try:
+            after = device.read_telemetry()
+            store.upsert_telemetry(site.id, after.ts, after.as_row())
+            out["soc_after"] = float(after.soc)
+        except Exception as exc:
+            out["readback_error"] = f"{type(exc).__name__}: {exc}"
+    r = plan.result
+    out.update({
+        "plan_id": plan.plan_id, "status": r.status, "solver": r.solver, "cost": r.cost,
+        "baseline_cost": r.baseline_cost, "action": str(first["action"]), "power_kw": power,
+        "command": pushed["outcome"], "command_error": pushed.get("error"), "ok": pushed["outcome"] == "ok",
+    })
+    return out

@@ -125,3 +125,16 @@ def test_unreachable_battery_fails_the_command_visibly_but_keeps_the_plan(tmp_pa
     assert len(cmd) >= 1 and "ok" not in set(cmd["outcome"])
     assert "cannot connect" in " ".join(cmd["error"].dropna())
     assert store.query("SELECT count(*) n FROM telemetry")["n"].iloc[0] == 0
+
+
+def test_sync_now_service_runs_one_cycle_outside_dagster(tmp_path, simulator, demo_site):
+    from powersync_pipelines.devices.services import run_service
+
+    site = demo_site.model_copy(update={"battery": demo_site.battery.model_copy(update={"port": simulator.port})})
+    store = HistoryStore(tmp_path / "h.duckdb")
+    out = run_service("sync_now", site, {"now": NOW}, store)
+    assert out["ok"], out
+    assert out["plan_id"] == "demo:20240212T2000Z" and out["command"] == "ok"
+    meta, plan = store.read_latest_plan("demo")
+    assert meta["soc_initial"] == pytest.approx(0.5, abs=0.01)  # read from the simulator, not configured
+    assert store.query("SELECT count(*) n FROM telemetry")["n"].iloc[0] == 2  # before and after the command

@@ -124,9 +124,7 @@ def _current_soc(site, fleet: BatteryFleetResource, store, context) -> tuple[flo
     try:
         with fleet.open(site, store) as device:
             t = device.read_telemetry()
-        store.upsert_telemetry(site.id, t.ts, {k: getattr(t, k) for k in (
-            "soc", "soh", "battery_charge_kw", "battery_discharge_kw", "grid_import_kw", "grid_export_kw",
-            "load_kw", "solar_kw", "mode")} | {"raw": t.raw})
+        store.upsert_telemetry(site.id, t.ts, t.as_row())
         return float(t.soc), "device"
     except Exception as exc:  # the plan is still useful (and stored) even when the device is unreachable
         context.log.warning(f"{site.id}: could not read the battery ({exc}); planning from stored SOC")
@@ -250,9 +248,7 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
         site = sites.site(site_id)
         with fleet.open(site, store) as device:
             t = device.read_telemetry()
-        values = {k: getattr(t, k) for k in ("soc", "soh", "battery_charge_kw", "battery_discharge_kw",
-                                             "grid_import_kw", "grid_export_kw", "load_kw", "solar_kw", "mode")}
-        store.upsert_telemetry(site.id, t.ts, values | {"raw": t.raw})
+        store.upsert_telemetry(site.id, t.ts, t.as_row())
         meta[f"{site_id}/soc_pct"] = round(float(t.soc) * 100, 2)
         meta[f"{site_id}/mode"] = dg.MetadataValue.text(str(t.mode))
         meta[f"{site_id}/battery_kw"] = float(np.round(t.battery_charge_kw - t.battery_discharge_kw, 3))
