@@ -85,7 +85,8 @@ def horizon_prices(frame: pd.DataFrame, now: pd.Timestamp) -> PriceForecast:
     """A price frame cut and padded to the planning horizon on the 5-minute grid."""
     idx = horizon_index(now)
     native = frame.loc[frame.index < idx[-1] + STEP]
-    grid = native.reindex(native.index.union(idx)).sort_index().ffill().bfill().reindex(idx)
+    with pd.option_context("future.no_silent_downcasting", True):
+        grid = native.reindex(native.index.union(idx)).sort_index().ffill().bfill().reindex(idx).infer_objects()
     known = native.index.intersection(idx)
     covered = len(known) / len(idx)
     grid["filled"] = ~grid.index.isin(native.index)

@@ -71,7 +71,7 @@ class ClockResource(dg.ConfigurableResource):
 
         if self.fixed_now:
             return site_now(site, fixed=self.fixed_now)
-        record = context.instance.get_run_record_by_id(context.run_id)
+        record = context.instance.get_run_record_by_id(context.run.run_id)
         wall = pd.Timestamp(record.create_timestamp) if record is not None else pd.Timestamp.now(tz="UTC")
         return site_now(site, wall_now=wall)
 

@@ -60,6 +60,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         context.log.info(f"{site_id}: prices {now.isoformat()} coverage {pf.coverage:.0%}, filled {pf.filled}")
         meta[f"{site_id}/now"] = dg.MetadataValue.text(now.isoformat())
         meta[f"{site_id}/coverage"] = float(pf.coverage)
+        meta[f"{site_id}/filled_fraction_24h"] = filled_24h
         meta[f"{site_id}/import_max"] = float(f["import_price"].max())
         meta[f"{site_id}/export_min"] = float(f["export_price"].min())
         meta[f"{site_id}/spike_intervals"] = int((f["spike_status"] != "none").sum())
