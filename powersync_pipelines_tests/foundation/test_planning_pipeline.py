@@ -138,3 +138,22 @@ def test_sync_now_service_runs_one_cycle_outside_dagster(tmp_path, simulator, de
     meta, plan = store.read_latest_plan("demo")
     assert meta["soc_initial"] == pytest.approx(0.5, abs=0.01)  # read from the simulator, not configured
     assert store.query("SELECT count(*) n FROM telemetry")["n"].iloc[0] == 2  # before and after the command
+
+
+def test_commands_are_skipped_while_the_spike_watch_holds_the_battery(tmp_path, simulator, demo_site):
+    from powersync_pipelines.devices.base import open_device
+    from powersync_pipelines.live.spike_watch import run_spike_watch
+
+    site = demo_site.model_copy(update={"battery": demo_site.battery.model_copy(update={"port": simulator.port})})
+    store = HistoryStore(tmp_path / "h.duckdb")
+    # the replayed $16,600/MWh interval of 13 Feb 2024: the watch force-discharges the battery
+    report = run_spike_watch([site], store, open_device, fixed_now="2024-02-13T03:30:00Z", notify=False)
+    assert [r.error for r in report.results] == [None]
+    assert simulator.holding[1][13050] == 0xBB
+    before = store.query("SELECT count(*) n FROM commands")["n"].iloc[0]
+    result = _materialize(tmp_path, simulator, dg.DagsterInstance.ephemeral(), "2024-02-13T03:30:00+00:00")
+    assert result.success
+    mat = result.asset_materializations_for_node("battery_commands")[0]
+    assert "spike watch" in mat.metadata["demo/action"].value
+    assert store.query("SELECT count(*) n FROM commands")["n"].iloc[0] == before  # the plan pushed nothing
+    assert simulator.holding[1][13050] == 0xBB  # still discharging for the spike

@@ -14,6 +14,7 @@ import pandas as pd
 from pandera import errors as pa_errors
 
 from ... import pipeline
+from ...live.store import spike_in_control
 from ...reporting import action_blocks, plan_plot_png, png_markdown
 from ...schemas import PriceFrame
 from ..resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
@@ -215,6 +216,9 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
     for site_id in _per_site(context):
         site = sites.site(site_id)
         now = clock.now(context, site)
+        if spike_in_control(store, site.id):  # the spike watch outranks the optimizer (live/spike.py priority)
+            meta[f"{site_id}/action"] = dg.MetadataValue.text("skipped: the AEMO spike watch holds the battery")
+            continue
         latest = store.read_latest_plan(site.id)
         if latest is None:
             raise dg.Failure(f"site {site_id!r}: no plan stored; materialise battery_schedule first")
