@@ -1,0 +1,23 @@
+"""The battery schedule optimizer: an exact HiGHS LP with a tiered horizon, burn repair, fallbacks and savings.
+
+Pure domain code (no Dagster). ``solve()`` plans one problem; ``Replanner`` re-solves warm every interval
+for live replans and the backtest.
+"""
+
+from .problem import BatteryParams, DemandCharge, EvRequirement, OptimizationProblem, ProblemError
+from .replanner import Replanner, ReplanResult
+from .result import ACTION_TOL_KW, ScheduleResult
+from .solve import solve
+
+__all__ = [
+    "ACTION_TOL_KW",
+    "BatteryParams",
+    "DemandCharge",
+    "EvRequirement",
+    "OptimizationProblem",
+    "ProblemError",
+    "ReplanResult",
+    "Replanner",
+    "ScheduleResult",
+    "solve",
+]

@@ -1,0 +1,301 @@
+"""The optimisation problem: battery parameters, price/solar/load arrays, options, validation and JSON.
+
+The JSON shape is the ``powersync optimize --problem`` contract (issue 5); ``from_dict``/``to_dict`` are the
+only places that know it, so the CLI and the pipeline cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_WEAR_COST_PER_KWH = 0.01  # $/kWh cycled: small, only stops cycling on spreads below a cent
+COST_FUNCTIONS = ("cost", "self_consumption", "profit")
+HORIZONS = ("full", "tiered")
+SOLVERS = ("lp", "greedy")
+
+
+class ProblemError(ValueError):
+    """An optimisation problem that cannot be solved as given (the message is one line and names the field)."""
+
+
+@dataclass(frozen=True)
+class BatteryParams:
+    """One battery as the planner sees it: AC power limits, one-way efficiencies, SOC fractions."""
+
+    capacity_kwh: float
+    soc_initial: float
+    max_charge_kw: float
+    max_discharge_kw: float
+    charge_efficiency: float = 0.95
+    discharge_efficiency: float = 0.95
+    reserve: float = 0.1
+
+    def validate(self) -> None:
+        def finite(name: str) -> float:
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or isinstance(v, bool) or not math.isfinite(v):
+                raise ProblemError(f"battery.{name} must be a finite number, got {v!r}")
+            return float(v)
+
+        if finite("capacity_kwh") <= 0:
+            raise ProblemError(f"battery.capacity_kwh must be > 0, got {self.capacity_kwh}")
+        for name in ("max_charge_kw", "max_discharge_kw"):
+            if finite(name) < 0:
+                raise ProblemError(f"battery.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("charge_efficiency", "discharge_efficiency"):
+            v = finite(name)
+            if not 0 < v <= 1:
+                raise ProblemError(f"battery.{name} must be in (0, 1], got {v}")
+        for name in ("soc_initial", "reserve"):
+            v = finite(name)
+            if not 0 <= v <= 1:
+                raise ProblemError(f"battery.{name} must be a fraction in [0, 1], got {v}")
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: float(getattr(self, k)) for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> BatteryParams:
+        if not isinstance(d, dict):
+            raise ProblemError("battery must be an object")
+        required = ("capacity_kwh", "soc_initial", "max_charge_kw", "max_discharge_kw")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ProblemError(f"battery is missing {', '.join(missing)}")
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ProblemError(f"battery has unknown keys {sorted(unknown)}")
+        try:
+            kwargs = {k: float(v) for k, v in d.items()}
+        except (TypeError, ValueError) as e:
+            raise ProblemError(f"battery values must be numbers ({e})") from None
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class EvRequirement:
+    """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised)."""
+
+    energy_kwh: float
+    deadline: pd.Timestamp
+    max_kw: float
+
+
+@dataclass(frozen=True)
+class DemandCharge:
+    """A demand tariff: ``price_per_kw`` on the peak 30-min average import inside ``window`` (SPEC §11).
+
+    ``existing_peak_kw`` is the billing month's peak so far; only exceeding it costs money.
+    """
+
+    window: np.ndarray  # bool per interval
+    price_per_kw: float
+    existing_peak_kw: float = 0.0
+
+
+def _as_array(name: str, v: Any) -> np.ndarray:
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise ProblemError(f"{name} must be an array of numbers") from None
+    if a.ndim != 1:
+        raise ProblemError(f"{name} must be one-dimensional, got shape {a.shape}")
+    return a
+
+
+def _limit(v: Any, name: str) -> float:
+    if v is None:
+        return math.inf
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise ProblemError(f"{name} must be a number or null, got {v!r}") from None
+    if math.isnan(f) or f < 0:
+        raise ProblemError(f"{name} must be >= 0, got {v!r}")
+    return f
+
+
+@dataclass
+class OptimizationProblem:
+    """Everything one plan needs. Arrays are per interval (``interval_minutes``) from ``start`` (UTC)."""
+
+    start: pd.Timestamp
+    import_price: np.ndarray
+    export_price: np.ndarray
+    solar_kw: np.ndarray
+    load_kw: np.ndarray
+    battery: BatteryParams
+    interval_minutes: int = 5
+    export_limit_kw: float | None = None
+    import_limit_kw: float | None = None
+    wear_cost_per_kwh: float = DEFAULT_WEAR_COST_PER_KWH
+    terminal_value: str | float = "auto"
+    cost_function: str = "cost"
+    ev: EvRequirement | None = None
+    demand_charge: DemandCharge | None = None
+    soc_final: float | None = None  # end the horizon at exactly this SOC (EMHASS-style target); None = free
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("import_price", "export_price", "solar_kw", "load_kw"):
+            setattr(self, name, _as_array(name, getattr(self, name)))
+        try:
+            ts = pd.Timestamp(self.start)
+        except (TypeError, ValueError):
+            raise ProblemError(f"start is not a timestamp: {self.start!r}") from None
+        if ts.tzinfo is None:
+            raise ProblemError(f"start must carry a time zone (UTC), got {self.start!r}")
+        self.start = ts.tz_convert("UTC")
+        self.export_limit_kw = _limit(self.export_limit_kw, "export_limit_kw")
+        self.import_limit_kw = _limit(self.import_limit_kw, "import_limit_kw")
+
+    @property
+    def n(self) -> int:
+        return len(self.import_price)
+
+    @property
+    def dt_hours(self) -> float:
+        return self.interval_minutes / 60.0
+
+    def index(self) -> pd.DatetimeIndex:
+        return pd.date_range(self.start, periods=self.n, freq=f"{self.interval_minutes}min", name="interval_start")
+
+    def validate(self) -> None:
+        """Raise ProblemError with a one-line reason if the problem is malformed (limits: None → no limit)."""
+        self.export_limit_kw = _limit(self.export_limit_kw, "export_limit_kw")
+        self.import_limit_kw = _limit(self.import_limit_kw, "import_limit_kw")
+        self.battery.validate()
+        if not isinstance(self.interval_minutes, int) or self.interval_minutes <= 0 or 60 % self.interval_minutes:
+            raise ProblemError(f"interval_minutes must divide 60 (5, 15, 30, 60), got {self.interval_minutes!r}")
+        step = pd.Timedelta(minutes=self.interval_minutes)
+        if (self.start - self.start.floor(step)) != pd.Timedelta(0):
+            raise ProblemError(f"start {self.start.isoformat()} is not on the {self.interval_minutes}-min UTC grid")
+        n = self.n
+        if n == 0:
+            raise ProblemError("import_price is empty")
+        for name in ("export_price", "solar_kw", "load_kw"):
+            if len(getattr(self, name)) != n:
+                raise ProblemError(f"length mismatch: {name} has {len(getattr(self, name))} values, import_price has {n}")
+        for name in ("import_price", "export_price", "solar_kw", "load_kw"):
+            a = getattr(self, name)
+            bad = np.flatnonzero(~np.isfinite(a))
+            if bad.size:
+                raise ProblemError(f"{name} has a non-finite value (NaN/inf) at index {bad[0]}")
+        for name in ("solar_kw", "load_kw"):
+            a = getattr(self, name)
+            if (a < 0).any():
+                raise ProblemError(f"{name} has a negative value at index {int(np.argmax(a < 0))}")
+        if not isinstance(self.wear_cost_per_kwh, int | float) or not math.isfinite(self.wear_cost_per_kwh) or self.wear_cost_per_kwh < 0:
+            raise ProblemError(f"wear_cost_per_kwh must be a finite number >= 0, got {self.wear_cost_per_kwh!r}")
+        tv = self.terminal_value
+        if isinstance(tv, str):
+            if tv not in ("auto", "none"):
+                raise ProblemError(f"terminal_value must be 'auto', 'none' or a number, got {tv!r}")
+        elif not isinstance(tv, int | float) or isinstance(tv, bool) or not math.isfinite(tv) or tv < 0:
+            raise ProblemError(f"terminal_value must be 'auto', 'none' or a number >= 0, got {tv!r}")
+        if self.cost_function not in COST_FUNCTIONS:
+            raise ProblemError(f"cost_function must be one of {', '.join(COST_FUNCTIONS)}, got {self.cost_function!r}")
+        if self.soc_final is not None and not (isinstance(self.soc_final, int | float) and 0 <= self.soc_final <= 1):
+            raise ProblemError(f"soc_final must be a fraction in [0, 1] or null, got {self.soc_final!r}")
+        if self.ev is not None:
+            ev = self.ev
+            if not (math.isfinite(ev.energy_kwh) and ev.energy_kwh >= 0 and math.isfinite(ev.max_kw) and ev.max_kw >= 0):
+                raise ProblemError("ev.energy_kwh and ev.max_kw must be finite numbers >= 0")
+        if self.demand_charge is not None:
+            dc = self.demand_charge
+            if len(dc.window) != n:
+                raise ProblemError(f"length mismatch: demand_charge.window has {len(dc.window)} values, import_price has {n}")
+            if not (math.isfinite(dc.price_per_kw) and dc.price_per_kw >= 0 and math.isfinite(dc.existing_peak_kw) and dc.existing_peak_kw >= 0):
+                raise ProblemError("demand_charge.price_per_kw and existing_peak_kw must be finite numbers >= 0")
+
+    # ----- JSON contract -----
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OptimizationProblem:
+        """Parse the problem JSON of the CLI contract; raises ProblemError (one line) on a bad shape."""
+        if not isinstance(d, dict):
+            raise ProblemError("problem must be a JSON object")
+        required = ("start", "import_price", "export_price", "solar_kw", "load_kw", "battery")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ProblemError(f"problem is missing {', '.join(missing)}")
+        interval = d.get("interval_minutes", 5)
+        if not isinstance(interval, int) or isinstance(interval, bool):
+            raise ProblemError(f"interval_minutes must be an integer, got {interval!r}")
+        tv = d.get("terminal_value", "auto")
+        if tv is None:
+            tv = "none"
+        arrays = {}
+        for k in ("import_price", "export_price", "solar_kw", "load_kw"):
+            v = d[k]
+            if not isinstance(v, list):
+                raise ProblemError(f"{k} must be an array")
+            if any(x is None for x in v):
+                raise ProblemError(f"{k} has a null value at index {next(i for i, x in enumerate(v) if x is None)}")
+            arrays[k] = _as_array(k, v)
+        ev = None
+        if d.get("ev"):
+            e = d["ev"]
+            try:
+                ev = EvRequirement(float(e["energy_kwh"]), pd.Timestamp(e["deadline"]).tz_convert("UTC"), float(e["max_kw"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ProblemError(f"ev needs energy_kwh, deadline (ISO UTC) and max_kw ({exc})") from None
+        dc = None
+        if d.get("demand_charge"):
+            c = d["demand_charge"]
+            try:
+                dc = DemandCharge(np.asarray(c["window"], dtype=bool), float(c["price_per_kw"]), float(c.get("existing_peak_kw", 0.0)))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ProblemError(f"demand_charge needs window (bools), price_per_kw and existing_peak_kw ({exc})") from None
+        wear = d.get("wear_cost_per_kwh", DEFAULT_WEAR_COST_PER_KWH)
+        try:
+            wear = DEFAULT_WEAR_COST_PER_KWH if wear is None else float(wear)
+        except (TypeError, ValueError):
+            raise ProblemError(f"wear_cost_per_kwh must be a number, got {wear!r}") from None
+        p = cls(
+            start=d["start"],
+            battery=BatteryParams.from_dict(d["battery"]),
+            interval_minutes=interval,
+            export_limit_kw=d.get("export_limit_kw"),
+            import_limit_kw=d.get("import_limit_kw"),
+            wear_cost_per_kwh=wear,
+            terminal_value=tv if isinstance(tv, str) else float(tv),
+            cost_function=d.get("cost_function", "cost"),
+            soc_final=None if d.get("soc_final") is None else float(d["soc_final"]),
+            ev=ev,
+            demand_charge=dc,
+            **arrays,
+        )
+        p.validate()
+        return p
+
+    def to_dict(self) -> dict[str, Any]:
+        def lim(v: float | None) -> float | None:
+            return None if v is None or math.isinf(v) else float(v)
+
+        d: dict[str, Any] = {
+            "start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "interval_minutes": self.interval_minutes,
+            "import_price": self.import_price.tolist(),
+            "export_price": self.export_price.tolist(),
+            "solar_kw": self.solar_kw.tolist(),
+            "load_kw": self.load_kw.tolist(),
+            "battery": self.battery.to_dict(),
+            "export_limit_kw": lim(self.export_limit_kw),
+            "import_limit_kw": lim(self.import_limit_kw),
+            "wear_cost_per_kwh": float(self.wear_cost_per_kwh),
+            "terminal_value": self.terminal_value,
+            "cost_function": self.cost_function,
+        }
+        if self.soc_final is not None:
+            d["soc_final"] = float(self.soc_final)
+        if self.ev is not None:
+            d["ev"] = {"energy_kwh": self.ev.energy_kwh, "deadline": self.ev.deadline.strftime("%Y-%m-%dT%H:%M:%SZ"), "max_kw": self.ev.max_kw}
+        if self.demand_charge is not None:
+            dc = self.demand_charge
+            d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw, "existing_peak_kw": dc.existing_peak_kw}
+        return d
