@@ -52,3 +52,15 @@ MS = highspy.HighsModelStatus
 OPTIMAL = MS.kOptimal
 INFEASIBLE_STATUSES = {MS.kInfeasible, MS.kUnboundedOrInfeasible}
 TIME_LIMIT_STATUSES = {MS.kTimeLimit, MS.kIterationLimit, MS.kInterrupt}
+
+
+def run_timed(h: highspy.Highs, per_solve_s: float | None) -> None:
+    """``h.run()`` with a time limit for THIS solve.
+
+    HiGHS compares ``time_limit`` with the Highs object's total run time since it was created, so a model
+    re-solved warm thousands of times (the Replanner) would hit a fixed limit after its first few seconds of
+    solving and fall back to greedy from then on. Re-arming the limit before every run keeps it per solve.
+    """
+    if per_solve_s is not None:
+        h.setOptionValue("time_limit", float(h.getRunTime() + per_solve_s))
+    h.run()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 
-from .highs_util import INFEASIBLE_STATUSES, OPTIMAL, TIME_LIMIT_STATUSES, new_highs
+from .highs_util import INFEASIBLE_STATUSES, OPTIMAL, TIME_LIMIT_STATUSES, new_highs, run_timed
 
 INF = highspy.kHighsInf
 CURTAIL_TIE_BREAK = 1e-6  # $/kWh: curtail only when it pays (export price < 0), never on a tie
@@ -277,18 +277,18 @@ class BatteryLp:
         warm = self._solved_once
         started = warm or self._crashed  # from a basis we gave (previous optimum or the idle crash)
         self._crashed = False
-        h.run()
+        run_timed(h, self.time_limit_s)
         ms = h.getModelStatus()
         retried = False
         if started and ms != OPTIMAL and ms not in INFEASIBLE_STATUSES:
             h.clearSolver()
-            h.run()
+            run_timed(h, self.time_limit_s)
             ms = h.getModelStatus()
             retried = True
         elif started and ms in INFEASIBLE_STATUSES:
             # confirm infeasibility from scratch: a stale basis must never turn a plan into a fallback
             h.clearSolver()
-            h.run()
+            run_timed(h, self.time_limit_s)
             ms = h.getModelStatus()
             retried = True
         self._solved_once = ms == OPTIMAL

@@ -19,7 +19,7 @@ import time
 import highspy
 import numpy as np
 
-from .highs_util import INFEASIBLE_STATUSES, OPTIMAL, new_highs
+from .highs_util import INFEASIBLE_STATUSES, OPTIMAL, new_highs, run_timed
 from .model import CHG, DIS, EXP, IMP, INF, BatteryLp, LpOutcome, PeriodInputs
 
 BURN_TOL_KWH = 1e-8  # below the 1e-6 kW a 5-min interval can show
@@ -107,7 +107,7 @@ def _add_hull_cuts(lp: BatteryLp, cd: np.ndarray, ie: np.ndarray) -> None:
 def _resolve(lp: BatteryLp, slots: np.ndarray, outcome: LpOutcome) -> LpOutcome | None:
     """Re-solve ``lp`` warm after adding rows; None if HiGHS does not finish."""
     h = lp.h
-    h.run()
+    run_timed(h, lp.time_limit_s)
     ms = h.getModelStatus()
     if ms in INFEASIBLE_STATUSES:
         return LpOutcome(status="infeasible", detail="no plan without burning")
@@ -162,7 +162,7 @@ def branch_and_bound(lp: BatteryLp, slots: np.ndarray, root: LpOutcome, time_lim
         nodes += 1
         if fix:
             apply(fix)
-            h.run()
+            run_timed(h, lp.time_limit_s)
             ms = h.getModelStatus()
             if ms in INFEASIBLE_STATUSES:
                 continue

@@ -103,3 +103,21 @@ def test_replanner_soc_final_pins_the_horizon_end_like_solve():
     assert pinned.objective == pytest.approx(solve(p).extras["lp_objective"], rel=1e-6, abs=1e-6)
     free = rp.solve(src.start, src.import_price, src.export_price, src.solar_kw, src.load_kw, 0.5)
     assert free.objective <= pinned.objective + 1e-9  # the pin is released on the next replan
+
+
+def test_time_limit_is_per_solve_not_for_the_models_lifetime():
+    """HiGHS counts time_limit against a model's total run time; a long-lived Replanner must still get a fresh
+    budget every solve, or it silently falls back to greedy once its solves add up to the limit."""
+    limit = 0.02
+    src = _series(5, N + 400)
+    rp = Replanner(src.battery, N, horizon="full", **{**OPTS, "time_limit_s": limit})
+    statuses = []
+    k = 0
+    while rp.lp.h.getRunTime() < 3 * limit and len(statuses) < 2000:  # until several budgets are used up
+        sl = slice(k % 400, k % 400 + N)
+        r = rp.solve(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
+                     src.solar_kw[sl], src.load_kw[sl], src.battery.soc_initial)
+        statuses.append(r.status)
+        k += 5
+    assert rp.lp.h.getRunTime() >= 3 * limit
+    assert set(statuses) == {"optimal"}
