@@ -1,0 +1,206 @@
+"""Backtest plug-ins (``powersync backtest --forecast learned|blended``): the learned price model, walk-forward.
+
+Loaded by ``backtest.forecasts`` through its ``PLUGIN_MODULES`` hook. At a step in local day D the model
+in use was fitted on data strictly before D's local midnight (refitted once per day, as the live refit asset
+does), and the forecast issued at the step reads realised prices up to and including the step's own
+interval (known at its start). Load and solar stay the backtest's recent-days profile (``persistence``).
+
+Options (``ForecastOptions.params``, all optional):
+
+* ``history``: price files/glob/folder (AEMO price-and-demand CSVs, or one CSV of ``interval_start``,
+  ``rrp``) holding history *before* the backtest data, so the first days of a window have ``fit_days`` to
+  learn from; ``region`` picks the region. Only rows before the data's first slot are used.
+  Without it the model learns from what the backtest data holds (3 days before the window, then growing).
+* ``retail``: ``(network_adder_per_kwh, gst, import_floor_per_kwh, export_factor, export_fee_per_kwh)``
+  to map RRP forecasts to import/export exactly; without it the map is fitted on past (RRP, price) pairs.
+* ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`);
+  ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
+
+``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
+the learned path by horizon (:mod:`.blend`), learned beyond.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from ..backtest.data import BacktestData
+from ..backtest.forecasts import ForecastOptions, PersistenceForecast, register_forecast
+from .blend import BlendWeights, blend_weights
+from .price_mapping import (
+    RESERVE_WEIGHT,
+    SPIKE_EXCESS_PER_MWH,
+    SPIKE_THRESHOLD_PER_MWH,
+    RetailMap,
+    spike_reserve_prices,
+)
+from .price_model import (
+    STEPS_PER_DAY,
+    FittedPriceModel,
+    PriceModelConfig,
+    PriceModelError,
+    feature_vector,
+    local_keys,
+)
+
+
+@lru_cache(maxsize=4)
+def _history_rrp(spec: str, region: str | None) -> pd.Series:
+    """RRP ($/MWh) by UTC interval start (cached per process: workers read it once).
+
+    ``spec``: AEMO price-and-demand CSVs (file, glob or folder), or one CSV with ``interval_start`` (ISO with
+    offset) and ``rrp`` columns.
+    """
+    from ..backtest.inputs import expand_price_paths
+    from ..prices.history import read_aemo_price_and_demand
+
+    files = [f for f in expand_price_paths([spec]) if f.suffix.lower() == ".csv"]
+    if len(files) == 1:
+        head = files[0].open().readline()
+        if "interval_start" in head and "rrp" in head:
+            df = pd.read_csv(files[0])
+            idx = pd.DatetimeIndex(pd.to_datetime(df["interval_start"], format="ISO8601", utc=True))
+            return pd.Series(df["rrp"].to_numpy(dtype=float), index=idx, name="rrp").sort_index()
+    return read_aemo_price_and_demand([str(f) for f in files], region)["rrp"]
+
+
+def model_config(options: ForecastOptions) -> PriceModelConfig:
+    base = PriceModelConfig()
+    kw = {}
+    for name, field in (("fit_days", "fit_days"), ("half_life_days", "profile_half_life_days"),
+                        ("clip_q", "profile_clip_q"), ("smooth_slots", "smooth_slots")):
+        v = options.param(name)
+        if v is not None:
+            kw[field] = type(getattr(base, field))(v)
+    return PriceModelConfig(**{**base.__dict__, **kw})
+
+
+@register_forecast("learned")
+class LearnedForecast(PersistenceForecast):
+    """The learned price model, refitted each local day on data before that day."""
+
+    def __init__(self, data: BacktestData, options: ForecastOptions) -> None:
+        super().__init__(data, options)
+        self.config = model_config(options)
+        self.reserve_weight = float(options.param("reserve_weight", RESERVE_WEIGHT))
+        self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
+        self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
+        self.planning = str(options.param("planning", "mean"))
+        rrp = np.asarray(data.rrp, dtype=float)
+        self.uses_rrp = bool(np.isfinite(rrp).all())
+        # The modelled series: wholesale RRP where the data has it, else the import price itself.
+        self.x = rrp if self.uses_rrp else data.import_price.copy()
+        hist = options.param("history")
+        self.history = None
+        if hist is not None and self.uses_rrp:
+            h = _history_rrp(str(hist), options.param("region"))
+            self.history = h[h.index < data.index[0]]
+        self.series = self._series()
+        retail = options.param("retail")
+        if retail is not None and self.uses_rrp:
+            self.imap, self.emap = RetailMap.from_retail(*(float(v) if v is not None else None for v in retail))
+            self._fitted_maps = True
+        else:
+            self.imap = self.emap = None
+            self._fitted_maps = False
+        # Local keys for every slot of the data plus two days beyond its end (horizons run past it).
+        ext = pd.date_range(data.index[0], periods=data.n + 2 * STEPS_PER_DAY, freq="5min")
+        self.daytype, self.slot, self.hour = local_keys(ext, data.timezone)
+        local = ext.tz_convert(data.timezone)
+        midnight = local.normalize()
+        self.day_start = pd.DatetimeIndex(midnight).tz_convert("UTC")
+        self._models: dict[pd.Timestamp, FittedPriceModel | None] = {}
+        self.fits = 0
+
+    def _series(self) -> pd.Series:
+        own = pd.Series(self.x, index=self.data.index)
+        if self.history is None or self.history.empty:
+            return own
+        return pd.concat([self.history, own])
+
+    def model_for(self, i: int) -> FittedPriceModel | None:
+        """The model in force at slot ``i``: fitted on everything before slot i's local midnight."""
+        day = self.day_start[i]
+        if day not in self._models:
+            try:
+                self._models[day] = fit_on(self.series, day, self.data.timezone, self.config)
+                self.fits += 1
+            except PriceModelError:
+                self._models[day] = None
+            if not self._fitted_maps and self.uses_rrp:
+                past = self.data.index < day
+                self.imap = RetailMap.fit(self.x[past], self.data.import_price[past])
+                self.emap = RetailMap.fit(self.x[past], self.data.export_price[past])
+        return self._models[day]
+
+    def path(self, i: int, n: int):
+        """The learned path (series units) for slots i..i+n-1, or None before the model can be fitted."""
+        model = self.model_for(i)
+        if model is None:
+            return None
+        lo = max(0, i - STEPS_PER_DAY + 1)
+        vals = self.x[lo:i + 1]
+        base_hist = model.profile[self.daytype[lo:i + 1], self.slot[lo:i + 1]]
+        feats = feature_vector(vals - base_hist, vals, model.config)
+        sl = slice(i, i + n)
+        return model.path(None, self.daytype[sl], self.slot[sl], self.hour[sl], feats, float(vals[-1]))
+
+    def planning_path(self, i: int, n: int) -> np.ndarray | None:
+        p = self.path(i, n)
+        if p is None:
+            return None
+        centre = p.p50 if self.planning == "p50" else p.mean
+        return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess)
+
+    def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        x = self.planning_path(i, n)
+        if x is None:  # not enough history yet: persistence
+            return super().prices(i, n)
+        if self.uses_rrp:
+            imp, exp = self.imap(x), self.emap(x)
+        else:
+            imp = x
+            past = slice(0, i + 1)
+            exp = RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(x)
+        imp[0], exp[0] = self.data.import_price[i], self.data.export_price[i]
+        return imp, exp
+
+
+def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig) -> FittedPriceModel:
+    from .price_model import fit_price_model
+
+    return fit_price_model(series, day, timezone, cfg)
+
+
+@register_forecast("blended")
+class BlendedForecast(LearnedForecast):
+    """Published provider forecasts (where the data carries them) blended with the learned path by horizon."""
+
+    def __init__(self, data: BacktestData, options: ForecastOptions) -> None:
+        super().__init__(data, options)
+        self.weights: BlendWeights = blend_weights(options.param("provider_kind", "amber"))
+        self._issued = sorted(data.published)
+        pos = {t: k for k, t in enumerate(data.index)}
+        self._frames = []
+        for t in self._issued:
+            f = data.published[t]
+            k = np.array([pos.get(ts, -1) for ts in f.index])
+            self._frames.append((k, f["import_price"].to_numpy(float), f["export_price"].to_numpy(float)))
+        self._issue_slots = np.searchsorted(data.index, self._issued) if self._issued else np.array([], int)
+
+    def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+        imp, exp = (a.copy() for a in super().prices(i, n))
+        j = int(np.searchsorted(self._issue_slots, i, side="right")) - 1
+        if j < 0:
+            return imp, exp
+        k, fi, fe = self._frames[j]
+        sel = (k > i) & (k < i + n)
+        age_steps = i - int(self._issue_slots[j])
+        h = k[sel] - i
+        w = self.weights.provider_weight(h, age_steps)
+        imp[h] = w * fi[sel] + (1 - w) * imp[h]
+        exp[h] = w * fe[sel] + (1 - w) * exp[h]
+        return imp, exp
