@@ -68,9 +68,50 @@ def price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | No
     and flagged ``filled`` so that the UI and the tariff sync can tell real prices from padding.
     """
     frame = fetch_price_frame(site, now, horizon_hours=HORIZON_HOURS, **fetch_kwargs)
-    if store is not None:
-        store.upsert_prices(site.id, frame)
-    return horizon_prices(frame, now)
+    if store is None:
+        return horizon_prices(frame, now)
+    store.upsert_prices(site.id, frame)
+    pf = horizon_prices(frame, now)
+    blend_learned(site, frame, now, store, pf)
+    return pf
+
+
+def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, store: HistoryStore,
+                  pf: PriceForecast) -> None:
+    """Where a price model has been fitted (the ``price_model`` asset), blend it with the provider by horizon
+    and fill the provider's gaps with it instead of the last price; record the served horizon. In place."""
+    from .forecasts.blend import blend_price_horizon
+    from .forecasts.price_mapping import RetailMap
+    from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
+
+    stored = load_latest_model(store, site.id, now)
+    if stored is None:
+        if "provenance" not in pf.frame:
+            pf.frame["provenance"] = "provider"
+        pf.frame.loc[pf.frame["filled"], "provenance"] = "filled"
+        return
+    retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
+              if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
+    history = stored_history(store, site.id, now + STEP, days=2)
+    blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
+                                  retail=retail, horizon=len(pf.frame))
+    for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):
+        pf.frame[col] = blended[col].to_numpy()
+    record_forecast(store, site.id, now, blended, stored.model_id)
+
+
+def _stored_blend(store: HistoryStore, site_id: str, now: pd.Timestamp, idx: pd.DatetimeIndex) -> pd.DataFrame | None:
+    try:
+        df = store.query(
+            "SELECT interval_start, import_price, export_price, provenance FROM price_forecast_horizon "
+            "WHERE site_id = ? AND issued_at = ? AND interval_start >= ? ORDER BY interval_start",
+            [site_id, now.to_pydatetime(), now.to_pydatetime()])
+    except Exception:  # no forecasting tables in this store yet
+        return None
+    if len(df) < len(idx):
+        return None
+    df.index = pd.to_datetime(df.pop("interval_start"), utc=True)
+    return df.reindex(idx)
 
 
 def stored_price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore) -> PriceForecast:
@@ -78,7 +119,12 @@ def stored_price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistorySto
     frame = store.read_prices(site.id, now - pd.Timedelta(hours=1), now + pd.Timedelta(hours=HORIZON_HOURS))
     if frame.empty or frame.index[-1] < now:
         raise LookupError(f"site {site.id!r}: no stored prices at {now.isoformat()}; materialise price_forecast first")
-    return horizon_prices(frame, now)
+    pf = horizon_prices(frame, now)
+    blended = _stored_blend(store, site.id, now, pf.frame.index)
+    if blended is not None:  # the learned blend price_forecast served for this slot
+        for col in ("import_price", "export_price", "provenance"):
+            pf.frame[col] = blended[col].to_numpy()
+    return pf
 
 
 def horizon_prices(frame: pd.DataFrame, now: pd.Timestamp) -> PriceForecast:

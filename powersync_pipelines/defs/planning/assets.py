@@ -62,6 +62,8 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         meta[f"{site_id}/now"] = dg.MetadataValue.text(now.isoformat())
         meta[f"{site_id}/coverage"] = float(pf.coverage)
         meta[f"{site_id}/filled_fraction_24h"] = filled_24h
+        meta[f"{site_id}/provenance"] = dg.MetadataValue.json(
+            {str(k): int(v) for k, v in f["provenance"].value_counts().items()})
         meta[f"{site_id}/import_max"] = float(f["import_price"].max())
         meta[f"{site_id}/export_min"] = float(f["export_price"].min())
         meta[f"{site_id}/spike_intervals"] = int((f["spike_status"] != "none").sum())
