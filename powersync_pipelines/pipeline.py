@@ -152,15 +152,26 @@ def load_history(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp
     return pd.Series(df["load_kw"].to_numpy(), index=pd.to_datetime(df["ts"], utc=True))
 
 
-def forecasts(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, pd.Series, str]:
-    """(solar_kw, load_kw, load model name) on the horizon grid; stored in ``forecasts``."""
-    idx = horizon_index(now)
-    solar = solar_forecast_kw(site, idx)
-    load, model = load_forecast_kw(site, idx, load_history(store, site, now))
+def solar_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> pd.Series:
+    """Solar kW on the horizon grid; stored in ``forecasts`` (kind ``solar``)."""
+    solar = solar_forecast_kw(site, horizon_index(now))
     if store is not None:
         store.upsert_forecasts(site.id, "solar", solar, "pvlib_clearsky_climatology", now)
+    return solar
+
+
+def load_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, str]:
+    """(load kW on the horizon grid, model name); stored in ``forecasts`` (kind ``load``)."""
+    load, model = load_forecast_kw(site, horizon_index(now), load_history(store, site, now))
+    if store is not None:
         store.upsert_forecasts(site.id, "load", load, model, now)
-    return solar, load, model
+    return load, model
+
+
+def forecasts(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, pd.Series, str]:
+    """(solar_kw, load_kw, load model name) on the horizon grid, both stored."""
+    load, model = load_forecast(site, now, store)
+    return solar_forecast(site, now, store), load, model
 
 
 def battery_params(site: SiteConfig, soc: float) -> BatteryParams:

@@ -36,6 +36,13 @@ def _per_site(context: dg.AssetExecutionContext) -> list[str]:
     return list(context.partition_keys)
 
 
+def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource):
+    """(site id, site, planning instant) for every site partition of this run."""
+    for site_id in _per_site(context):
+        site = sites.site(site_id)
+        yield site_id, site, clock.now(context, site)
+
+
 @dg.asset(kinds={"python", "duckdb"}, description="Normalised import/export prices over the 48 h horizon "
           "(provider data stored in DuckDB `prices`; horizon padded and flagged where the provider is short).",
           pool="duckdb_history", check_specs=[dg.AssetCheckSpec("price_frame_valid", asset="price_forecast",
@@ -46,9 +53,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
     store = history.store()
     meta: dict[str, Any] = {}
     problems: list[str] = []
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
+    for site_id, site, now in _sites_now(context, sites, clock):
         pf = pipeline.price_forecast(site, now, store)
         f = pf.frame
         try:
@@ -72,20 +77,14 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
     return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
-@dg.asset(kinds={"python", "pvlib"}, deps=[], description="Solar kW on the 5-min grid, 48 h ahead "
+@dg.asset(kinds={"python", "pvlib"}, description="Solar kW on the 5-min grid, 48 h ahead "
           "(pvlib clear-sky x climatology).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
     store = history.store()
     meta: dict[str, Any] = {}
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
-        idx = pipeline.horizon_index(now)
-        from ...forecasts.solar import solar_forecast_kw
-
-        solar = solar_forecast_kw(site, idx)
-        store.upsert_forecasts(site.id, "solar", solar, "pvlib_clearsky_climatology", now)
+    for site_id, site, now in _sites_now(context, sites, clock):
+        solar = pipeline.solar_forecast(site, now, store)
         meta[f"{site_id}/energy_kwh_48h"] = float(solar.sum() / 12)
         meta[f"{site_id}/peak_kw"] = float(solar.max())
     return dg.MaterializeResult(metadata=meta)
@@ -95,16 +94,10 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "there is a week of telemetry, else a real household profile).", pool="duckdb_history", **COMMON)
 def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                   clock: ClockResource) -> dg.MaterializeResult:
-    from ...forecasts.load import load_forecast_kw
-
     store = history.store()
     meta: dict[str, Any] = {}
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
-        idx = pipeline.horizon_index(now)
-        load, model = load_forecast_kw(site, idx, pipeline.load_history(store, site, now))
-        store.upsert_forecasts(site.id, "load", load, model, now)
+    for site_id, site, now in _sites_now(context, sites, clock):
+        load, model = pipeline.load_forecast(site, now, store)
         meta[f"{site_id}/model"] = dg.MetadataValue.text(model)
         meta[f"{site_id}/energy_kwh_48h"] = float(load.sum() / 12)
     return dg.MaterializeResult(metadata=meta)
@@ -149,9 +142,7 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
     store = history.store()
     meta: dict[str, Any] = {}
     violations: list[str] = []
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
+    for site_id, site, now in _sites_now(context, sites, clock):
         pf = pipeline.stored_price_forecast(site, now, store)
         idx = pf.frame.index
         solar = _stored_series(store, site.id, "solar", idx)
@@ -193,9 +184,7 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
 
     store = history.store()
     meta: dict[str, Any] = {}
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
+    for site_id, site, now in _sites_now(context, sites, clock):
         pf = pipeline.stored_price_forecast(site, now, store)
         out = sync_tou_schedule(site, store, now, prices=pf.frame)
         context.log.info(f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
@@ -215,9 +204,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
     store = history.store()
     meta: dict[str, Any] = {}
     failures = []
-    for site_id in _per_site(context):
-        site = sites.site(site_id)
-        now = clock.now(context, site)
+    for site_id, site, now in _sites_now(context, sites, clock):
         if spike_in_control(store, site.id):  # the spike watch outranks the optimizer (live/spike.py priority)
             meta[f"{site_id}/action"] = dg.MetadataValue.text("skipped: the AEMO spike watch holds the battery")
             continue
