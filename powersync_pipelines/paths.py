@@ -50,3 +50,16 @@ def shared_real_data() -> Path | None:
     override = os.environ.get("POWERSYNC_SHARED_DATA")
     p = Path(override) if override else SHARED_REAL_DATA
     return p if p.exists() else None
+
+
+def ensure_dagster_home() -> Path:
+    """``$DAGSTER_HOME`` (default ``$POWERSYNC_HOME/dagster``), created, with the repo's ``dagster.yaml`` in it.
+
+    Dagster reads instance config only from ``$DAGSTER_HOME`` and refuses a missing folder; the CLI commands
+    set it up the same way the Makefile does, so ``powersync demo`` / ``ui`` work when called directly.
+    """
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(powersync_home() / "dagster")))
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    return home

@@ -37,14 +37,15 @@ def run(args: argparse.Namespace) -> int:
     from ..defs.planning.assets import PLANNING_ASSETS
     from ..defs.planning.partitions import all_sites_tags
     from ..defs.resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
-    from ..paths import duckdb_path
+    from ..paths import duckdb_path, ensure_dagster_home
     from ..prices.replay import default_replay_now
     from ..simulation import simulated_devices
 
     site = sites.sites[0]
     fixed = args.now or (default_replay_now(site).isoformat() if site.provider.kind == "replay" else None)
     db = duckdb_path()
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    ensure_dagster_home()
+    instance = dg.DagsterInstance.get()
     with simulated_devices(sites.sites) as endpoints:
         for sid, ep in endpoints.items():
             print(f"simulated Sungrow SH for {sid!r} listening on {ep} (Modbus TCP)")
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
                 "clock": ClockResource(fixed_now=fixed),
             },
             raise_on_error=False,
+            # the per-step DEBUG stream drowns the summary; warnings and errors still print, and the full
+            # event log is in the run (DAGSTER_HOME) for the UI
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
     _print_summary(sites.sites, db, args.hours, result, instance)
     print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
@@ -109,6 +113,5 @@ def _print_summary(sites, db, hours: float, result, instance) -> None:
     print(f"\nDuckDB history: {db}")
     print("  e.g. .venv/bin/python -c \"import duckdb; print(duckdb.connect('" + str(db) +
           "', read_only=True).sql('select * from plans'))\"")
-    if not instance.is_ephemeral:
-        print(f"Dagster run {result.run_id} stored in DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}")
+    print(f"Dagster run {result.run_id} stored in DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}")
     print("Open the UI: make ui   (then http://127.0.0.1:3000)")

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
-    from ..paths import REPO_ROOT, powersync_home
+    from ..paths import REPO_ROOT, ensure_dagster_home
     from ..simulation import simulated_devices
 
     try:
@@ -30,10 +30,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     env = dict(os.environ)
     env["POWERSYNC_SITES"] = str(sites.path)
-    home = env.setdefault("DAGSTER_HOME", str(powersync_home() / "dagster"))
-    os.makedirs(home, exist_ok=True)
-    if not os.path.exists(os.path.join(home, "dagster.yaml")):
-        shutil.copy(REPO_ROOT / "dagster.yaml", os.path.join(home, "dagster.yaml"))
+    home = str(ensure_dagster_home())
+    env["DAGSTER_HOME"] = home
     dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or "dagster"
     with simulated_devices(sites.sites) as endpoints:
         env["POWERSYNC_ENDPOINTS"] = json.dumps(endpoints)

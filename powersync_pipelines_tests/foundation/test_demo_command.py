@@ -1,0 +1,33 @@
+"""`powersync demo` (what `make demo` runs) works from a bare POWERSYNC_HOME, prints the summary, and a
+second run updates the same rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from powersync_pipelines.paths import REPO_ROOT
+from powersync_pipelines.storage import HistoryStore
+
+
+def _demo(home) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "POWERSYNC_SITES")}
+    env["POWERSYNC_HOME"] = str(home)
+    return subprocess.run([sys.executable, "-m", "powersync_pipelines.cli", "demo"], capture_output=True,
+                          text=True, env=env, cwd=REPO_ROOT, timeout=300)
+
+
+def test_demo_runs_twice_and_prints_what_a_person_needs(tmp_path):
+    first = _demo(tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    out = first.stdout
+    assert "plan demo:20240212T2000Z: optimal via lp" in out
+    assert "without a battery" in out and "next 6 hours" in out
+    assert "written to the battery:" in out and "-> ok" in out
+    assert f"DuckDB history: {tmp_path / 'powersync.duckdb'}" in out
+    assert (tmp_path / "dagster" / "dagster.yaml").exists()
+    store = HistoryStore(tmp_path / "powersync.duckdb")
+    counts = {t: store.query(f"SELECT count(*) n FROM {t}")["n"].iloc[0] for t in ("prices", "plans", "schedule")}
+    assert _demo(tmp_path).returncode == 0
+    assert {t: store.query(f"SELECT count(*) n FROM {t}")["n"].iloc[0] for t in counts} == counts
