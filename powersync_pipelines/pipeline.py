@@ -15,7 +15,7 @@ import pandas as pd
 from .config import SiteConfig
 from .forecasts.load import load_forecast_kw
 from .forecasts.solar import solar_forecast_kw
-from .optimizer import BatteryParams, OptimizationProblem, ScheduleResult, solve
+from .optimizer import BatteryParams, OptimizationProblem, ScheduleResult, self_consumption_schedule, solve
 from .prices.registry import fetch_price_frame
 from .prices.replay import default_replay_now, replay_window
 from .storage import HistoryStore
@@ -58,6 +58,9 @@ class PriceForecast:
     frame: pd.DataFrame  # the price frame over the planning horizon (5-min grid)
     filled: int  # intervals filled from the last known price (flagged is_forecast)
     coverage: float  # fraction of the horizon the provider covered
+    source: str = "live"  # live | last_good (the provider failed; the last good stored frame is served)
+    stale: bool = False  # too old to plan on: the plan falls back to self-consumption
+    message: str = ""  # what happened, for logs and the asset check
 
 
 def price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None,
@@ -67,11 +70,18 @@ def price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | No
     A horizon the provider does not cover (e.g. Octopus before 16:00) is filled with the last known price
     and flagged ``filled`` so that the UI and the tariff sync can tell real prices from padding.
     """
-    frame = fetch_price_frame(site, now, horizon_hours=HORIZON_HOURS, **fetch_kwargs)
     if store is None:
-        return horizon_prices(frame, now)
-    store.upsert_prices(site.id, frame)
+        return horizon_prices(fetch_price_frame(site, now, horizon_hours=HORIZON_HOURS, **fetch_kwargs), now)
+    from .prices.errors import PriceDataError
+    from .prices.fallback import fetch_with_fallback
+
+    # fetch, check, store; on a provider failure the last good stored frame is served with its age
+    frame, status = fetch_with_fallback(site, now, store, horizon_hours=HORIZON_HOURS, **fetch_kwargs)
+    if frame.empty or frame.index[-1] < now:
+        raise PriceDataError(site.provider.kind, status.problem or "no_prices",
+                             f"site {site.id!r}: no usable prices at {now.isoformat()}: {status.message}")
     pf = horizon_prices(frame, now)
+    pf.source, pf.stale, pf.message = status.source, status.stale, status.message
     blend_learned(site, frame, now, store, pf)
     return pf
 
@@ -120,6 +130,10 @@ def stored_price_forecast(site: SiteConfig, now: pd.Timestamp, store: HistorySto
     if frame.empty or frame.index[-1] < now:
         raise LookupError(f"site {site.id!r}: no stored prices at {now.isoformat()}; materialise price_forecast first")
     pf = horizon_prices(frame, now)
+    age_min = (now - frame["fetched_at"].max()).total_seconds() / 60
+    if age_min > site.provider.stale_after_minutes:
+        pf.source, pf.stale = "last_good", True
+        pf.message = f"stored prices are {age_min:.0f} min old (limit {site.provider.stale_after_minutes})"
     blended = _stored_blend(store, site.id, now, pf.frame.index)
     if blended is not None:  # the learned blend price_forecast served for this slot
         for col in ("import_price", "export_price", "provenance"):
@@ -218,10 +232,18 @@ class Plan:
 
 
 def plan_schedule(site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, solar: pd.Series, load: pd.Series,
-                  soc: float, store: HistoryStore | None = None, horizon: str = "full") -> Plan:
-    """Solve the schedule and store it (plan summary in ``plans``, intervals in ``schedule``)."""
+                  soc: float, store: HistoryStore | None = None, horizon: str = "full",
+                  stale_prices: str | None = None) -> Plan:
+    """Solve the schedule and store it (plan summary in ``plans``, intervals in ``schedule``).
+
+    ``stale_prices`` (the reason) switches to plain self-consumption: prices too old to trade on must not
+    drive grid charging or exports (SPEC §3).
+    """
     problem = build_problem(site, now, prices, solar, load, soc)
-    result = solve(problem, horizon=horizon)
+    if stale_prices:
+        result = self_consumption_schedule(problem, f"stale prices: {stale_prices}", horizon)
+    else:
+        result = solve(problem, horizon=horizon)
     pid = plan_id_for(site.id, now)
     meta = {
         "created_at": pd.Timestamp.now(tz="UTC"),
@@ -335,7 +357,7 @@ def run_cycle(site: SiteConfig, store: HistoryStore, now: str | pd.Timestamp | N
         except Exception as exc:  # plan from the configured SOC; the push below will refuse on stale telemetry
             out["telemetry_error"] = f"{type(exc).__name__}: {exc}"
             soc = site.battery.initial_soc_pct / 100.0
-        plan = plan_schedule(site, t, pf.frame, solar, load, soc, store)
+        plan = plan_schedule(site, t, pf.frame, solar, load, soc, store, stale_prices=pf.message if pf.stale else None)
         first = plan.result.intervals.iloc[0]
         power = float(max(first["battery_charge_kw"], first["battery_discharge_kw"]))
         pushed = push_action(device, site, store, str(first["action"]), power, t + STEP, t)

@@ -7,7 +7,7 @@ for live replans and the backtest.
 from .problem import BatteryParams, DemandCharge, EvRequirement, OptimizationProblem, ProblemError
 from .replanner import Replanner, ReplanResult
 from .result import ACTION_TOL_KW, ScheduleResult
-from .solve import solve
+from .solve import self_consumption_schedule, solve
 
 __all__ = [
     "ACTION_TOL_KW",
@@ -19,5 +19,6 @@ __all__ = [
     "ReplanResult",
     "Replanner",
     "ScheduleResult",
+    "self_consumption_schedule",
     "solve",
 ]

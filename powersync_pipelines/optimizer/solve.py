@@ -261,6 +261,17 @@ def solve(problem: OptimizationProblem, horizon: str = "full", solver: str = "lp
     return res
 
 
+def self_consumption_schedule(problem: OptimizationProblem, reason: str, horizon: str = "full") -> ScheduleResult:
+    """The battery simply follows the house (no grid charging, no battery exports): the plan for inputs that
+    must not be traded on, e.g. stale prices. Reported as ``fallback_self_consumption`` with ``reason``."""
+    problem.validate()
+    t0 = time.perf_counter()
+    prep = prepare(problem)
+    plan = self_consumption_for(prep)
+    return build_result(prep, plan, "fallback_self_consumption", "self_consumption", reason,
+                        (time.perf_counter() - t0) * 1000.0, horizon)
+
+
 def build_result(
     prep: Prepared, plan: Plan, status: str, solver: str, fallback_reason: str | None, solve_ms: float, horizon: str
 ) -> ScheduleResult:

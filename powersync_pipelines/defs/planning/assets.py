@@ -60,6 +60,10 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
             PriceFrame.validate(store.read_prices(site.id, now - pd.Timedelta(hours=1), f.index[-1]), lazy=True)
         except pa_errors.SchemaErrors as exc:
             problems.append(f"{site_id}: stored prices fail the schema: {len(exc.failure_cases)} failure(s)")
+        if pf.source != "live":
+            problems.append(f"{site_id}: {pf.message}")
+            context.log.warning(f"{site_id}: {pf.message}")
+        meta[f"{site_id}/source"] = dg.MetadataValue.text(pf.message or pf.source)
         filled_24h = float(f["filled"].iloc[:288].mean())
         if filled_24h > 0.10:
             problems.append(f"{site_id}: {filled_24h:.0%} of the first 24 h is filled, not provider data")
@@ -148,7 +152,8 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
         solar = _stored_series(store, site.id, "solar", idx)
         load = _stored_series(store, site.id, "load", idx)
         soc, soc_source = _current_soc(site, fleet, store, context)
-        plan = pipeline.plan_schedule(site, now, pf.frame, solar, load, soc, store)
+        plan = pipeline.plan_schedule(site, now, pf.frame, solar, load, soc, store,
+                                      stale_prices=pf.message if pf.stale else None)
         r = plan.result
         violations += [f"{site_id}: {v}" for v in pipeline.plan_violations(r.intervals, site, soc)]
         blocks = action_blocks(r.intervals, site.timezone)
