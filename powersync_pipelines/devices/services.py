@@ -10,8 +10,6 @@ services say so for other kinds. ``curtail_inverter``, ``restore_inverter`` and 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 from typing import Any
 
 import pandas as pd
@@ -165,24 +163,16 @@ def _calendar(dev: Any, site: SiteConfig, store: HistoryStore, params: dict[str,
 
 
 def _delegate(name: str, site: SiteConfig, params: dict[str, Any], store: HistoryStore) -> dict[str, Any]:
-    try:
-        mod = importlib.import_module("powersync_pipelines.tariffs.services")
-        fn = mod.run_service
-    except (ImportError, AttributeError):
-        return {"service": name, "site_id": site.id, "ok": False,
-                "error": f"{name} is not implemented yet (powersync_pipelines.tariffs.services is missing)"}
-    return fn(name, site, argparse.Namespace(**params), store)
+    """Tariff and inverter services live in the tariffs domain (imported lazily: it pulls in the inverters)."""
+    from ..tariffs.services import run_service as tariff_service
+
+    return tariff_service(name, site, argparse.Namespace(**params), store)
 
 
 def _sync_now(site: SiteConfig, store: HistoryStore, params: dict[str, Any]) -> dict[str, Any]:
-    try:
-        pipeline = importlib.import_module("powersync_pipelines.pipeline")
-        run_cycle = pipeline.run_cycle
-    except (ImportError, AttributeError):
-        return {"service": "sync_now", "site_id": site.id, "ok": False,
-                "error": "sync_now is not implemented yet (powersync_pipelines.pipeline.run_cycle is missing)"}
-    accepted = inspect.signature(run_cycle).parameters
-    kwargs = {k: v for k, v in {"site": site, "store": store, **params}.items() if k in accepted}
-    out = run_cycle(**kwargs)
-    summary = out if isinstance(out, dict) else {"result": str(out)}
+    """One planning cycle outside Dagster (imported lazily: the pipeline imports the optimizer and pvlib)."""
+    from ..pipeline import run_cycle
+
+    out = run_cycle(site, store, now=params.get("now"))
+    summary = out
     return {"service": "sync_now", "site_id": site.id, "ok": bool(summary.get("ok", True)), **summary}

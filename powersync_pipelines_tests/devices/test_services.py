@@ -98,15 +98,6 @@ def test_tesla_rate_charge_service_is_refused(tesla_site, tesla_sim, store):
     assert not out["ok"] and out["outcome"] == "refused" and "15-240" in out["error"]
 
 
-def test_sync_now_without_a_cycle_says_not_implemented(sungrow_site, store):
-    import powersync_pipelines.pipeline as pipeline
-
-    if hasattr(pipeline, "run_cycle"):
-        pytest.skip("pipeline.run_cycle exists: sync_now is covered by the pipeline's own tests")
-    out = run_service("sync_now", sungrow_site, {}, store)
-    assert not out["ok"] and "not implemented yet" in out["error"]
-
-
 def test_service_runs_an_expired_restore_first(sungrow_sim, sungrow_site, store):
     from powersync_pipelines.devices import state
 
