@@ -108,10 +108,12 @@ class ModbusSimulator:
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._stop is not None:
+        """Stop serving; safe to call again (a test may stop a simulator its fixture also stops)."""
+        if self._thread is None:
+            return
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
-        if self._thread is not None:
-            self._thread.join(5)
+        self._thread.join(5)
         self._thread = None
 
     def __enter__(self) -> ModbusSimulator:
