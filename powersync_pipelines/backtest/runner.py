@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +42,26 @@ def backtest_site(site: SiteConfig, prices: Sequence[str | Path], config: Backte
                   export_prices: Sequence[str | Path] = ()) -> BacktestResult:
     """Replay ``prices`` for ``site`` over ``[start, end)`` with every strategy in ``config``."""
     config = config or BacktestConfig(spike_threshold_per_mwh=site.provider.spike_threshold_per_mwh)
+    config = _with_price_history(config, site, prices)
     data = load_data(site, prices, price_format, start, end, sources, export_prices)
     result = run_backtest(data, BatterySpec.from_site(site), config, on_progress=on_progress)
     result.summary["site_id"] = site.id
     return result
+
+
+HISTORY_MODELS = ("learned", "blended")
+
+
+def _with_price_history(config: BacktestConfig, site: SiteConfig, prices: Sequence[str | Path]) -> BacktestConfig:
+    """Learned models also read the ``--prices`` sources *before* the window (the engine keeps ~3 days).
+
+    Passed as the ``history_sources`` option (read leniently by the model: files it cannot read as AEMO
+    history are ignored); an explicit ``history`` option wins.
+    """
+    opts = config.forecast_options
+    if config.forecast not in HISTORY_MODELS or opts.param("history") is not None or not prices:
+        return config
+    extra = [("history_sources", tuple(str(p) for p in prices))]
+    if opts.param("region") is None and site.provider.region:
+        extra.append(("region", site.provider.region))
+    return replace(config, forecast_options=replace(opts, params=tuple(opts.params) + tuple(extra)))

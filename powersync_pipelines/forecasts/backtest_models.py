@@ -13,7 +13,10 @@ Options (``ForecastOptions.params``, all optional):
   Without it the model learns from what the backtest data holds (3 days before the window, then growing).
 * ``retail``: ``(network_adder_per_kwh, gst, import_floor_per_kwh, export_factor, export_fee_per_kwh)``
   to map RRP forecasts to import/export exactly; without it the map is fitted on past (RRP, price) pairs.
-* ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`);
+* ``history_sources``: set by ``backtest.runner`` from the run's own ``--prices`` when no ``history`` is given;
+  read the same way, but sources that are not AEMO RRP history (Amber captures...) are skipped.
+* ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
+  ``"LEVEL:DAYS,..."`` (e.g. ``500:3,1000:14``; default and empty string: ungated);
   ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
 
 ``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
@@ -31,6 +34,7 @@ from ..backtest.data import BacktestData
 from ..backtest.forecasts import ForecastOptions, PersistenceForecast, register_forecast
 from .blend import BlendWeights, blend_weights
 from .price_mapping import (
+    RESERVE_GATE,
     RESERVE_WEIGHT,
     SPIKE_EXCESS_PER_MWH,
     SPIKE_THRESHOLD_PER_MWH,
@@ -67,6 +71,22 @@ def _history_rrp(spec: str, region: str | None) -> pd.Series:
     return read_aemo_price_and_demand([str(f) for f in files], region)["rrp"]
 
 
+def _lenient_history(specs: tuple[str, ...], region: str | None, before: pd.Timestamp) -> pd.Series | None:
+    """RRP before ``before`` from the backtest's own ``--prices`` sources; None where they are not AEMO history
+    (e.g. Amber captures): the model then learns from the backtest data alone, as without the option."""
+    parts = []
+    for spec in specs:
+        try:
+            h = _history_rrp(spec, region)
+        except Exception:  # noqa: BLE001 - not readable as AEMO RRP history: not a history source
+            continue
+        parts.append(h[h.index < before])
+    if not parts:
+        return None
+    h = pd.concat(parts).sort_index()
+    return h[~h.index.duplicated(keep="last")]
+
+
 def model_config(options: ForecastOptions) -> PriceModelConfig:
     base = PriceModelConfig()
     kw = {}
@@ -89,6 +109,7 @@ class LearnedForecast(PersistenceForecast):
         self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
         self.planning = str(options.param("planning", "mean"))
+        self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
         # The modelled series: wholesale RRP where the data has it, else the import price itself.
@@ -98,7 +119,14 @@ class LearnedForecast(PersistenceForecast):
         if hist is not None and self.uses_rrp:
             h = _history_rrp(str(hist), options.param("region"))
             self.history = h[h.index < data.index[0]]
+        elif options.param("history_sources") and self.uses_rrp:
+            self.history = _lenient_history(tuple(options.param("history_sources")), options.param("region"),
+                                            data.index[0])
         self.series = self._series()
+        # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
+        self.reserve_open = np.ones(data.n, dtype=bool) if not self.reserve_gate else np.zeros(data.n, dtype=bool)
+        for level, days in self.reserve_gate:
+            self.reserve_open |= last_spike_age_days(self.series, data.index, level) <= days
         retail = options.param("retail")
         if retail is not None and self.uses_rrp:
             self.imap, self.emap = RetailMap.from_retail(*(float(v) if v is not None else None for v in retail))
@@ -153,6 +181,8 @@ class LearnedForecast(PersistenceForecast):
         if p is None:
             return None
         centre = p.p50 if self.planning == "p50" else p.mean
+        if not self.reserve_open[i]:
+            return centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
         return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess)
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -167,6 +197,36 @@ class LearnedForecast(PersistenceForecast):
             exp = RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(x)
         imp[0], exp[0] = self.data.import_price[i], self.data.export_price[i]
         return imp, exp
+
+
+def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
+    """``"500:3,1000:14"`` (or pairs) -> ((500, 3), (1000, 14)): $/MWh level and look-back days; empty = no gate."""
+    if not value:
+        return ()
+    if isinstance(value, str):
+        try:
+            pairs = [tuple(float(v) for v in item.split(":")) for item in value.split(",") if item.strip()]
+        except ValueError as exc:
+            raise ValueError(f"reserve_gate {value!r}: expected LEVEL:DAYS[,LEVEL:DAYS...]") from exc
+    else:
+        pairs = [tuple(float(v) for v in item) for item in value]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"reserve_gate {value!r}: expected LEVEL:DAYS[,LEVEL:DAYS...]")
+    return tuple(pairs)
+
+
+def last_spike_age_days(series: pd.Series, index: pd.DatetimeIndex, level: float) -> np.ndarray:
+    """Days since the last interval at or above ``level`` as known at each slot of ``index`` (inf: none seen).
+
+    Causal: slot i sees realised values up to and including its own interval.
+    """
+    s = series[~series.index.duplicated(keep="last")].sort_index()
+    spikes = s.index[s.to_numpy(dtype=float) >= level]
+    if len(spikes) == 0:
+        return np.full(len(index), np.inf)
+    k = np.searchsorted(spikes, index, side="right") - 1
+    age = np.asarray((index - spikes[np.maximum(k, 0)]) / pd.Timedelta(days=1), dtype=float)
+    return np.where(k >= 0, age, np.inf)
 
 
 def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig) -> FittedPriceModel:

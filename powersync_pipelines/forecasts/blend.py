@@ -33,7 +33,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .price_mapping import RESERVE_WEIGHT, SPIKE_THRESHOLD_PER_MWH, RetailMap, spike_reserve_prices
+from .price_mapping import (
+    RESERVE_GATE,
+    RESERVE_WEIGHT,
+    SPIKE_THRESHOLD_PER_MWH,
+    RetailMap,
+    reserve_gate_open,
+    spike_reserve_prices,
+)
 from .price_model import STEP, FittedPriceModel, PriceModelError
 
 HORIZON_STEPS = 576
@@ -108,7 +115,8 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
                         model: FittedPriceModel | None, *, provider_kind: str | None = None,
                         retail: tuple[RetailMap, RetailMap] | None = None, horizon: int = HORIZON_STEPS,
                         reserve_weight: float = RESERVE_WEIGHT,
-                        spike_threshold: float = SPIKE_THRESHOLD_PER_MWH) -> pd.DataFrame:
+                        spike_threshold: float = SPIKE_THRESHOLD_PER_MWH,
+                        reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE) -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
@@ -126,7 +134,7 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     prov = _provider_on_grid(provider_frame, idx)
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
-    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold)
+    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -224,7 +232,8 @@ def _last_known(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Tim
 
 
 def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel | None, idx: pd.DatetimeIndex,
-             retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float):
+             retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float,
+             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE):
     """(import, export, p10, p50, p90) of the learned model in $/kWh, or None when it cannot run."""
     if model is None or history is None or history.empty:
         return None
@@ -244,6 +253,9 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
         imap = RetailMap()
         past = history[history.index <= now]
         emap = RetailMap.fit(past["import_price"], past["export_price"])
+    scale = 1.0 if model.series == "rrp" else 1 / 1000
+    if not reserve_gate_open(s.index, s.to_numpy(), now, reserve_gate, scale):
+        reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
     centre = spike_reserve_prices(path.mean, path.p90, spike_threshold if model.series == "rrp" else spike_threshold / 1000,
                                   reserve_weight)
     return imap(centre), emap(centre), imap(path.p10), imap(path.p50), imap(path.p90)

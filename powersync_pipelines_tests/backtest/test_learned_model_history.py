@@ -1,0 +1,52 @@
+"""``--forecast learned`` from the CLI path: the model also learns from the ``--prices`` sources before the
+window (not only the ~3 days the engine keeps), never from the window itself, and an explicit ``history``
+option or a non-learned model is left as it was."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, make_forecast
+from powersync_pipelines.backtest.runner import _with_price_history, load_data
+from powersync_pipelines.config import parse_sites
+from powersync_pipelines.paths import DATA_DIR, shared_real_data
+
+TZ = "Australia/Melbourne"
+
+
+def _site():
+    return parse_sites({"sites": [{
+        "id": "h", "timezone": TZ,
+        "provider": {"kind": "aemo", "region": "VIC1"},
+        "battery": {"kind": "simulated", "capacity_kwh": 13.5, "max_charge_kw": 5.0, "max_discharge_kw": 5.0},
+        "load": {"profile": str(DATA_DIR / "profiles" / "ausgrid_customer12.csv")},
+    }]}).get("h")
+
+
+def test_only_learned_models_without_explicit_history_get_the_price_sources():
+    site = _site()
+    learned = _with_price_history(BacktestConfig(forecast="learned"), site, ["a.csv", "dir"])
+    assert learned.forecast_options.param("history_sources") == ("a.csv", "dir")
+    assert learned.forecast_options.param("region") == "VIC1"
+    explicit = BacktestConfig(forecast="learned", forecast_options=ForecastOptions(params=(("history", "h.csv"),)))
+    assert _with_price_history(explicit, site, ["a.csv"]) == explicit
+    persistence = BacktestConfig(forecast="persistence")
+    assert _with_price_history(persistence, site, ["a.csv"]) == persistence
+
+
+def test_the_learned_model_fits_on_the_sources_before_the_window():
+    real = shared_real_data()
+    folder = real / "aemo/price_and_demand/VIC1" if real else None
+    if folder is None or not (folder / "PRICE_AND_DEMAND_202403_VIC1.csv").exists():
+        pytest.skip("../shared/data/real AEMO VIC1 2024-01..03 not present")
+    site = _site()
+    start, end = pd.Timestamp("2024-03-10", tz=TZ), pd.Timestamp("2024-03-11", tz=TZ)
+    cfg = _with_price_history(BacktestConfig(forecast="learned"), site, [str(folder)])
+    data = load_data(site, [str(folder)], start=start, end=end)
+    fc = make_forecast("learned", data, cfg.forecast_options)
+    assert fc.history is not None and fc.history.index.max() < data.index[0]
+    model = fc.model_for(data.i0)
+    assert model is not None and model.train_end < start
+    # The default 56-day window is filled from the files, far beyond the engine's own few days.
+    assert model.n_train >= 50 * 288
