@@ -128,11 +128,21 @@ def greedy_plan(
     max_moves: int = 20000,
 ) -> Plan:
     """Greedy arbitrage; ``import_weight``/``export_weight`` are the objective's per-kWh coefficients
-    (default: the prices, i.e. the ``cost`` objective)."""
+    (default: the prices, i.e. the ``cost`` objective).
+
+    Each step takes the dearest discharge slot (a lazy max-heap, or the terminal value as a sink) and the
+    cheapest charge slot that can reach it. The charge cost of every slot is kept up to date incrementally
+    (a move changes only its two slots), and the reachable sources form one window around the discharge
+    slot, bounded by the nearest full battery before it and the nearest empty one after it, so a step
+    costs a few small numpy calls instead of several passes over the horizon. A discharge slot that cannot
+    beat a lower bound on its sources (the cheapest anywhere, or the cheapest in a window already searched
+    since the last move) is dropped without a search. The moves, and so the plan, are exactly those of a
+    plain scan of every slot per step (``test_greedy_equivalence`` keeps that version as the reference).
+    """
     n = len(load_kw)
-    ci = import_price if import_weight is None else import_weight  # cost per kWh imported
-    ve = export_price if export_weight is None else export_weight  # value per kWh exported
-    net = (load_kw - solar_kw) * dt_h  # kWh, >0 deficit
+    ci_a = np.asarray(import_price if import_weight is None else import_weight, dtype=float)  # cost per kWh imported
+    ve_a = np.asarray(export_price if export_weight is None else export_weight, dtype=float)  # value per kWh exported
+    net_a = (load_kw - solar_kw) * dt_h  # kWh, >0 deficit
     cmax = max_charge_kw * dt_h
     dmax = max_discharge_kw * dt_h
     ilim = import_limit_kw * dt_h if np.isfinite(import_limit_kw) else np.inf
@@ -140,124 +150,202 @@ def greedy_plan(
     wc, wd = 0.5 * wear_cost_per_kwh, 0.5 * wear_cost_per_kwh
     # start: idle, or the minimum ramp back to the reserve
     stored_gain = np.diff(np.concatenate([[e0_kwh], np.maximum(floor_kwh, e0_kwh)]))
-    chg = np.maximum(stored_gain, 0.0) / eta_c  # AC kWh
-    dis = np.zeros(n)
-    soc = e0_kwh + np.cumsum(chg * eta_c)
+    chg_a = np.maximum(stored_gain, 0.0) / eta_c  # AC kWh
+    soc = e0_kwh + np.cumsum(chg_a * eta_c)
     floor = np.asarray(floor_kwh, dtype=float)
+    # per-slot state as Python floats: scalar access to lists is much cheaper than to numpy arrays
+    net, ci, ve = net_a.tolist(), ci_a.tolist(), ve_a.tolist()
+    chg = chg_a.tolist()
+    dis = [0.0] * n
+    inf, ninf = np.inf, -np.inf
+    heappop, heapreplace = heapq.heappop, heapq.heapreplace
+    amin, amax = np.minimum.reduce, np.maximum.reduce  # the array methods add a Python wrapper per call
 
-    def grid(t: int) -> float:
-        return net[t] + chg[t] - dis[t]
+    wc_per = wc / eta_c  # the same double every time it would be computed
 
-    def discharge_value(t: int) -> tuple[float, float]:
-        """Value per AC kWh of more discharge at t and how much is available at that value."""
-        if chg[t] > EPS:
-            return -1.0, 0.0
-        room = dmax - dis[t]
-        if room <= EPS:
-            return -1.0, 0.0
-        g = grid(t)
-        if g > EPS:
-            return ci[t], min(room, g)
-        return ve[t], min(room, elim + g)  # g <= 0: exporting -g already
+    def source_cost(s: int) -> tuple[float, float]:
+        """Cost per kWh stored of more charge at s (inf if none) and the AC kWh available at that cost."""
+        g = net[s] + chg[s] - dis[s]
+        room = 0.0 if dis[s] > EPS else cmax - chg[s]
+        if g < -EPS:
+            cost, amount = ve[s], min(room, -g)
+        else:
+            cost, amount = ci[s], min(room, ilim - max(g, 0.0))
+        amount = max(amount, 0.0)
+        return (cost / eta_c + wc_per if amount > EPS else inf), amount
 
-    def charge_costs() -> tuple[np.ndarray, np.ndarray]:
-        """Cost per AC kWh of more charge in every slot and the amount at that cost (vectorised)."""
-        g = net + chg - dis
-        room = np.where(dis > EPS, 0.0, cmax - chg)
-        surplus = g < -EPS
-        cost = np.where(surplus, ve, ci)
-        amount = np.where(surplus, np.minimum(room, -g), np.minimum(room, ilim - np.maximum(g, 0.0)))
-        return cost, np.maximum(amount, 0.0)
+    # vectorised initial charge costs (same arithmetic as source_cost)
+    g0 = net_a + chg_a
+    surplus0 = g0 < -EPS
+    room0 = cmax - chg_a
+    amount_a = np.maximum(np.where(surplus0, np.minimum(room0, -g0), np.minimum(room0, ilim - np.maximum(g0, 0.0))), 0.0)
+    src = np.where(amount_a > EPS, np.where(surplus0, ve_a, ci_a) / eta_c + wc / eta_c, inf)  # per kWh stored
+    amount = amount_a.tolist()
+    src_l = src.tolist()  # the same costs, for cheap scalar reads
+    src_min = float(src.min()) if n else inf
+    lower = min(src_min, terminal_value)  # no source anywhere is cheaper than this (a bound, lowered as costs change)
+    # slots where the battery is full (blocks charging earlier for later) / at its floor (blocks the reverse)
+    # (bytearrays: find/rfind scan them in C, much faster than slicing a numpy mask per step)
+    full = bytearray(((capacity_kwh - soc) <= EPS).tobytes())
+    empty = bytearray(((soc - floor) <= EPS).tobytes())
 
-    heap: list[tuple[float, int]] = []
-    for t in range(n):
-        v, a = discharge_value(t)
-        if a > EPS:
-            heapq.heappush(heap, (-(v * eta_d - wd * eta_d), t))
+    # Discharge value of slot t: none while it charges or has no power left; otherwise per AC kWh the import
+    # it avoids (while the house imports) or the export it earns, for the amount available at that value.
+    # Initial values vectorised here; the loop recomputes a slot's value (same arithmetic) when it surfaces.
+    dis_room = np.where(chg_a > EPS, 0.0, dmax)
+    deficit = g0 > EPS
+    dval = np.where(deficit, ci_a, ve_a)
+    davail = np.where(deficit, np.minimum(dis_room, g0), np.minimum(dis_room, elim + g0))
+    keys = -(dval * eta_d - wd * eta_d)
+    pushable = (chg_a <= EPS) & (dis_room > EPS) & (davail > EPS)
+    heap: list[tuple[float, int]] = [(k, t) for k, t in zip(keys[pushable].tolist(), np.flatnonzero(pushable).tolist(), strict=True)]
+    heapq.heapify(heap)  # (key, slot) pairs are unique, so the pop order does not depend on the layout
     # the horizon end as a "discharge" that is worth the terminal value per kWh stored
     sink_value = terminal_value
+    window_min: dict[tuple[int, int], float] = {}  # (lo, hi) -> cheapest source in it, until the next move
     moves = 0
-    idx = np.arange(n)
     while moves < max_moves:
         # best discharge candidate: the larger of the heap top and the terminal sink
         if not heap and sink_value == -np.inf:
             break
-        top_val = -heap[0][0] if heap else -np.inf
+        if heap:
+            key, t = heap[0]
+            top_val = -key
+        else:
+            top_val = ninf
         use_sink = sink_value > top_val
-        best_val = sink_value if use_sink else top_val
-        t = n if use_sink else heap[0][1]
-        if not use_sink:
-            v, avail = discharge_value(t)
-            cur_val = v * eta_d - wd * eta_d
+        if use_sink:
+            best_val, t = sink_value, n
+        else:
+            best_val = top_val
+            # the current discharge value of t (see above): entries go stale when t takes part in a move
+            if chg[t] > EPS or (room := dmax - dis[t]) <= EPS:
+                heappop(heap)
+                continue
+            g = net[t] + chg[t] - dis[t]
+            if g > EPS:
+                v, avail = ci[t], min(room, g)
+            else:
+                v, avail = ve[t], min(room, elim + g)  # g <= 0: exporting -g already
             if avail <= EPS:
-                heapq.heappop(heap)
+                heappop(heap)
                 continue
+            cur_val = v * eta_d - wd * eta_d
             if abs(cur_val - top_val) > 1e-12:
-                heapq.heapreplace(heap, (-cur_val, t))
+                heapreplace(heap, (-cur_val, t))
                 continue
-        # cheapest source per kWh stored that can reach t
-        cost, amount = charge_costs()
-        per_stored = cost / eta_c + wc / eta_c
-        ok = amount > EPS
-        head = np.full(n, -np.inf)
-        if t > 0:
-            # charge at s < t: soc rises over [s, t-1]
-            seg = soc[:t][::-1]
-            hmax = np.maximum.accumulate(seg)[::-1]  # max soc over [s, t-1]
-            head[:t] = capacity_kwh - hmax
+        if not best_val - lower > 1e-9:  # every source costs at least `lower`: no profit possible
+            if use_sink:
+                sink_value = ninf
+            else:
+                heappop(heap)
+            continue
+        # reachable sources: after the last full slot before t, up to the first empty slot from t on
+        lo = full.rfind(1, 0, t) + 1
+        hi = n - 1
+        end_ok = False
         if t < n:
-            # charge at s > t: soc falls over [t, s-1]
-            seg = soc[t:] - floor[t:]
-            hmin = np.minimum.accumulate(seg)  # min headroom over [t, s-1] for s = t+1..
-            head[t + 1 :] = hmin[:-1]
-        ok &= head > EPS
-        ok &= idx != t
-        candidates = np.where(ok, per_stored, np.inf)
-        s = int(np.argmin(candidates)) if n else 0
-        src_cost = candidates[s] if n else np.inf
+            k = empty.find(1, t)
+            if k >= 0:
+                hi = k
+            else:
+                end_ok = True  # never at the floor from t on: the stored energy at the end can be used
+        # a window already searched since the last move: its cheapest source (t included) bounds the cost of
+        # every slot with the same window, so most slots the greedy drops are dropped without a search
+        bound = window_min.get((lo, hi))
+        if bound is not None and not best_val - (min(bound, terminal_value) if end_ok else bound) > 1e-9:
+            if use_sink:
+                sink_value = ninf
+            else:
+                heappop(heap)
+            continue
+        s, src_cost, window_best = 0, inf, inf
+        if lo <= hi:
+            if t < n:
+                saved = src_l[t]
+                src[t] = inf
+                k = int(src[lo : hi + 1].argmin())
+                best_src = src_l[lo + k] if lo + k != t else inf
+                src[t] = saved
+                window_best = min(best_src, saved)
+            else:
+                k = int(src[lo : hi + 1].argmin())
+                window_best = best_src = src_l[lo + k]
+            if best_src < inf:
+                s, src_cost = lo + k, best_src
         # the stored energy left at the end is a source too, worth the terminal value
-        end_head = np.min(soc[t:] - floor[t:]) if t < n else -np.inf
-        use_end = (not use_sink) and end_head > EPS and terminal_value < src_cost
+        use_end = (not use_sink) and end_ok and terminal_value < src_cost
         if use_end:
             src_cost = terminal_value
         profit = best_val - src_cost
         if not profit > 1e-9:
+            window_min[lo, hi] = window_best
             if use_sink:
-                sink_value = -np.inf
+                sink_value = ninf
             else:
-                heapq.heappop(heap)
+                heappop(heap)
             continue
         # amount of stored energy q to move
-        if use_sink:
-            q = min(amount[s] * eta_c, head[s])
+        if use_end:
+            head_s = 0.0
+        elif s < t:
+            head_s = capacity_kwh - float(amax(soc[s:t]))
         else:
-            v, avail = discharge_value(t)
-            q = avail / eta_d
-            q = min(q, end_head) if use_end else min(q, amount[s] * eta_c, head[s])
+            head_s = float(amin(np.subtract(soc[t:s], floor[t:s])))
+        if use_sink:
+            q = min(amount[s] * eta_c, head_s)
+        else:
+            q = avail / eta_d  # `avail` from the check above: nothing has moved since
+            q = min(q, float(amin(np.subtract(soc[t:], floor[t:])))) if use_end else min(q, amount[s] * eta_c, head_s)
         if q <= EPS:
             if use_sink:
-                sink_value = -np.inf
+                sink_value = ninf
             else:
-                heapq.heappop(heap)
+                heappop(heap)
             continue
         if not use_end:
             chg[s] += q / eta_c
         if not use_sink:
             dis[t] += q * eta_d
         if use_sink:
+            a, b = s, n
             soc[s:] += q
         elif use_end:
+            a, b = t, n
             soc[t:] -= q
         elif s < t:
+            a, b = s, t
             soc[s:t] += q
         else:
+            a, b = t, s
             soc[t:s] -= q
+        # more energy can only clear "empty" marks and less only "full" ones: skip a mask with none to clear
+        seg = soc[a:b]
+        if use_sink or (s < t and not use_end):
+            full[a:b] = (np.subtract(capacity_kwh, seg) <= EPS).tobytes()
+            if empty.find(1, a, b) >= 0:
+                empty[a:b] = (np.subtract(seg, floor[a:b]) <= EPS).tobytes()
+        else:
+            empty[a:b] = (np.subtract(seg, floor[a:b]) <= EPS).tobytes()
+            if full.find(1, a, b) >= 0:
+                full[a:b] = (np.subtract(capacity_kwh, seg) <= EPS).tobytes()
+        if not use_end:
+            cost_u, amount[s] = source_cost(s)
+            src[s] = src_l[s] = cost_u
+            if cost_u < lower:  # keep `lower` a lower bound
+                lower = cost_u
+        if not use_sink:
+            cost_u, amount[t] = source_cost(t)
+            src[t] = src_l[t] = cost_u
+            if cost_u < lower:
+                lower = cost_u
+        window_min.clear()
         moves += 1
-    chg_kw, dis_kw = chg / dt_h, dis / dt_h
+    chg_kw, dis_kw = np.asarray(chg) / dt_h, np.asarray(dis) / dt_h
     g = load_kw - solar_kw + chg_kw - dis_kw
     imp, exp, cur = _grid_from_net(g, export_limit_kw, solar_kw)
     # curtail exported solar when exporting costs money
-    neg = (ve < 0) & (exp > 0)
+    neg = (ve_a < 0) & (exp > 0)
     extra = np.where(neg, np.minimum(exp, solar_kw - cur), 0.0)
     exp = exp - extra
     cur = cur + extra
