@@ -212,6 +212,35 @@ def sniff_aemo_file(path: Path) -> str:
                          f"{path.name}: not a NEMWEB report, AEMO price-and-demand CSV, DISPATCHPRICE CSV or normalised CSV")
 
 
+def retail_frame_from_wholesale(raw: pd.DataFrame, imp: np.ndarray, exp: np.ndarray, threshold_per_mwh: float,
+                                source: str, fetched_at: pd.Timestamp | None, **extra: np.ndarray) -> pd.DataFrame:
+    """A retailer priced on AEMO (Flow Power, Globird): its import/export beside the published ``rrp``, with
+    spike flags from the RRP and the wholesale frame's forecast flags and provenance carried over."""
+    idx = pd.DatetimeIndex(raw.index)
+    is_fc = raw["is_forecast"] if "is_forecast" in raw else pd.Series(False, index=idx)
+    df = pd.DataFrame({
+        "import_price": imp,
+        "export_price": exp,
+        "spike_status": spike_status(raw["rrp"], is_fc, threshold_per_mwh),
+        "is_forecast": is_fc.to_numpy(dtype=bool),
+        "rrp": raw["rrp"].to_numpy(dtype=float),
+        **extra,
+    }, index=idx)
+    if "provenance" in raw:
+        df["provenance"] = raw["provenance"].to_numpy()
+    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+
+
+def site_wholesale_rrp(site: SiteConfig, now: pd.Timestamp, horizon_hours: float, provider: str, *,
+                       client: httpx.Client | None = None, policy: RetryPolicy | None = None,
+                       history_hours: float = 0.0) -> pd.DataFrame:
+    """``wholesale_rrp`` for a site's region, base URL and timeout (what AEMO-priced retailers fetch)."""
+    prov = site.provider
+    return wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
+                         policy=policy, history_hours=history_hours, provider=provider,
+                         timeout_s=prov.request_timeout_s)
+
+
 def read_wholesale_file(path: str | Path, region: str | None, provider: str = PROVIDER) -> pd.DataFrame:
     """Any AEMO price file -> ``rrp`` / ``provenance`` / ``is_forecast`` by UTC interval start."""
     f = Path(path)

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import ProviderConfig, SiteConfig
-from ..schemas import finalize_price_frame
-from .aemo import read_wholesale_file, spike_status, wholesale_rrp
-from .http import RetryPolicy, base_url
+from .aemo import read_wholesale_file, retail_frame_from_wholesale, site_wholesale_rrp
+from .http import RetryPolicy
 from .quality import check_index, check_price_unit
 from .tou import in_window, tou_prices
 
@@ -38,29 +37,17 @@ def flow_power_frame(raw: pd.DataFrame, prov: ProviderConfig, tz: str, fetched_a
     imp = (wholesale + network + prov.margin_per_kwh) * (1.0 + prov.retail.gst)
     happy = in_window(idx, prov.happy_hour_start, prov.happy_hour_end, tz)
     exp = np.where(happy, prov.happy_hour_export_per_kwh, 0.0)
-    is_fc = raw["is_forecast"] if "is_forecast" in raw else pd.Series(False, index=idx)
-    df = pd.DataFrame({
-        "import_price": imp,
-        "export_price": exp,
-        "spike_status": spike_status(raw["rrp"], is_fc, prov.spike_threshold_per_mwh),
-        "is_forecast": is_fc.to_numpy(dtype=bool),
-        "rrp": raw["rrp"].to_numpy(dtype=float),
-        "happy_hour": happy,
-    }, index=idx)
-    if "provenance" in raw:
-        df["provenance"] = raw["provenance"].to_numpy()
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return retail_frame_from_wholesale(raw, imp, exp, prov.spike_threshold_per_mwh, source, fetched_at,
+                                       happy_hour=happy)
 
 
 def fetch_flow_power(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *,
                      client: httpx.Client | None = None, policy: RetryPolicy | None = None,
                      history_hours: float = 0.0, **_: object) -> pd.DataFrame:
     """The registry fetcher for ``kind: flow_power`` (wholesale from NEMWEB)."""
-    prov = site.provider
-    raw = wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
-                        policy=policy, history_hours=history_hours, provider=PROVIDER,
-                        timeout_s=prov.request_timeout_s)
-    return flow_power_frame(raw, prov, site.timezone, fetched_at=pd.Timestamp(now))
+    raw = site_wholesale_rrp(site, now, horizon_hours, PROVIDER, client=client, policy=policy,
+                             history_hours=history_hours)
+    return flow_power_frame(raw, site.provider, site.timezone, fetched_at=pd.Timestamp(now))
 
 
 def read_flow_power_file(path: str, prov: ProviderConfig, tz: str) -> pd.DataFrame:
