@@ -11,25 +11,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..tariffs.periods import period_name
+from ..tariffs.tesla import period_span
+
 FORCE_CODE_PREFIX = "POWERSYNC_FORCE"
-
-
-def _period_name(h: int, m: int) -> str:
-    return f"PERIOD_{h:02d}_{m:02d}"
-
-
-def _slot(h: int, m: int) -> dict[str, Any]:
-    end_h, end_m = (h, 30) if m == 0 else (h + 1, 0)
-    p: dict[str, Any] = {"toDayOfWeek": 6}
-    if h:
-        p["fromHour"] = h
-    if m:
-        p["fromMinute"] = m
-    if end_h:
-        p["toHour"] = end_h
-    if end_m:
-        p["toMinute"] = end_m
-    return p
 
 
 def window_tariff(start: pd.Timestamp, end: pd.Timestamp, tz: str, *, buy_in: float, sell_in: float,
@@ -42,7 +27,7 @@ def window_tariff(start: pd.Timestamp, end: pd.Timestamp, tz: str, *, buy_in: fl
     periods: dict[str, Any] = {}
     for k in range(48):
         h, m = divmod(k * 30, 60)
-        name = _period_name(h, m)
+        name = period_name(h, m)
         inside = False
         for offset in (0, 1):  # the window may cross midnight into tomorrow's same clock slot
             slot_start = day + pd.Timedelta(days=offset, hours=h, minutes=m)
@@ -50,7 +35,7 @@ def window_tariff(start: pd.Timestamp, end: pd.Timestamp, tz: str, *, buy_in: fl
             inside = inside or (slot_start < e and slot_end > s)
         buy[name] = round(buy_in if inside else buy_out, 4)
         sell[name] = round(sell_in if inside else sell_out, 4)
-        periods[name] = {"periods": [_slot(h, m)]}
+        periods[name] = {"periods": [period_span(h, m)]}
     seasons = {
         "Summer": {"fromDay": 1, "toDay": 31, "fromMonth": 1, "toMonth": 12, "tou_periods": periods},
         "Winter": {"tou_periods": {}},

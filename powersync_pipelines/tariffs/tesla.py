@@ -41,7 +41,7 @@ PROVIDER_LABELS = {
 }
 
 
-def _period_span(hour: int, minute: int) -> dict[str, int]:
+def period_span(hour: int, minute: int) -> dict[str, int]:
     """One ``periods`` entry: every day of the week, [start, start+30 min), zero fields omitted as Tesla writes."""
     end = hour * 60 + minute + 30
     to_hour, to_minute = divmod(end, 60)
@@ -59,7 +59,7 @@ def _period_span(hour: int, minute: int) -> dict[str, int]:
 
 def tou_periods() -> dict[str, Any]:
     return {
-        name: {"periods": [_period_span(int(name[7:9]), int(name[10:12]))]} for name in PERIOD_NAMES
+        name: {"periods": [period_span(int(name[7:9]), int(name[10:12]))]} for name in PERIOD_NAMES
     }
 
 
