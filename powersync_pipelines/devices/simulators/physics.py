@@ -45,6 +45,16 @@ class BatteryModel:
     sim_seconds: float = 0.0
     flows: Flows = field(default_factory=Flows)
 
+    def update(self, soc: float | None = None, load_kw: float | LoadFn | None = None,
+               solar_kw: float | LoadFn | None = None) -> None:
+        """Set the state a test or the ``simulate`` command changes by hand (None leaves a field as is)."""
+        if soc is not None:
+            self.soc = soc
+        if load_kw is not None:
+            self.load_kw = load_kw
+        if solar_kw is not None:
+            self.solar_kw = solar_kw
+
     def _value(self, v: float | LoadFn) -> float:
         return max(0.0, float(v(self.sim_seconds) if callable(v) else v))
 

@@ -143,12 +143,7 @@ class SigenergySimulator(ModbusSimulator):
     def set(self, *, soc: float | None = None, load_kw: float | None = None, solar_kw: float | None = None,
             **registers: int) -> None:
         with self.lock:
-            if soc is not None:
-                self.model.soc = soc
-            if load_kw is not None:
-                self.model.load_kw = load_kw
-            if solar_kw is not None:
-                self.model.solar_kw = solar_kw
+            self.model.update(soc, load_kw, solar_kw)
             for name, value in registers.items():
                 addr = getattr(SIG, name)
                 if addr in U32_HOLDING:

@@ -174,12 +174,7 @@ class SungrowSimulator(ModbusSimulator):
             **registers: int) -> None:
         """Change the model or holding registers (by ``SG`` attribute name, e.g. ``EMS_MODE=2``)."""
         with self.lock:
-            if soc is not None:
-                self.model.soc = soc
-            if load_kw is not None:
-                self.model.load_kw = load_kw
-            if solar_kw is not None:
-                self.model.solar_kw = solar_kw
+            self.model.update(soc, load_kw, solar_kw)
             for name, value in registers.items():
                 self._h()[getattr(SG, name)] = int(value)
             self.refresh()

@@ -190,12 +190,7 @@ class TeslaSimulator:
     def set(self, *, soc: float | None = None, load_kw: float | None = None, solar_kw: float | None = None,
             **settings: Any) -> None:
         with self.lock:
-            if soc is not None:
-                self.model.soc = soc
-            if load_kw is not None:
-                self.model.load_kw = load_kw
-            if solar_kw is not None:
-                self.model.solar_kw = solar_kw
+            self.model.update(soc, load_kw, solar_kw)
             self.settings.update(settings)
             self._step(0)
 
