@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 
+from ..localhttp import serve_in_thread, stop_server
+
 NEM = pd.Timedelta(hours=10)
 REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
 FOLDER = "/Reports/CURRENT/DispatchIS_Reports/"
@@ -103,7 +105,6 @@ class NemwebFeed:
         self.lock = threading.Lock()
         self._serial = 495_000_000
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
@@ -120,17 +121,12 @@ class NemwebFeed:
             def do_GET(self) -> None:  # noqa: N802 - http.server API
                 feed._serve(self)
 
-        self._server = ThreadingHTTPServer((self.host, self._port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="nemweb-feed", daemon=True)
-        self._thread.start()
+        self._server = serve_in_thread(Handler, self.host, self._port, "nemweb-feed")
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
     def __enter__(self) -> NemwebFeed:
         return self.start()

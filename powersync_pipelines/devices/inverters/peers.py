@@ -26,6 +26,8 @@ from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from ...localhttp import serve_in_thread, stop_server
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WriteHook = Callable[[int, int, list[int]], int | None]
 
@@ -211,7 +213,6 @@ class HttpPeer:
         self.handle, self.tls, self.host = handle, tls, host
         self.requests: list[HttpExchange] = []
         self._server: http.server.ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def port(self) -> int:
@@ -252,19 +253,12 @@ class HttpPeer:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 return
 
-        self._server = http.server.ThreadingHTTPServer((self.host, 0), _H)
-        if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http-peer", daemon=True)
-        self._thread.start()
+        self._server = serve_in_thread(_H, self.host, 0, "http-peer", self.tls)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
+        stop_server(self._server)
+        self._server = None
 
     def __enter__(self) -> HttpPeer:
         return self.start()

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from ...localhttp import serve_in_thread, stop_server
+
 _KEY = b"sigensigensigenp"
 
 
@@ -59,16 +61,13 @@ class SigenergyCloudSimulator:
             def do_POST(self) -> None:
                 sim._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = serve_in_thread(Handler, "127.0.0.1", self._port, "sigenergy-cloud-sim")
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
     def revoke_access_tokens(self) -> None:
         with self.lock:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pandas as pd
 
+from ...localhttp import serve_in_thread, stop_server
 from ..tesla_tariff import price_at
 from .physics import BatteryModel
 
@@ -74,7 +75,6 @@ class TeslaSimulator:
         self._last = time.monotonic()
         self._energy: dict[pd.Timestamp, dict[str, float]] = {}
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.port = 0
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -91,19 +91,13 @@ class TeslaSimulator:
             def do_POST(self) -> None:
                 sim._handle(self, "POST")
 
-        self._server = ThreadingHTTPServer((self.host, self._requested_port), Handler)
-        self._server.daemon_threads = True
+        self._server = serve_in_thread(Handler, self.host, self._requested_port, "tesla-sim")
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="tesla-sim", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop_server(self._server)
+        self._server = None
 
     def serve_forever(self) -> None:
         if self._server is None:
