@@ -166,6 +166,20 @@ class NoisyForecast(ForecastModel):
                 np.maximum(solar * (1 + self._err(i, n, 3)), 0.0))
 
 
+def index_published(data: BacktestData) -> tuple[list, list[tuple[np.ndarray, np.ndarray, np.ndarray]], np.ndarray]:
+    """Published forecasts by issue time: (issue times, per issue (grid slot of each forecast interval, -1 off
+    the grid; import; export), grid slot of each issue) — what forecast models look up at each replan."""
+    issued = sorted(data.published)
+    pos = {t: k for k, t in enumerate(data.index)}
+    frames = []
+    for t in issued:
+        f = data.published[t]
+        k = np.array([pos.get(ts, -1) for ts in f.index])
+        frames.append((k, f["import_price"].to_numpy(float), f["export_price"].to_numpy(float)))
+    slots = np.searchsorted(data.index, issued) if issued else np.array([], int)
+    return issued, frames, slots
+
+
 @register_forecast("provider")
 class ProviderForecast(PersistenceForecast):
     """The price forecast the provider had published at each step (e.g. Amber captures), persistence beyond.
@@ -178,14 +192,7 @@ class ProviderForecast(PersistenceForecast):
         super().__init__(data, options)
         if not data.published:
             raise BacktestInputError("forecast 'provider': the price data carries no published forecasts")
-        self._issued = sorted(data.published)
-        pos = {t: k for k, t in enumerate(data.index)}
-        self._frames = []
-        for t in self._issued:
-            f = data.published[t]
-            k = np.array([pos.get(ts, -1) for ts in f.index])
-            self._frames.append((k, f["import_price"].to_numpy(float), f["export_price"].to_numpy(float)))
-        self._issue_slots = np.searchsorted(data.index, self._issued)
+        self._issued, self._frames, self._issue_slots = index_published(data)
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         imp, exp = (a.copy() for a in super().prices(i, n))

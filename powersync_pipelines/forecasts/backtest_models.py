@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..backtest.data import BacktestData
-from ..backtest.forecasts import ForecastOptions, PersistenceForecast, register_forecast
+from ..backtest.forecasts import ForecastOptions, PersistenceForecast, index_published, register_forecast
 from .blend import BlendWeights, blend_weights
 from .price_mapping import (
     RESERVE_GATE,
@@ -242,14 +242,7 @@ class BlendedForecast(LearnedForecast):
     def __init__(self, data: BacktestData, options: ForecastOptions) -> None:
         super().__init__(data, options)
         self.weights: BlendWeights = blend_weights(options.param("provider_kind", "amber"))
-        self._issued = sorted(data.published)
-        pos = {t: k for k, t in enumerate(data.index)}
-        self._frames = []
-        for t in self._issued:
-            f = data.published[t]
-            k = np.array([pos.get(ts, -1) for ts in f.index])
-            self._frames.append((k, f["import_price"].to_numpy(float), f["export_price"].to_numpy(float)))
-        self._issue_slots = np.searchsorted(data.index, self._issued) if self._issued else np.array([], int)
+        self._issued, self._frames, self._issue_slots = index_published(data)
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         imp, exp = (a.copy() for a in super().prices(i, n))
