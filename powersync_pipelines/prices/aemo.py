@@ -117,18 +117,8 @@ def frame_from_rrp(raw: pd.DataFrame, retail: RetailMapping, threshold_per_mwh: 
     check_index(raw, source)
     check_price_unit(raw["rrp"], "$/MWh", source, "RRP values")
     imp, exp = retail_prices(raw["rrp"], retail)
-    is_fc = raw["is_forecast"] if "is_forecast" in raw else pd.Series(False, index=raw.index)
-    df = pd.DataFrame({
-        "import_price": imp,
-        "export_price": exp,
-        "spike_status": spike_status(raw["rrp"], is_fc, threshold_per_mwh),
-        "is_forecast": is_fc.to_numpy(dtype=bool),
-        "rrp": raw["rrp"].to_numpy(dtype=float),
-    }, index=raw.index)
-    for extra in ("provenance", "price_status"):
-        if extra in raw:
-            df[extra] = raw[extra].to_numpy()
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return retail_frame_from_wholesale(raw, imp, exp, threshold_per_mwh, source, fetched_at,
+                                       carry=("provenance", "price_status"))
 
 
 def fetch_aemo(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *,
@@ -213,9 +203,10 @@ def sniff_aemo_file(path: Path) -> str:
 
 
 def retail_frame_from_wholesale(raw: pd.DataFrame, imp: np.ndarray, exp: np.ndarray, threshold_per_mwh: float,
-                                source: str, fetched_at: pd.Timestamp | None, **extra: np.ndarray) -> pd.DataFrame:
-    """A retailer priced on AEMO (Flow Power, Globird): its import/export beside the published ``rrp``, with
-    spike flags from the RRP and the wholesale frame's forecast flags and provenance carried over."""
+                                source: str, fetched_at: pd.Timestamp | None,
+                                carry: tuple[str, ...] = ("provenance",), **extra: np.ndarray) -> pd.DataFrame:
+    """Prices derived from AEMO wholesale (AEMO itself, Flow Power, Globird): import/export beside the published
+    ``rrp``, spike flags from the RRP, the wholesale frame's forecast flags and ``carry`` columns kept."""
     idx = pd.DatetimeIndex(raw.index)
     is_fc = raw["is_forecast"] if "is_forecast" in raw else pd.Series(False, index=idx)
     df = pd.DataFrame({
@@ -226,8 +217,9 @@ def retail_frame_from_wholesale(raw: pd.DataFrame, imp: np.ndarray, exp: np.ndar
         "rrp": raw["rrp"].to_numpy(dtype=float),
         **extra,
     }, index=idx)
-    if "provenance" in raw:
-        df["provenance"] = raw["provenance"].to_numpy()
+    for col in carry:
+        if col in raw:
+            df[col] = raw[col].to_numpy()
     return finalize_price_frame(df, source=source, fetched_at=fetched_at)
 
 
