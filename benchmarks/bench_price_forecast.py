@@ -31,6 +31,16 @@ worst-month target (2024-06 0.447 -> 0.497) but lost pooled money ($351.22 -> $3
 0.559) and a hair of mean capture (0.658 -> 0.657), so the default stays ungated; the run is kept under
 ``gated_trial`` in the results. Picking another gate after seeing that would be tuning on evaluated months.
 
+Stop 13, on fifteen tuning windows (the seven above plus eight more, none in an evaluated month; pooled
+learned savings of $582.86 possible / mean capture / worst window): default $447.59 / 0.647 / 0.021
+(2025-07: calm after the June 2025 spikes); persistence $237.31 / 0.523 / 0.240; no reserve rule $316.03 /
+0.675 / 0.181; gate 500:3,1000:14 $459.60 / 0.689 / 0.083; spike_excess 150 $315.15 / 0.670; profile
+clip 0.95 + half-life 7 + dev_clip 500 $445.17 / 0.632; ``reserve_slots`` 12 $325.04 / 0.654 (keeps
+2024-07 at 0.665 but loses the cap-spike windows 0.91 -> 0.46). Found: after a spiky month the mean path
+overstates a calm month by ~80 $/MWh at every hour (2025-07: forecast 115-340, realised 34-167) because a
+few spike intervals dominate the regression's least squares; ``target_clip`` 300 cuts that bias to ~20
+(tested on the real data). Not yet adopted as a default: see the issue note.
+
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select]``; results in
 ``benchmarks/results/price_forecast.json`` with the machine description.
 """
@@ -56,7 +66,12 @@ TARGETS = {"learned_mean_capture": 0.70, "learned_min_month_capture": 0.45}
 TUNING_WINDOWS = {"2023-08 spike": ("2023-08-08", "2023-08-18"), "2024-07/08 cap spikes": ("2024-07-26", "2024-08-07"),
                   "2024-12 calm": ("2024-12-01", "2024-12-11"), "2025-02 spike": ("2025-02-01", "2025-02-11"),
                   "2024-04 autumn": ("2024-04-10", "2024-04-20"), "2024-05 dear, no cap": ("2024-05-10", "2024-05-20"),
-                  "2023-05 dear, no cap": ("2023-05-10", "2023-05-20")}
+                  "2023-05 dear, no cap": ("2023-05-10", "2023-05-20"),
+                  # Added in stop 13: calm winters after spiky months reproduce the 2024-06 / 2025-06 loss.
+                  "2023-06 winter": ("2023-06-01", "2023-06-15"), "2023-07 winter": ("2023-07-10", "2023-07-24"),
+                  "2025-07 winter": ("2025-07-01", "2025-07-15"), "2024-07 winter": ("2024-07-01", "2024-07-15"),
+                  "2023-01 summer": ("2023-01-10", "2023-01-24"), "2025-01 summer": ("2025-01-10", "2025-01-24"),
+                  "2023-10 spring": ("2023-10-01", "2023-10-15"), "2025-10 spring": ("2025-10-01", "2025-10-15")}
 UNGATED = {"reserve_gate": ""}
 VARIANTS = {
     "mean, no reserve": {"reserve_weight": 0.0},

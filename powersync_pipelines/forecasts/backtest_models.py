@@ -15,6 +15,8 @@ Options (``ForecastOptions.params``, all optional):
   to map RRP forecasts to import/export exactly; without it the map is fitted on past (RRP, price) pairs.
 * ``history_sources``: set by ``backtest.runner`` from the run's own ``--prices`` when no ``history`` is given;
   read the same way, but sources that are not AEMO RRP history (Amber captures...) are skipped.
+* ``reserve_slots``: at most this many lifted slots per day of horizon (default: all);
+  ``target_clip``, ``dev_clip``, ``spike_level``, ``ridge``: model knobs (:class:`.PriceModelConfig`).
 * ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
   ``"LEVEL:DAYS,..."`` (e.g. ``500:3,1000:14``; default and empty string: ungated);
   ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
@@ -35,6 +37,7 @@ from ..backtest.forecasts import ForecastOptions, PersistenceForecast, index_pub
 from .blend import BlendWeights, blend_weights
 from .price_mapping import (
     RESERVE_GATE,
+    RESERVE_SLOTS,
     RESERVE_WEIGHT,
     SPIKE_EXCESS_PER_MWH,
     SPIKE_THRESHOLD_PER_MWH,
@@ -91,10 +94,11 @@ def model_config(options: ForecastOptions) -> PriceModelConfig:
     base = PriceModelConfig()
     kw = {}
     for name, field in (("fit_days", "fit_days"), ("half_life_days", "profile_half_life_days"),
-                        ("clip_q", "profile_clip_q"), ("smooth_slots", "smooth_slots")):
+                        ("clip_q", "profile_clip_q"), ("smooth_slots", "smooth_slots"), ("dev_clip", "dev_clip"), ("target_clip", "target_clip"),
+                        ("spike_level", "spike_level"), ("ridge", "ridge")):
         v = options.param(name)
         if v is not None:
-            kw[field] = type(getattr(base, field))(v)
+            kw[field] = float(v) if getattr(base, field) is None else type(getattr(base, field))(v)
     return PriceModelConfig(**{**base.__dict__, **kw})
 
 
@@ -108,6 +112,8 @@ class LearnedForecast(PersistenceForecast):
         self.reserve_weight = float(options.param("reserve_weight", RESERVE_WEIGHT))
         self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
+        slots = options.param("reserve_slots", RESERVE_SLOTS)
+        self.reserve_slots = None if slots in (None, "", "none") else int(slots)
         self.planning = str(options.param("planning", "mean"))
         self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
@@ -183,7 +189,8 @@ class LearnedForecast(PersistenceForecast):
         centre = p.p50 if self.planning == "p50" else p.mean
         if not self.reserve_open[i]:
             return centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
-        return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess)
+        return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess,
+                                    self.reserve_slots)
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         x = self.planning_path(i, n)

@@ -36,6 +36,8 @@ import numpy as np
 SPIKE_THRESHOLD_PER_MWH = 200.0
 RESERVE_WEIGHT = 1.0
 SPIKE_EXCESS_PER_MWH = 0.0
+# At most this many lifted slots per day of horizon (None: every spike-plausible slot); see spike_reserve_prices.
+RESERVE_SLOTS: int | None = None
 # Gate (applied by the caller, which knows the realised history): ((level $/MWh, days), ...): the rule fires
 # only when some realised interval reached a level within its look-back days; () = always fires.
 RESERVE_GATE: tuple[tuple[float, float], ...] = ()
@@ -82,7 +84,8 @@ class RetailMap:
 
 
 def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = SPIKE_THRESHOLD_PER_MWH,
-                         weight: float = RESERVE_WEIGHT, excess: float = SPIKE_EXCESS_PER_MWH) -> np.ndarray:
+                         weight: float = RESERVE_WEIGHT, excess: float = SPIKE_EXCESS_PER_MWH,
+                         max_slots: int | None = RESERVE_SLOTS) -> np.ndarray:
     """The planning price path with the spike-reserve rule applied (same units as the inputs).
 
     A slot is spike-plausible when its P90 reaches ``threshold`` and lies at least ``excess`` above the
@@ -96,7 +99,26 @@ def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = S
     gap = np.maximum(p90 - mean, 0.0)
     lift = np.where((p90 >= threshold) & (gap >= excess), gap * weight, 0.0)
     lift[:1] = 0.0
+    if max_slots is not None:
+        lift = _keep_largest_per_day(lift, max_slots)
     return mean + lift
+
+
+def _keep_largest_per_day(lift: np.ndarray, k: int) -> np.ndarray:
+    """Zero all but the ``k`` largest lifts in each 24 h block of the horizon (counted from now).
+
+    Why: lifting every plausible slot makes the planner hold the whole battery through an ordinary dear
+    evening; keeping the k dearest plausible slots per day holds only about ``k`` slots of discharge for
+    a spike and lets the rest of the energy work the normal evening spread.
+    """
+    out = np.zeros_like(lift)
+    for a in range(0, len(lift), 288):
+        block = lift[a:a + 288]
+        if k <= 0 or not block.any():
+            continue
+        top = np.argsort(block)[::-1][:k]
+        out[a + top] = block[top]
+    return out
 
 
 def reserve_gate_open(times: np.ndarray, values: np.ndarray, now: np.datetime64 | object,

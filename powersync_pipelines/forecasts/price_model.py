@@ -58,6 +58,9 @@ class PriceModelConfig:
     smooth_slots: int = 2  # +- slots averaged in the profile (5 slots = 25 min)
     weekend_shrink_days: float = 4.0
     dev_clip: float = 3000.0  # deviation feature clip, series units
+    # Regression target clip (None: 2 x dev_clip). A tight clip (e.g. 300) makes the mean path a robust fit of
+    # the level: without it a few spike intervals dominate the least squares and the level adapts slowly.
+    target_clip: float | None = None
     spike_level: float = 300.0  # "spike in progress" indicator threshold, series units
     ridge: float = 1.0
     horizon: int = HORIZON_STEPS
@@ -273,7 +276,8 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, cfg: PriceModelConfig)
     """Ridge regression of ``dev[t+h]`` on ``feats[t]`` for every h (features scaled; intercept unpenalised)."""
     n, k = feats.shape
     horizon = cfg.horizon
-    y = np.clip(dev, -cfg.dev_clip * 2, cfg.dev_clip * 2)
+    clip = cfg.dev_clip * 2 if cfg.target_clip is None else cfg.target_clip
+    y = np.clip(dev, -clip, clip)
     scale = feats.std(axis=0)
     scale[0] = 1.0
     scale[scale < 1e-9] = 1.0
