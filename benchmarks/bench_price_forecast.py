@@ -39,7 +39,10 @@ clip 0.95 + half-life 7 + dev_clip 500 $445.17 / 0.632; ``reserve_slots`` 12 $32
 2024-07 at 0.665 but loses the cap-spike windows 0.91 -> 0.46). Found: after a spiky month the mean path
 overstates a calm month by ~80 $/MWh at every hour (2025-07: forecast 115-340, realised 34-167) because a
 few spike intervals dominate the regression's least squares; ``target_clip`` 300 cuts that bias to ~20
-(tested on the real data). Not yet adopted as a default: see the issue note.
+(tested on the real data). On the 15 windows target_clip 300 was the best variant ($452.69 / 0.662 / worst
+0.129); evaluated ONCE on the benchmark months it lost (mean 0.652 vs 0.658, pooled $340.44 vs $351.22;
+2025-06 0.615 -> 0.589: the clipped regression no longer carries a spike in progress into the next hours),
+so the default stays unclipped.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select]``; results in
 ``benchmarks/results/price_forecast.json`` with the machine description.
