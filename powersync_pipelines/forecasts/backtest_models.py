@@ -93,9 +93,10 @@ def _lenient_history(specs: tuple[str, ...], region: str | None, before: pd.Time
 def model_config(options: ForecastOptions) -> PriceModelConfig:
     base = PriceModelConfig()
     kw = {}
-    for name, field in (("fit_days", "fit_days"), ("half_life_days", "profile_half_life_days"),
-                        ("clip_q", "profile_clip_q"), ("smooth_slots", "smooth_slots"), ("dev_clip", "dev_clip"), ("target_clip", "target_clip"),
-                        ("spike_level", "spike_level"), ("ridge", "ridge")):
+    aliases = {"half_life_days": "profile_half_life_days", "clip_q": "profile_clip_q"}  # else: the field's name
+    for name in ("fit_days", "half_life_days", "clip_q", "smooth_slots", "dev_clip", "target_clip", "spike_level",
+                 "ridge"):
+        field = aliases.get(name, name)
         v = options.param(name)
         if v is not None:
             kw[field] = float(v) if getattr(base, field) is None else type(getattr(base, field))(v)

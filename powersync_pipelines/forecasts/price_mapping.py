@@ -33,6 +33,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .price_model import STEPS_PER_DAY
+
 SPIKE_THRESHOLD_PER_MWH = 200.0
 RESERVE_WEIGHT = 1.0
 SPIKE_EXCESS_PER_MWH = 0.0
@@ -112,9 +114,11 @@ def _keep_largest_per_day(lift: np.ndarray, k: int) -> np.ndarray:
     a spike and lets the rest of the energy work the normal evening spread.
     """
     out = np.zeros_like(lift)
-    for a in range(0, len(lift), 288):
-        block = lift[a:a + 288]
-        if k <= 0 or not block.any():
+    if k <= 0:
+        return out
+    for a in range(0, len(lift), STEPS_PER_DAY):
+        block = lift[a:a + STEPS_PER_DAY]
+        if not block.any():
             continue
         top = np.argsort(block)[::-1][:k]
         out[a + top] = block[top]
