@@ -96,6 +96,12 @@ def test_spike_end_to_end_under_the_daemon(tmp_path, feed, sim):
         harness.wait_for(ticking, 120, "the first spike-watch tick", poll_s=0.5)
         pub = feed.publish({"SA1": 5000.0})
         harness.wait_for(lambda: _discharging(sim), 30, "forced discharge after the $5000 interval")
+
+        def verified() -> bool:  # the registers flip before the sensor records the read-back in DuckDB
+            ev = live_store.open_event(store, "sa-home")
+            return ev is not None and ev.verified_at is not None
+
+        harness.wait_for(verified, 10, "the verified command to be recorded", poll_s=0.2)
         ev = live_store.open_event(store, "sa-home")
         assert ev is not None and ev.start_interval == pub.interval_start and ev.start_rrp == 5000.0
         assert (ev.verified_at - ev.seen_at).total_seconds() <= LATENCY_BUDGET_S
