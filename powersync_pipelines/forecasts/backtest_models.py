@@ -16,10 +16,14 @@ Options (``ForecastOptions.params``, all optional):
 * ``history_sources``: set by ``backtest.runner`` from the run's own ``--prices`` when no ``history`` is given;
   read the same way, but sources that are not AEMO RRP history (Amber captures...) are skipped.
 * ``reserve_slots``: at most this many lifted slots per day of horizon (default: all);
-  ``target_clip``, ``dev_clip``, ``spike_level``, ``ridge``: model knobs (:class:`.PriceModelConfig`).
+  ``calm_reserve_slots``: the same cap, only in the calm regime (no realised interval at or above
+  ``calm_level`` $/MWh, default the model's ``spike_level``, within ``calm_days``, default 1);
+  ``target_clip``, ``dev_clip``, ``spike_level``, ``ridge``, ``quantile_half_life_days``: model knobs
+  (:class:`.PriceModelConfig`).
 * ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
   ``"LEVEL:DAYS,..."`` (e.g. ``500:3,1000:14``; default and empty string: ungated);
-  ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
+  ``reserve_side``: ``both`` (default: the lifted path prices imports and exports) or ``import`` (exports
+  stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
 
 ``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
 the learned path by horizon (:mod:`.blend`), learned beyond.
@@ -36,6 +40,9 @@ from ..backtest.data import BacktestData
 from ..backtest.forecasts import ForecastOptions, PersistenceForecast, index_published, register_forecast
 from .blend import BlendWeights, blend_weights
 from .price_mapping import (
+    CALM_DAYS,
+    CALM_LEVEL_PER_MWH,
+    CALM_RESERVE_SLOTS,
     RESERVE_GATE,
     RESERVE_SLOTS,
     RESERVE_WEIGHT,
@@ -95,7 +102,7 @@ def model_config(options: ForecastOptions) -> PriceModelConfig:
     kw = {}
     aliases = {"half_life_days": "profile_half_life_days", "clip_q": "profile_clip_q"}  # else: the field's name
     for name in ("fit_days", "half_life_days", "clip_q", "smooth_slots", "dev_clip", "target_clip", "spike_level",
-                 "ridge"):
+                 "ridge", "quantile_half_life_days"):
         field = aliases.get(name, name)
         v = options.param(name)
         if v is not None:
@@ -115,7 +122,15 @@ class LearnedForecast(PersistenceForecast):
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
         slots = options.param("reserve_slots", RESERVE_SLOTS)
         self.reserve_slots = None if slots in (None, "", "none") else int(slots)
+        calm = options.param("calm_reserve_slots", CALM_RESERVE_SLOTS)
+        self.calm_reserve_slots = None if calm in (None, "", "none") else int(calm)
+        self.calm_days = float(options.param("calm_days", CALM_DAYS))
+        level = options.param("calm_level", CALM_LEVEL_PER_MWH)
+        self.calm_level = self.config.spike_level if level in (None, "") else float(level)
         self.planning = str(options.param("planning", "mean"))
+        self.reserve_side = str(options.param("reserve_side", "both"))
+        if self.reserve_side not in ("both", "import"):
+            raise ValueError(f"reserve_side {self.reserve_side!r}: expected 'both' or 'import'")
         self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
@@ -134,6 +149,9 @@ class LearnedForecast(PersistenceForecast):
         self.reserve_open = np.ones(data.n, dtype=bool) if not self.reserve_gate else np.zeros(data.n, dtype=bool)
         for level, days in self.reserve_gate:
             self.reserve_open |= last_spike_age_days(self.series, data.index, level) <= days
+        # Per slot: calm regime (nothing at or above calm_level for calm_days): the reserve rule lifts at most
+        # calm_reserve_slots slots per day (see price_mapping.CALM_RESERVE_SLOTS).
+        self.calm = last_spike_age_days(self.series, data.index, self.calm_level) > self.calm_days
         retail = options.param("retail")
         if retail is not None and self.uses_rrp:
             self.imap, self.emap = RetailMap.from_retail(*(float(v) if v is not None else None for v in retail))
@@ -190,19 +208,26 @@ class LearnedForecast(PersistenceForecast):
         centre = p.p50 if self.planning == "p50" else p.mean
         if not self.reserve_open[i]:
             return centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
+        slots = self.calm_reserve_slots if self.calm[i] and self.calm_reserve_slots is not None else self.reserve_slots
         return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess,
-                                    self.reserve_slots)
+                                    slots)
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         x = self.planning_path(i, n)
         if x is None:  # not enough history yet: persistence
             return super().prices(i, n)
+        # reserve_side "import": the lift values only energy kept for the household's own load; exports are
+        # planned on the expected value, so the plan does not buy energy to sell into a spike that may not come.
+        xe = x
+        if self.reserve_side == "import":
+            p = self.path(i, n)
+            xe = p.p50 if self.planning == "p50" else p.mean
         if self.uses_rrp:
-            imp, exp = self.imap(x), self.emap(x)
+            imp, exp = self.imap(x), self.emap(xe)
         else:
             imp = x
             past = slice(0, i + 1)
-            exp = RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(x)
+            exp = RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(xe)
         imp[0], exp[0] = self.data.import_price[i], self.data.export_price[i]
         return imp, exp
 

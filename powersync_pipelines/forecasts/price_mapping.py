@@ -40,6 +40,11 @@ RESERVE_WEIGHT = 1.0
 SPIKE_EXCESS_PER_MWH = 0.0
 # At most this many lifted slots per day of horizon (None: every spike-plausible slot); see spike_reserve_prices.
 RESERVE_SLOTS: int | None = None
+# In the calm regime (no interval at or above the model's spike level for CALM_DAYS days) at most this many
+# lifted slots per day (None: RESERVE_SLOTS applies in both regimes).
+CALM_RESERVE_SLOTS: int | None = None
+CALM_DAYS = 1.0
+CALM_LEVEL_PER_MWH: float | None = None  # None: the model's spike level
 # Gate (applied by the caller, which knows the realised history): ((level $/MWh, days), ...): the rule fires
 # only when some realised interval reached a level within its look-back days; () = always fires.
 RESERVE_GATE: tuple[tuple[float, float], ...] = ()

@@ -62,6 +62,9 @@ class PriceModelConfig:
     # the level: without it a few spike intervals dominate the least squares and the level adapts slowly.
     target_clip: float | None = None
     spike_level: float = 300.0  # "spike in progress" indicator threshold, series units
+    # Residual quantiles weighted by the issue time's age (half-life in days; None: all days alike), so a
+    # calm fortnight after a spiky month lowers the P90 that drives the spike-reserve rule.
+    quantile_half_life_days: float | None = None
     ridge: float = 1.0
     horizon: int = HORIZON_STEPS
     quantile_stride: int = 6  # every 6th issue time (30 min) feeds the residual quantiles
@@ -324,9 +327,15 @@ def _residual_quantiles(feats: np.ndarray, dev: np.ndarray, hour: np.ndarray, co
     out = np.zeros((2, len(QUANTILES), nb, 24))
     if len(resid) == 0:
         return out
+    hl = cfg.quantile_half_life_days
+    weight = None
+    if hl is not None and hl > 0:  # the issue time's age in days, counted back from the window's end
+        age = np.repeat(((n - 1 - t) / STEPS_PER_DAY)[:, None], len(hs), axis=1).ravel()[ok]
+        weight = 0.5 ** (age / hl)
     by_value = np.argsort(resid)
     order = by_value[np.argsort(group[by_value], kind="stable")]
     r_sorted, g_sorted = resid[order], group[order]
+    w_sorted = None if weight is None else weight[order]
     keys = np.arange(2 * cells)
     starts = np.searchsorted(g_sorted, keys, side="left")
     ends = np.searchsorted(g_sorted, keys, side="right")
@@ -335,7 +344,11 @@ def _residual_quantiles(feats: np.ndarray, dev: np.ndarray, hour: np.ndarray, co
     for g in keys:
         reg, b, hr = g // cells, (g % cells) // 24, g % 24
         a, e = starts[g], ends[g]
-        if e - a >= 20:
+        if e - a >= 20 and w_sorted is not None:
+            w = w_sorted[a:e]
+            cw = (np.cumsum(w) - 0.5 * w) / w.sum()  # weighted plotting positions, ascending
+            out[reg, :, b, hr] = np.interp(qs, cw, r_sorted[a:e])
+        elif e - a >= 20:
             pos = a + qs * (e - a - 1)
             lo = np.floor(pos).astype(int)
             frac = pos - lo
