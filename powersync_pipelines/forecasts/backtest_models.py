@@ -44,6 +44,8 @@ from .price_mapping import (
     CALM_LEVEL_PER_MWH,
     CALM_RESERVE_SLOTS,
     RESERVE_GATE,
+    RESERVE_SIDE,
+    RESERVE_SIDES,
     RESERVE_SLOTS,
     RESERVE_WEIGHT,
     SPIKE_EXCESS_PER_MWH,
@@ -128,9 +130,9 @@ class LearnedForecast(PersistenceForecast):
         level = options.param("calm_level", CALM_LEVEL_PER_MWH)
         self.calm_level = self.config.spike_level if level in (None, "") else float(level)
         self.planning = str(options.param("planning", "mean"))
-        self.reserve_side = str(options.param("reserve_side", "both"))
-        if self.reserve_side not in ("both", "import"):
-            raise ValueError(f"reserve_side {self.reserve_side!r}: expected 'both' or 'import'")
+        self.reserve_side = str(options.param("reserve_side", RESERVE_SIDE))
+        if self.reserve_side not in RESERVE_SIDES:
+            raise ValueError(f"reserve_side {self.reserve_side!r}: expected one of {RESERVE_SIDES}")
         self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
@@ -216,8 +218,7 @@ class LearnedForecast(PersistenceForecast):
         x = self.planning_path(i, n)
         if x is None:  # not enough history yet: persistence
             return super().prices(i, n)
-        # reserve_side "import": the lift values only energy kept for the household's own load; exports are
-        # planned on the expected value, so the plan does not buy energy to sell into a spike that may not come.
+        # reserve_side "import": exports stay on the expected value (see price_mapping.RESERVE_SIDE).
         xe = x
         if self.reserve_side == "import":
             p = self.path(i, n)

@@ -35,6 +35,8 @@ import pandas as pd
 
 from .price_mapping import (
     RESERVE_GATE,
+    RESERVE_SIDE,
+    RESERVE_SIDES,
     RESERVE_WEIGHT,
     SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
@@ -116,7 +118,8 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
                         retail: tuple[RetailMap, RetailMap] | None = None, horizon: int = HORIZON_STEPS,
                         reserve_weight: float = RESERVE_WEIGHT,
                         spike_threshold: float = SPIKE_THRESHOLD_PER_MWH,
-                        reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE) -> pd.DataFrame:
+                        reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE,
+                        reserve_side: str = RESERVE_SIDE) -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
@@ -134,7 +137,9 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     prov = _provider_on_grid(provider_frame, idx)
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
-    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate)
+    if reserve_side not in RESERVE_SIDES:
+        raise ValueError(f"reserve_side {reserve_side!r}: expected one of {RESERVE_SIDES}")
+    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate, reserve_side)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -233,7 +238,7 @@ def _last_known(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Tim
 
 def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel | None, idx: pd.DatetimeIndex,
              retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float,
-             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE):
+             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE, reserve_side: str = RESERVE_SIDE):
     """(import, export, p10, p50, p90) of the learned model in $/kWh, or None when it cannot run."""
     if model is None or history is None or history.empty:
         return None
@@ -258,4 +263,5 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
         reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
     centre = spike_reserve_prices(path.mean, path.p90, spike_threshold if model.series == "rrp" else spike_threshold / 1000,
                                   reserve_weight)
-    return imap(centre), emap(centre), imap(path.p10), imap(path.p50), imap(path.p90)
+    exports = path.mean if reserve_side == "import" else centre
+    return imap(centre), emap(exports), imap(path.p10), imap(path.p50), imap(path.p90)

@@ -45,6 +45,11 @@ RESERVE_SLOTS: int | None = None
 CALM_RESERVE_SLOTS: int | None = None
 CALM_DAYS = 1.0
 CALM_LEVEL_PER_MWH: float | None = None  # None: the model's spike level
+# Which prices the lifted path sets: "both" (imports and exports) or "import" (exports stay on the expected
+# value: the reserve then values energy kept for the household's own load, not energy bought to sell into a
+# spike that may not come).
+RESERVE_SIDE = "both"
+RESERVE_SIDES = ("both", "import")
 # Gate (applied by the caller, which knows the realised history): ((level $/MWh, days), ...): the rule fires
 # only when some realised interval reached a level within its look-back days; () = always fires.
 RESERVE_GATE: tuple[tuple[float, float], ...] = ()

@@ -101,3 +101,18 @@ def test_blend_weights_are_fitted_per_horizon_when_captures_exist():
     assert w.provider_weight(0) > 0.9 > w.provider_weight(400)
     assert blend_weights("octopus").provider_weight(500) == 1.0
     assert blend_weights("aemo_p5min").provider_weight(20) == 0.0
+
+
+def test_an_import_side_reserve_lifts_imports_and_serves_exports_at_the_expected_value(world):
+    hist, model = world
+    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0)
+    imp_side = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0,
+                                   reserve_side="import")
+    path = model.forecast(NOW, hist["rrp"])
+    lifted = both["export_price"].to_numpy() > maps[1](path.mean) + 1e-9
+    assert lifted.any()
+    np.testing.assert_allclose(imp_side["import_price"], both["import_price"])
+    np.testing.assert_allclose(imp_side["export_price"], maps[1](path.mean))
+    with pytest.raises(ValueError, match="reserve_side"):
+        blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_side="export")
