@@ -23,7 +23,8 @@ Options (``ForecastOptions.params``, all optional):
 * ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
   ``"LEVEL:DAYS,..."`` (e.g. ``500:3,1000:14``; default and empty string: ungated);
   ``reserve_side``: ``both`` (default: the lifted path prices imports and exports) or ``import`` (exports
-  stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``, ``clip_q``: model knobs.
+  stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``,
+  ``clip_q``: model knobs.
 
 ``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
 the learned path by horizon (:mod:`.blend`), learned beyond.
