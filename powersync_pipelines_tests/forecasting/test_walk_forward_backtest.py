@@ -42,13 +42,17 @@ def test_the_plugin_registers_learned_and_blended():
 
 
 def test_summary_names_the_model_and_reports_monthly_capture(runs):
-    _, out, _ = runs
+    data, out, _ = runs
     s = out["learned"]
     assert s["forecast_model"] == "learned"
     assert s["monthly"] and all(m["capture_ratio"] is not None for m in s["monthly"])
-    # One battery, one bill: the learned plan saves money and cannot beat perfect foresight.
-    assert 0 < s["capture_ratio"] <= 1.0 + 1e-6
-    assert s["cost"] >= s["perfect_foresight_cost"] - 1e-6
+    assert s["capture_ratio"] > 0  # the learned plan saves money
+    # ...and cannot beat perfect foresight, except by draining energy the bound keeps at the window's end (the
+    # bill does not count stored energy; the bound's objective values it): that energy is worth at most the
+    # dearest import price of the window.
+    drained_kwh = max(0.0, s["strategies"]["perfect_foresight"]["soc_end"] - s["strategies"]["lp"]["soc_end"]) * 13.5
+    worth = drained_kwh * float(data.import_price[data.i0:data.i1].max())
+    assert s["cost"] >= s["perfect_foresight_cost"] - worth - 1e-6
 
 
 def test_learned_captures_most_of_a_stable_daily_shape(runs):
