@@ -129,7 +129,7 @@ class LearnedForecast(PersistenceForecast):
         self.calm_reserve_slots = None if calm in (None, "", "none") else int(calm)
         self.calm_days = float(options.param("calm_days", CALM_DAYS))
         level = options.param("calm_level", CALM_LEVEL_PER_MWH)
-        self.calm_level = self.config.spike_level if level in (None, "") else float(level)
+        self.calm_level = self.config.spike_level if level in (None, "") else float(level)  # $/MWh
         self.planning = str(options.param("planning", "mean"))
         self.reserve_side = str(options.param("reserve_side", RESERVE_SIDE))
         if self.reserve_side not in RESERVE_SIDES:
@@ -148,13 +148,17 @@ class LearnedForecast(PersistenceForecast):
             self.history = _lenient_history(tuple(options.param("history_sources")), options.param("region"),
                                             data.index[0])
         self.series = self._series()
+        # The rule's levels are $/MWh; a $/kWh series (no RRP in the data) compares them / 1000, as live does.
+        scale = 1.0 if self.uses_rrp else 1 / 1000
+        self.spike_threshold *= scale
+        self.spike_excess *= scale
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
         self.reserve_open = np.ones(data.n, dtype=bool) if not self.reserve_gate else np.zeros(data.n, dtype=bool)
         for level, days in self.reserve_gate:
-            self.reserve_open |= last_spike_age_days(self.series, data.index, level) <= days
+            self.reserve_open |= last_spike_age_days(self.series, data.index, level * scale) <= days
         # Per slot: calm regime (nothing at or above calm_level for calm_days): the reserve rule lifts at most
         # calm_reserve_slots slots per day (see price_mapping.CALM_RESERVE_SLOTS).
-        self.calm = last_spike_age_days(self.series, data.index, self.calm_level) > self.calm_days
+        self.calm = last_spike_age_days(self.series, data.index, self.calm_level * scale) > self.calm_days
         retail = options.param("retail")
         if retail is not None and self.uses_rrp:
             self.imap, self.emap = RetailMap.from_retail(*(float(v) if v is not None else None for v in retail))
@@ -182,7 +186,8 @@ class LearnedForecast(PersistenceForecast):
         day = self.day_start[i]
         if day not in self._models:
             try:
-                self._models[day] = fit_on(self.series, day, self.data.timezone, self.config)
+                self._models[day] = fit_on(self.series, day, self.data.timezone, self.config,
+                                           "rrp" if self.uses_rrp else "import_price")
                 self.fits += 1
             except PriceModelError:
                 self._models[day] = None
@@ -264,10 +269,11 @@ def last_spike_age_days(series: pd.Series, index: pd.DatetimeIndex, level: float
     return np.where(k >= 0, age, np.inf)
 
 
-def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig) -> FittedPriceModel:
+def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig,
+           kind: str = "rrp") -> FittedPriceModel:
     from .price_model import fit_price_model
 
-    return fit_price_model(series, day, timezone, cfg)
+    return fit_price_model(series, day, timezone, cfg, series=kind)
 
 
 @register_forecast("blended")

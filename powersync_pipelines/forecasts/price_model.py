@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -57,17 +57,26 @@ class PriceModelConfig:
     profile_clip_q: float = 0.99
     smooth_slots: int = 2  # +- slots averaged in the profile (5 slots = 25 min)
     weekend_shrink_days: float = 4.0
-    dev_clip: float = 3000.0  # deviation feature clip, series units
+    # Price knobs (dev_clip, target_clip, spike_level) are in $/MWh; a model of a $/kWh series (import_price)
+    # scales them by 1/1000 when it is fitted and stores the scaled config (see for_series).
+    dev_clip: float = 3000.0  # deviation feature clip
     # Regression target clip (None: 2 x dev_clip). A tight clip (e.g. 300) makes the mean path a robust fit of
     # the level: without it a few spike intervals dominate the least squares and the level adapts slowly.
     target_clip: float | None = None
-    spike_level: float = 300.0  # "spike in progress" indicator threshold, series units
+    spike_level: float = 300.0  # "spike in progress" indicator threshold
     # Residual quantiles weighted by the issue time's age (half-life in days; None: all days alike), so a
     # calm fortnight after a spiky month lowers the P90 that drives the spike-reserve rule.
     quantile_half_life_days: float | None = None
     ridge: float = 1.0
     horizon: int = HORIZON_STEPS
     quantile_stride: int = 6  # every 6th issue time (30 min) feeds the residual quantiles
+
+    def for_series(self, series: str) -> PriceModelConfig:
+        """The config in the series' own units: as is for ``rrp`` ($/MWh), price knobs / 1000 for $/kWh."""
+        if series == "rrp":
+            return self
+        return replace(self, dev_clip=self.dev_clip / 1000, spike_level=self.spike_level / 1000,
+                       target_clip=None if self.target_clip is None else self.target_clip / 1000)
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
@@ -223,7 +232,7 @@ def fit_price_model(history: pd.Series, as_of: pd.Timestamp, timezone: str,
 
     Short gaps are forward-filled; the window is the last ``fit_days`` days before ``as_of``.
     """
-    cfg = config or PriceModelConfig()
+    cfg = (config or PriceModelConfig()).for_series(series)
     as_of = pd.Timestamp(as_of)
     if history.index.tz is None:
         raise PriceModelError("price history index must be timezone-aware (UTC interval starts)")
