@@ -46,12 +46,12 @@ from .price_mapping import (
     CALM_RESERVE_SLOTS,
     RESERVE_GATE,
     RESERVE_SIDE,
-    RESERVE_SIDES,
     RESERVE_SLOTS,
     RESERVE_WEIGHT,
     SPIKE_EXCESS_PER_MWH,
     SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
+    check_reserve_side,
     spike_reserve_prices,
 )
 from .price_model import (
@@ -61,6 +61,7 @@ from .price_model import (
     PriceModelError,
     feature_vector,
     local_keys,
+    price_scale,
 )
 
 
@@ -131,9 +132,7 @@ class LearnedForecast(PersistenceForecast):
         level = options.param("calm_level", CALM_LEVEL_PER_MWH)
         self.calm_level = self.config.spike_level if level in (None, "") else float(level)  # $/MWh
         self.planning = str(options.param("planning", "mean"))
-        self.reserve_side = str(options.param("reserve_side", RESERVE_SIDE))
-        if self.reserve_side not in RESERVE_SIDES:
-            raise ValueError(f"reserve_side {self.reserve_side!r}: expected one of {RESERVE_SIDES}")
+        self.reserve_side = check_reserve_side(str(options.param("reserve_side", RESERVE_SIDE)))
         self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
@@ -148,8 +147,9 @@ class LearnedForecast(PersistenceForecast):
             self.history = _lenient_history(tuple(options.param("history_sources")), options.param("region"),
                                             data.index[0])
         self.series = self._series()
+        self.kind = "rrp" if self.uses_rrp else "import_price"
         # The rule's levels are $/MWh; a $/kWh series (no RRP in the data) compares them / 1000, as live does.
-        scale = 1.0 if self.uses_rrp else 1 / 1000
+        scale = price_scale(self.kind)
         self.spike_threshold *= scale
         self.spike_excess *= scale
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
@@ -186,8 +186,7 @@ class LearnedForecast(PersistenceForecast):
         day = self.day_start[i]
         if day not in self._models:
             try:
-                self._models[day] = fit_on(self.series, day, self.data.timezone, self.config,
-                                           "rrp" if self.uses_rrp else "import_price")
+                self._models[day] = fit_on(self.series, day, self.data.timezone, self.config, self.kind)
                 self.fits += 1
             except PriceModelError:
                 self._models[day] = None
@@ -209,26 +208,29 @@ class LearnedForecast(PersistenceForecast):
         sl = slice(i, i + n)
         return model.path(None, self.daytype[sl], self.slot[sl], self.hour[sl], feats, float(vals[-1]))
 
-    def planning_path(self, i: int, n: int) -> np.ndarray | None:
+    def _centre_and_plan(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(centre, planning path) in series units: the expected path and the same with the reserve rule."""
         p = self.path(i, n)
         if p is None:
             return None
         centre = p.p50 if self.planning == "p50" else p.mean
         if not self.reserve_open[i]:
-            return centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
+            return centre, centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
         slots = self.calm_reserve_slots if self.calm[i] and self.calm_reserve_slots is not None else self.reserve_slots
-        return spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight, self.spike_excess,
-                                    slots)
+        return centre, spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight,
+                                            self.spike_excess, slots)
+
+    def planning_path(self, i: int, n: int) -> np.ndarray | None:
+        both = self._centre_and_plan(i, n)
+        return None if both is None else both[1]
 
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        x = self.planning_path(i, n)
-        if x is None:  # not enough history yet: persistence
+        both = self._centre_and_plan(i, n)
+        if both is None:  # not enough history yet: persistence
             return super().prices(i, n)
+        centre, x = both
         # reserve_side "import": exports stay on the expected value (see price_mapping.RESERVE_SIDE).
-        xe = x
-        if self.reserve_side == "import":
-            p = self.path(i, n)
-            xe = p.p50 if self.planning == "p50" else p.mean
+        xe = centre if self.reserve_side == "import" else x
         if self.uses_rrp:
             imp, exp = self.imap(x), self.emap(xe)
         else:

@@ -36,14 +36,14 @@ import pandas as pd
 from .price_mapping import (
     RESERVE_GATE,
     RESERVE_SIDE,
-    RESERVE_SIDES,
     RESERVE_WEIGHT,
     SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
+    check_reserve_side,
     reserve_gate_open,
     spike_reserve_prices,
 )
-from .price_model import STEP, FittedPriceModel, PriceModelError
+from .price_model import STEP, FittedPriceModel, PriceModelError, price_scale
 
 HORIZON_STEPS = 576
 PROVENANCE = ("provider", "learned", "filled")
@@ -137,9 +137,8 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     prov = _provider_on_grid(provider_frame, idx)
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
-    if reserve_side not in RESERVE_SIDES:
-        raise ValueError(f"reserve_side {reserve_side!r}: expected one of {RESERVE_SIDES}")
-    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate, reserve_side)
+    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate,
+                       check_reserve_side(reserve_side))
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -258,10 +257,9 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
         imap = RetailMap()
         past = history[history.index <= now]
         emap = RetailMap.fit(past["import_price"], past["export_price"])
-    scale = 1.0 if model.series == "rrp" else 1 / 1000
+    scale = price_scale(model.series)
     if not reserve_gate_open(s.index, s.to_numpy(), now, reserve_gate, scale):
         reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
-    centre = spike_reserve_prices(path.mean, path.p90, spike_threshold if model.series == "rrp" else spike_threshold / 1000,
-                                  reserve_weight)
+    centre = spike_reserve_prices(path.mean, path.p90, spike_threshold * scale, reserve_weight)
     exports = path.mean if reserve_side == "import" else centre
     return imap(centre), emap(exports), imap(path.p10), imap(path.p50), imap(path.p90)

@@ -116,6 +116,13 @@ def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = S
     return mean + lift
 
 
+def check_reserve_side(value: str) -> str:
+    """``value`` if it is one of :data:`RESERVE_SIDES`, else a ValueError naming it."""
+    if value not in RESERVE_SIDES:
+        raise ValueError(f"reserve_side {value!r}: expected one of {RESERVE_SIDES}")
+    return value
+
+
 def _keep_largest_per_day(lift: np.ndarray, k: int) -> np.ndarray:
     """Zero all but the ``k`` largest lifts in each 24 h block of the horizon (counted from now).
 

@@ -47,6 +47,11 @@ class PriceModelError(ValueError):
     """The history cannot support a model (too short, not on the 5-minute grid...); the message says why."""
 
 
+def price_scale(series: str) -> float:
+    """$/MWh -> the series' units: 1 for ``rrp``, 1/1000 for a $/kWh series (``import_price``)."""
+    return 1.0 if series == "rrp" else 1 / 1000
+
+
 @dataclass(frozen=True)
 class PriceModelConfig:
     """Knobs chosen by captured money on months the benchmark never evaluates (see the benchmark note)."""
@@ -73,10 +78,11 @@ class PriceModelConfig:
 
     def for_series(self, series: str) -> PriceModelConfig:
         """The config in the series' own units: as is for ``rrp`` ($/MWh), price knobs / 1000 for $/kWh."""
-        if series == "rrp":
+        k = price_scale(series)
+        if k == 1.0:
             return self
-        return replace(self, dev_clip=self.dev_clip / 1000, spike_level=self.spike_level / 1000,
-                       target_clip=None if self.target_clip is None else self.target_clip / 1000)
+        return replace(self, dev_clip=self.dev_clip * k, spike_level=self.spike_level * k,
+                       target_clip=None if self.target_clip is None else self.target_clip * k)
 
     def key(self) -> str:
         return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:10]
