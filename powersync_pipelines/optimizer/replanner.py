@@ -87,6 +87,17 @@ class ReplanResult:
 
 
 SOC_TOL = 1e-6
+REPLAN_OPTIONS = frozenset({"interval_minutes", "export_limit_kw", "import_limit_kw", "wear_cost_per_kwh",
+                            "terminal_value", "cost_function", "time_limit_s"})
+
+
+def check_replan_options(problem_kwargs: dict, allowed: frozenset[str], who: str) -> float:
+    """Refuse options the kept model cannot take (EV/demand extras change its rows); pop and return the
+    per-solve time limit (default 5 s)."""
+    unknown = set(problem_kwargs) - allowed
+    if unknown:
+        raise ProblemError(f"{who} does not take {sorted(unknown)} (use solve() for EV/demand extras)")
+    return float(problem_kwargs.pop("time_limit_s", 5.0))
 
 
 class Replanner:
@@ -100,11 +111,7 @@ class Replanner:
     def __init__(self, battery: BatteryParams, n_periods: int, horizon: str = "tiered", **problem_kwargs):
         if horizon not in HORIZONS:
             raise ProblemError(f"horizon must be one of {', '.join(HORIZONS)}, got {horizon!r}")
-        allowed = {"interval_minutes", "export_limit_kw", "import_limit_kw", "wear_cost_per_kwh", "terminal_value", "cost_function", "time_limit_s"}
-        unknown = set(problem_kwargs) - allowed
-        if unknown:
-            raise ProblemError(f"Replanner does not take {sorted(unknown)} (use solve() for EV/demand extras)")
-        self.time_limit_s = float(problem_kwargs.pop("time_limit_s", 5.0))
+        self.time_limit_s = check_replan_options(problem_kwargs, REPLAN_OPTIONS, "Replanner")
         self.battery = battery
         self.n = int(n_periods)
         self.horizon = horizon
