@@ -74,6 +74,36 @@ class LpPlanner:
                 float(r.curtail_kw[0]))
 
 
+class ScenarioPlanner(LpPlanner):
+    """Expected-value replans over K price scenarios with a shared first interval
+    (``optimizer.scenarios.ScenarioReplanner``); a step whose forecast has no scenarios (too little history
+    yet) is planned on the single path by the warm ``Replanner``."""
+
+    def __init__(self, spec: BatterySpec, n_periods: int, n_scenarios: int, horizon: str = "tiered",
+                 terminal_value: str | float = "auto"):
+        from ..optimizer.scenarios import ScenarioReplanner
+
+        super().__init__(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
+        self.scenario = ScenarioReplanner(
+            battery_params(spec, spec.soc_initial), n_periods, n_scenarios,
+            export_limit_kw=_limit(spec.export_limit_kw), import_limit_kw=_limit(spec.import_limit_kw),
+            wear_cost_per_kwh=spec.wear_cost_per_kwh, terminal_value=terminal_value,
+            time_limit_s=REPLANNER_TIME_LIMIT_S,
+        )
+
+    def first_scenarios(self, t, sc, solar, load, soc):
+        """The first interval's decision over a ``ScenarioSet``; a failed solve plans on their weighted mean."""
+        self.solves += 1
+        d = self.scenario.solve(t, sc.import_price, sc.export_price, sc.weights, solar, load,
+                                min(max(soc, 0.0), 1.0), sc.split_at)
+        if d.status != "optimal":
+            self.fallbacks += 1
+            self.solves -= 1
+            w = np.full(len(sc.import_price), 1 / len(sc.import_price)) if sc.weights is None else sc.weights
+            return self.first(t, w @ sc.import_price, w @ sc.export_price, solar, load, soc)
+        return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, d.curtail_kw
+
+
 class GreedyPlanner:
     """The heuristic, solved from scratch every ``every`` steps; in between the last plan is executed.
 
@@ -117,7 +147,10 @@ class GreedyPlanner:
 
 
 def make_planner(name: str, spec: BatterySpec, n_periods: int, horizon: str, terminal_value: str | float = "auto",
-                 greedy_every: int = 6) -> Planner:
+                 greedy_every: int = 6, n_scenarios: int = 0) -> Planner:
+    """``n_scenarios`` > 0 (a forecast that issues scenarios): the ``lp`` strategy plans over them."""
+    if name == "lp" and n_scenarios > 0:
+        return ScenarioPlanner(spec, n_periods, n_scenarios, horizon=horizon, terminal_value=terminal_value)
     if name == "greedy":
         return GreedyPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value, every=greedy_every)
     return LpPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value)

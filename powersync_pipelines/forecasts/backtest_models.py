@@ -26,12 +26,21 @@ Options (``ForecastOptions.params``, all optional):
   stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``,
   ``clip_q``: model knobs.
 
+* ``scenarios``: K > 0 plans over K analog price scenarios (:meth:`.FittedPriceModel.scenarios`) with the
+  expected-value LP (``optimizer.scenarios``) instead of the single path; ``scenario_days`` (default K + 1)
+  days of analogs are kept; ``scenario_regime``: same-regime analogs first; ``scenario_lift``: the reserve
+  rule's lifted path as one more scenario (true: equally likely, a number: its probability);
+  ``scenario_split`` ($/MWh): an analog may leave the "nothing unusual yet" trajectory only once its
+  surprise starts; ``scenarios_when``: ``always`` or ``calm`` (only in the calm regime). Measured and not
+  adopted (figures in ``benchmarks/bench_price_forecast.py``).
+
 ``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
 the learned path by horizon (:mod:`.blend`), learned beyond.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
 
 import numpy as np
@@ -39,6 +48,7 @@ import pandas as pd
 
 from ..backtest.data import BacktestData
 from ..backtest.forecasts import ForecastOptions, PersistenceForecast, index_published, register_forecast
+from ..optimizer.scenarios import ScenarioSet
 from .blend import BlendWeights, blend_weights
 from .price_mapping import (
     CALM_DAYS,
@@ -121,6 +131,31 @@ class LearnedForecast(PersistenceForecast):
     def __init__(self, data: BacktestData, options: ForecastOptions) -> None:
         super().__init__(data, options)
         self.config = model_config(options)
+        # scenarios=K: expected-value planning over K analog price scenarios (optimizer.scenarios); the
+        # spike-reserve rule then only shapes the steps planned on the single path (and scenario_lift).
+        self.n_scenarios = int(options.param("scenarios", 0) or 0)
+        self.scenario_regime = _flag(options.param("scenario_regime", False))  # same-regime analogs first
+        # scenario_lift: + the reserve rule's path as one more scenario; true: equally likely, a number in (0, 1):
+        # that probability (the analogs share the rest)
+        lift = options.param("scenario_lift", False)
+        is_flag = isinstance(lift, bool) or str(lift).strip().lower() in _FLAGS
+        self.scenario_lift = _flag(lift) if is_flag else True
+        self.lift_weight = None if is_flag else float(lift)
+        if self.lift_weight is not None and not 0 < self.lift_weight < 1:
+            raise ValueError(f"scenario_lift {lift!r}: expected true/false or a probability in (0, 1)")
+        # scenarios_when "calm": only in the calm regime (see self.calm); after a recent spike the single
+        # path with the spike-reserve rule plans; "always" (default): every step.
+        self.scenarios_when = str(options.param("scenarios_when", "always"))
+        if self.scenarios_when not in ("always", "calm"):
+            raise ValueError(f"scenarios_when {self.scenarios_when!r}: expected 'always' or 'calm'")
+        split = options.param("scenario_split")  # $/MWh: see scenario_prices
+        self.scenario_split = None if split in (None, "", "none") else float(split)
+        if self.scenario_split is not None and self.lift_weight is not None:
+            raise ValueError("scenario_split and a scenario_lift probability do not combine (chain 0 has weight 0)")
+        if self.n_scenarios > 0:
+            days = int(options.param("scenario_days", self.n_scenarios + 1))
+            self.config = replace(self.config, scenario_days=days)
+            self.n_scenarios += int(self.scenario_lift) + int(self.scenario_split is not None)
         self.reserve_weight = float(options.param("reserve_weight", RESERVE_WEIGHT))
         self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
@@ -224,6 +259,53 @@ class LearnedForecast(PersistenceForecast):
         both = self._centre_and_plan(i, n)
         return None if both is None else both[1]
 
+    def scenario_prices(self, i: int, n: int) -> ScenarioSet | None:
+        """The analog price scenarios at slot ``i`` as a ``ScenarioSet``; None before the model can be fitted
+        or when it kept no analogs (the engine then plans on :meth:`prices`).
+
+        With ``scenario_split`` ($/MWh) row 0 is the expected path with weight 0, the "nothing unusual yet"
+        trajectory, and analog ``c`` may leave it only from the first interval where it deviates from the
+        expected path by at least that much (its surprise is seen when it starts); without it every analog
+        is revealed after the current interval (two-stage).
+        """
+        if self.n_scenarios <= 0 or (self.scenarios_when == "calm" and not self.calm[i]):
+            return None
+        p = self.path(i, n)
+        if p is None:
+            return None
+        model = self.model_for(i)
+        k = self.n_scenarios - int(self.scenario_lift) - int(self.scenario_split is not None)
+        hot = bool(self.x[max(0, i - STEPS_PER_DAY + 1):i + 1].max() >= model.config.spike_level) \
+            if self.scenario_regime else None
+        sc = model.scenarios(p, int(self.slot[i]), k, hot)
+        if sc is None:
+            return None
+        if len(sc) < k:  # fewer days of analogs than scenarios: repeat them (equal weights)
+            sc = sc[np.arange(k) % len(sc)]
+        if self.scenario_lift:
+            sc = np.vstack([sc, self._centre_and_plan(i, n)[1]])
+        weights = split = None
+        if self.scenario_lift and self.lift_weight is not None:
+            weights = np.concatenate([np.full(len(sc) - 1, (1 - self.lift_weight) / (len(sc) - 1)),
+                                      [self.lift_weight]])
+        if self.scenario_split is not None:
+            level = self.scenario_split * price_scale(self.kind)
+            surprise = np.abs(sc - p.mean[None, :]) >= level
+            surprise[:, 0] = False
+            split = np.concatenate([[1], np.where(surprise.any(axis=1), surprise.argmax(axis=1), n)])
+            sc = np.vstack([p.mean, sc])
+            weights = np.concatenate([[0.0], np.full(len(sc) - 1, 1 / (len(sc) - 1))])
+        imp, exp = self._retail(i, sc, sc)
+        imp[:, 0], exp[:, 0] = self.data.import_price[i], self.data.export_price[i]
+        return ScenarioSet(imp, exp, weights, split)
+
+    def _retail(self, i: int, x_import: np.ndarray, x_export: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Series-unit paths -> (import, export) prices at slot ``i``'s maps (any shape)."""
+        if self.uses_rrp:
+            return self.imap(x_import), self.emap(x_export)
+        past = slice(0, i + 1)
+        return x_import, RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(x_export)
+
     def prices(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
         both = self._centre_and_plan(i, n)
         if both is None:  # not enough history yet: persistence
@@ -231,14 +313,22 @@ class LearnedForecast(PersistenceForecast):
         centre, x = both
         # reserve_side "import": exports stay on the expected value (see price_mapping.RESERVE_SIDE).
         xe = centre if self.reserve_side == "import" else x
-        if self.uses_rrp:
-            imp, exp = self.imap(x), self.emap(xe)
-        else:
-            imp = x
-            past = slice(0, i + 1)
-            exp = RetailMap.fit(self.data.import_price[past], self.data.export_price[past])(xe)
+        imp, exp = self._retail(i, x, xe)
         imp[0], exp[0] = self.data.import_price[i], self.data.export_price[i]
         return imp, exp
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False, "none": False}
+
+
+def _flag(value: object) -> bool:
+    """A boolean option given as a bool or as CLI text (``--forecast-param scenario_regime=true``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _FLAGS:
+        raise ValueError(f"expected true or false, got {value!r}")
+    return _FLAGS[text]
 
 
 def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
