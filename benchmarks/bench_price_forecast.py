@@ -89,6 +89,13 @@ spike, but each lasted under an hour, so the plan held 0.64 of the battery inste
 not change that (cap window 0.41). Lost on the tuning windows, so not evaluated on the benchmark months;
 defaults unchanged. LP cost: K = 8 is 5.9x the single-path replan (12 ms median, ``optimizer.json``).
 
+Stop 18, stochastic dynamic programming over a Markov chain of price bins (``planning=sdp``:
+``forecasts.price_chain`` fitted before each day, ``optimizer.sdp`` decides each step at the known current
+price), two diagnostic windows only: 2024-07/08 cap spikes 0.163 ($46.90 of $288.12; default 0.910),
+2024-07 winter 0.604 ($14.58 of $24.13; default 0.129); chain half-life 56 days, prior weight 5: 0.164 /
+0.601. The chain gave the >= 2,000 $/MWh bins 1.7% three hours before the 2024-08-05 cap, so the policy
+sold early. Lost $215 on the cap window alone, so not run on all windows nor evaluated; defaults unchanged.
+
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in
 ``benchmarks/results/price_forecast.json`` with the machine description.
@@ -147,6 +154,7 @@ VARIANTS = {
     "import-side reserve": {"reserve_side": "import"},
     "scenarios 7": {"scenarios": 7},
     "scenarios 7 + lifted path at 0.5": {"scenarios": 7, "scenario_lift": 0.5},
+    "sdp over a price chain": {"planning": "sdp"},
 }
 
 

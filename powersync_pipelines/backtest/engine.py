@@ -158,7 +158,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     horizon = _steps(cfg.horizon_hours / 24)
     fc = make_forecast(cfg.forecast, data, cfg.forecast_options)
     n_sc = int(getattr(fc, "n_scenarios", 0))  # a forecast issuing price scenarios (e.g. learned, scenarios=K)
-    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every, n_sc)
+    uses_chain = bool(getattr(fc, "uses_chain", False))  # a forecast issuing a price chain (planning=sdp)
+    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every, n_sc, uses_chain)
              for s in planners}
     tr = {s: {k: np.zeros(m) for k in TRACE_FIELDS} for s in planners}
     soc = dict.fromkeys(planners, spec.soc_initial)
@@ -174,6 +175,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         imp, exp = fc.prices(i, horizon)
         fl, fs = fc.load_solar(i, horizon)
         sc = fc.scenario_prices(i, horizon) if n_sc else None
+        ch = fc.price_chain(i, horizon) if uses_chain else None
         if k + 12 < m and horizon > 12:
             fc_1h[k + 12] = imp[12]
         if k + STEPS_PER_DAY < m and horizon > STEPS_PER_DAY:
@@ -184,6 +186,8 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
             t3 = time.perf_counter()
             if sc is not None and hasattr(plans[s], "first_scenarios"):
                 act, c, d, cur = plans[s].first_scenarios(times[i], sc, fs, fl, soc[s])
+            elif ch is not None and hasattr(plans[s], "first_chain"):
+                act, c, d, cur = plans[s].first_chain(times[i], ch, fs, fl, soc[s])
             else:
                 act, c, d, cur = plans[s].first(times[i], imp, exp, fs, fl, soc[s])
             t4 = time.perf_counter()

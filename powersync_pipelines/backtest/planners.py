@@ -104,6 +104,39 @@ class ScenarioPlanner(LpPlanner):
         return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, d.curtail_kw
 
 
+class SdpPlanner(LpPlanner):
+    """Stochastic DP over the forecast's price chain (``optimizer.sdp``): solved every ``every`` steps or when
+    the chain is refitted, each step decided at the real current price from the kept value functions; a
+    step without a chain (too little history yet) is planned on the single path by the warm ``Replanner``.
+    """
+
+    def __init__(self, spec: BatterySpec, n_periods: int, horizon: str = "tiered",
+                 terminal_value: str | float = "auto", every: int = 6):
+        from ..optimizer.sdp import SdpPolicy
+
+        super().__init__(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
+        self.policy = SdpPolicy(battery_params(spec, spec.soc_initial), export_limit_kw=_limit(spec.export_limit_kw),
+                                import_limit_kw=_limit(spec.import_limit_kw), wear_cost_per_kwh=spec.wear_cost_per_kwh)
+        self.every = max(1, int(every))
+        self._key: object = None
+        self._age = 0
+
+    def first_chain(self, t, chain, solar, load, soc):
+        from ..optimizer.sdp import SdpInputs, chain_terminal_value
+
+        net = np.asarray(load, float) - np.asarray(solar, float)
+        if self._key is None or chain.key != self._key or self._age + 1 >= self.every:
+            self.solves += 1
+            tv = chain_terminal_value(chain, self.policy.b)
+            self.policy.solve(SdpInputs(net, chain.import_price, chain.export_price, chain.trans, tv))
+            self._key, self._age = chain.key, 0
+        else:
+            self._age += 1
+        d = self.policy.decide(self._age, chain.current_bin, chain.current_import, chain.current_export,
+                               float(net[0]), soc)
+        return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, 0.0
+
+
 class GreedyPlanner:
     """The heuristic, solved from scratch every ``every`` steps; in between the last plan is executed.
 
@@ -147,8 +180,11 @@ class GreedyPlanner:
 
 
 def make_planner(name: str, spec: BatterySpec, n_periods: int, horizon: str, terminal_value: str | float = "auto",
-                 greedy_every: int = 6, n_scenarios: int = 0) -> Planner:
-    """``n_scenarios`` > 0 (a forecast that issues scenarios): the ``lp`` strategy plans over them."""
+                 greedy_every: int = 6, n_scenarios: int = 0, price_chain: bool = False) -> Planner:
+    """``n_scenarios`` > 0 (a forecast that issues scenarios): the ``lp`` strategy plans over them;
+    ``price_chain`` (a forecast that issues a price chain): the ``lp`` strategy plans by stochastic DP."""
+    if name == "lp" and price_chain:
+        return SdpPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
     if name == "lp" and n_scenarios > 0:
         return ScenarioPlanner(spec, n_periods, n_scenarios, horizon=horizon, terminal_value=terminal_value)
     if name == "greedy":

@@ -49,7 +49,9 @@ import pandas as pd
 from ..backtest.data import BacktestData
 from ..backtest.forecasts import ForecastOptions, PersistenceForecast, index_published, register_forecast
 from ..optimizer.scenarios import ScenarioSet
+from ..optimizer.sdp import ChainPrices
 from .blend import BlendWeights, blend_weights
+from .price_chain import PriceChain, PriceChainConfig, fit_price_chain
 from .price_mapping import (
     CALM_DAYS,
     CALM_LEVEL_PER_MWH,
@@ -167,6 +169,17 @@ class LearnedForecast(PersistenceForecast):
         level = options.param("calm_level", CALM_LEVEL_PER_MWH)
         self.calm_level = self.config.spike_level if level in (None, "") else float(level)  # $/MWh
         self.planning = str(options.param("planning", "mean"))
+        if self.planning not in ("mean", "p50", "sdp"):
+            raise ValueError(f"planning {self.planning!r}: expected 'mean', 'p50' or 'sdp'")
+        # planning "sdp": the planner decides by stochastic DP over a Markov chain of price bins
+        # (forecasts.price_chain, optimizer.sdp); the learned path still serves the LP fallback and the metrics.
+        self.uses_chain = self.planning == "sdp"
+        base_chain = PriceChainConfig()
+        self.chain_config = PriceChainConfig(
+            fit_days=int(options.param("chain_fit_days", base_chain.fit_days)),
+            half_life_days=float(options.param("chain_half_life_days", base_chain.half_life_days)),
+            prior_weight=float(options.param("chain_prior_weight", base_chain.prior_weight)))
+        self._chains: dict[pd.Timestamp, PriceChain | None] = {}
         self.reserve_side = check_reserve_side(str(options.param("reserve_side", RESERVE_SIDE)))
         self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
@@ -230,6 +243,29 @@ class LearnedForecast(PersistenceForecast):
                 self.imap = RetailMap.fit(self.x[past], self.data.import_price[past])
                 self.emap = RetailMap.fit(self.x[past], self.data.export_price[past])
         return self._models[day]
+
+    def chain_for(self, i: int) -> PriceChain | None:
+        """The price chain in force at slot ``i``: fitted on everything before slot i's local midnight."""
+        day = self.day_start[i]
+        if day not in self._chains:
+            try:
+                self._chains[day] = fit_price_chain(self.series, day, self.data.timezone, self.chain_config,
+                                                    self.kind)
+            except PriceModelError:
+                self._chains[day] = None
+        return self._chains[day]
+
+    def price_chain(self, i: int, n: int) -> ChainPrices | None:
+        """The chain's bins priced at retail for slots i..i+n-1 (None before it can be fitted: the LP plans)."""
+        chain = self.chain_for(i)
+        if chain is None or self.model_for(i) is None:  # model_for also fits the retail maps of the day
+            return None
+        imp, exp = self._retail(i, chain.values, chain.values)
+        hours = self.hour[i:i + n]
+        return ChainPrices(import_price=np.broadcast_to(imp, (n, len(imp))),
+                           export_price=np.broadcast_to(exp, (n, len(exp))), trans=chain.trans[hours],
+                           current_bin=int(chain.bin_of(self.x[i])), current_import=float(self.data.import_price[i]),
+                           current_export=float(self.data.export_price[i]), key=self.day_start[i])
 
     def path(self, i: int, n: int):
         """The learned path (series units) for slots i..i+n-1, or None before the model can be fitted."""
