@@ -95,6 +95,9 @@ price), two diagnostic windows only: 2024-07/08 cap spikes 0.163 ($46.90 of $288
 2024-07 winter 0.604 ($14.58 of $24.13; default 0.129); chain half-life 56 days, prior weight 5: 0.164 /
 0.601. The chain gave the >= 2,000 $/MWh bins 1.7% three hours before the 2024-08-05 cap, so the policy
 sold early. Lost $215 on the cap window alone, so not run on all windows nor evaluated; defaults unchanged.
+Regime switches (``sdp_when``): the SDP only in the calm regime 0.913 ($263.01) / 0.071; only while the
+reserve rule is closed 0.910 / 0.129 (= the default: the rule is open throughout both windows). The winter
+gain came from SDP decisions outside the calm regime, so no switch keeps it without the cap-window loss.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in

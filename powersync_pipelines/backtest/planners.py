@@ -119,20 +119,20 @@ class SdpPlanner(LpPlanner):
                                 import_limit_kw=_limit(spec.import_limit_kw), wear_cost_per_kwh=spec.wear_cost_per_kwh)
         self.every = max(1, int(every))
         self._key: object = None
-        self._age = 0
+        self._solved_at: pd.Timestamp | None = None
 
     def first_chain(self, t, chain, solar, load, soc):
         from ..optimizer.sdp import SdpInputs, chain_terminal_value
 
         net = np.asarray(load, float) - np.asarray(solar, float)
-        if self._key is None or chain.key != self._key or self._age + 1 >= self.every:
+        # the offset into the kept solve counts real steps (steps planned by the LP in between included)
+        age = None if self._solved_at is None else int(round((t - self._solved_at) / pd.Timedelta(minutes=5)))
+        if self._key is None or chain.key != self._key or age is None or not 0 <= age < self.every:
             self.solves += 1
             tv = chain_terminal_value(chain, self.policy.b)
             self.policy.solve(SdpInputs(net, chain.import_price, chain.export_price, chain.trans, tv))
-            self._key, self._age = chain.key, 0
-        else:
-            self._age += 1
-        d = self.policy.decide(self._age, chain.current_bin, chain.current_import, chain.current_export,
+            self._key, self._solved_at, age = chain.key, t, 0
+        d = self.policy.decide(age, chain.current_bin, chain.current_import, chain.current_export,
                                float(net[0]), soc)
         return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, 0.0
 

@@ -33,6 +33,10 @@ Options (``ForecastOptions.params``, all optional):
   ``scenario_split`` ($/MWh): an analog may leave the "nothing unusual yet" trajectory only once its
   surprise starts; ``scenarios_when``: ``always`` or ``calm`` (only in the calm regime). Measured and not
   adopted (figures in ``benchmarks/bench_price_forecast.py``).
+* ``planning`` ``sdp``: stochastic DP over a Markov chain of price bins (:mod:`.price_chain`,
+  ``optimizer.sdp``), options ``chain_fit_days`` / ``chain_half_life_days`` / ``chain_prior_weight`` and
+  ``sdp_when`` (``always`` | ``calm`` | ``no_reserve``: elsewhere the LP plans on the reserve-rule path).
+  Measured on two tuning windows and not adopted.
 
 ``blended``: the provider's published forecast where the data carries one (Amber captures), blended with
 the learned path by horizon (:mod:`.blend`), learned beyond.
@@ -174,6 +178,11 @@ class LearnedForecast(PersistenceForecast):
         # planning "sdp": the planner decides by stochastic DP over a Markov chain of price bins
         # (forecasts.price_chain, optimizer.sdp); the learned path still serves the LP fallback and the metrics.
         self.uses_chain = self.planning == "sdp"
+        # sdp_when "calm": the SDP decides only in the calm regime (self.calm), "no_reserve" only while the
+        # spike-reserve rule is closed (self.reserve_open); otherwise the LP plans on the reserve-rule path.
+        self.sdp_when = str(options.param("sdp_when", "always"))
+        if self.sdp_when not in ("always", "calm", "no_reserve"):
+            raise ValueError(f"sdp_when {self.sdp_when!r}: expected 'always', 'calm' or 'no_reserve'")
         base_chain = PriceChainConfig()
         self.chain_config = PriceChainConfig(
             fit_days=int(options.param("chain_fit_days", base_chain.fit_days)),
@@ -257,6 +266,8 @@ class LearnedForecast(PersistenceForecast):
 
     def price_chain(self, i: int, n: int) -> ChainPrices | None:
         """The chain's bins priced at retail for slots i..i+n-1 (None before it can be fitted: the LP plans)."""
+        if (self.sdp_when == "calm" and not self.calm[i]) or (self.sdp_when == "no_reserve" and self.reserve_open[i]):
+            return None
         chain = self.chain_for(i)
         if chain is None or self.model_for(i) is None:  # model_for also fits the retail maps of the day
             return None

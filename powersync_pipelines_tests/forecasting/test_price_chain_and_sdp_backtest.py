@@ -98,3 +98,33 @@ def test_backtest_with_planning_sdp_is_blind_to_the_future_and_stays_within_limi
     assert np.abs(tr["charge_kw"]).max() <= 5.0 + 1e-9
     # it uses the battery: charges in the cheap midday and discharges in the evening peak or spikes
     assert tr["charge_kw"].max() > 1.0 and tr["soc"].max() - tr["soc"].min() > 0.3
+
+
+def test_sdp_when_hands_the_spike_regime_back_to_the_reserve_rule():
+    s = rrp_series(days=10, spike_rate=0.3)
+    data = backtest_data(s, history_days=8, days=1)
+    fc = make_forecast("learned", data, ForecastOptions(params=(("planning", "sdp"), ("sdp_when", "no_reserve"))))
+    i_open = next(i for i in range(data.i0, data.i1) if fc.reserve_open[i])
+    assert fc.price_chain(i_open, 576) is None  # the LP plans on the reserve-rule path
+    calm = make_forecast("learned", data, ForecastOptions(params=(("planning", "sdp"), ("sdp_when", "calm"))))
+    assert all(calm.price_chain(i, 12) is None for i in range(data.i0, data.i1, 24) if not calm.calm[i])
+    with pytest.raises(ValueError, match="sdp_when"):
+        make_forecast("learned", data, ForecastOptions(params=(("planning", "sdp"), ("sdp_when", "spiky"))))
+
+
+def test_sdp_planner_counts_steps_the_lp_planned_and_resolves_a_stale_policy():
+    from powersync_pipelines.backtest.planners import SdpPlanner
+
+    s = rrp_series(days=10, spike_rate=0.3)
+    data = backtest_data(s, history_days=8, days=1)
+    fc = make_forecast("learned", data, ForecastOptions(params=(("planning", "sdp"),)))
+    spec = BatterySpec(capacity_kwh=13.5, max_charge_kw=5.0, max_discharge_kw=5.0, charge_efficiency=0.95,
+                       discharge_efficiency=0.95, reserve=0.1, soc_initial=0.5)
+    planner = SdpPlanner(spec, 576, every=6)
+    i = data.i0
+    load, solar = fc.load_solar(i, 576)
+    planner.first_chain(data.index[i], fc.price_chain(i, 576), solar, load, 0.5)
+    planner.first_chain(data.index[i + 3], fc.price_chain(i + 3, 576), solar, load, 0.5)
+    assert planner.solves == 1
+    planner.first_chain(data.index[i + 8], fc.price_chain(i + 8, 576), solar, load, 0.5)  # 8 steps on: stale
+    assert planner.solves == 2
