@@ -127,7 +127,7 @@ class SdpPlanner(LpPlanner):
         net = np.asarray(load, float) - np.asarray(solar, float)
         # the offset into the kept solve counts real steps (steps planned by the LP in between included)
         age = None if self._solved_at is None else int(round((t - self._solved_at) / pd.Timedelta(minutes=5)))
-        if self._key is None or chain.key != self._key or age is None or not 0 <= age < self.every:
+        if age is None or chain.key != self._key or not 0 <= age < self.every:
             self.solves += 1
             tv = chain_terminal_value(chain, self.policy.b)
             self.policy.solve(SdpInputs(net, chain.import_price, chain.export_price, chain.trans, tv))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..optimizer.sdp import bin_distribution
 from .price_model import STEP, STEPS_PER_DAY, PriceModelError, local_keys, price_scale
 
 # $/MWh: negative, cheap, ordinary (four), dear, high, spike, extreme, cap-like.
@@ -60,12 +61,7 @@ class PriceChain:
 
     def distribution(self, current: float, index: pd.DatetimeIndex) -> np.ndarray:
         """(n, B): the bin distribution of each interval of ``index`` given the current value at ``index[0]``."""
-        mats = self.step_matrices(index)
-        p = np.zeros((len(index), self.n_bins))
-        p[0, int(self.bin_of(current))] = 1.0
-        for k in range(1, len(index)):
-            p[k] = p[k - 1] @ mats[k - 1]
-        return p
+        return bin_distribution(self.step_matrices(index), int(self.bin_of(current)))
 
 
 def fit_price_chain(history: pd.Series, as_of: pd.Timestamp, timezone: str, config: PriceChainConfig | None = None,

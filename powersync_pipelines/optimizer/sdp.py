@@ -163,11 +163,17 @@ def chain_terminal_value(chain: ChainPrices, battery: BatteryParams) -> float:
     """$/kWh stored at the horizon end: the cheapest expected import price in the horizon's second half times
     the discharge efficiency (the LP's ``auto`` rule: what refilling the battery would cost), under the
     chain's distribution from the current bin."""
-    n, nb = chain.import_price.shape
-    p = np.zeros(nb)
-    p[chain.current_bin] = 1.0
-    expected = np.empty(n)
-    for k in range(n):
-        expected[k] = p @ chain.import_price[k]
-        p = p @ chain.trans[k]
+    n = len(chain.import_price)
+    expected = (bin_distribution(chain.trans, chain.current_bin) * chain.import_price).sum(axis=1)
     return max(float(expected[n // 2:].min()), 0.0) * battery.discharge_efficiency
+
+
+def bin_distribution(trans: np.ndarray, current_bin: int) -> np.ndarray:
+    """(n, B): the bin distribution at each step given the bin at step 0, ``trans`` (n, B, B) the transition
+    out of each step (the last one unused)."""
+    n, nb, _ = trans.shape
+    p = np.zeros((n, nb))
+    p[0, int(current_bin)] = 1.0
+    for k in range(1, n):
+        p[k] = p[k - 1] @ trans[k - 1]
+    return p
