@@ -91,7 +91,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     """Where a price model has been fitted (the ``price_model`` asset), blend it with the provider by horizon
     and fill the provider's gaps with it instead of the last price; record the served horizon. In place."""
     from .forecasts.blend import blend_price_horizon
-    from .forecasts.price_mapping import RetailMap
+    from .forecasts.price_mapping import EPISODE_GATE, RESERVE_GATE, RetailMap, reserve_lookback_days
     from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
 
     stored = load_latest_model(store, site.id, now)
@@ -102,7 +102,8 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
         return
     retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
               if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
-    history = stored_history(store, site.id, now + STEP, days=2)
+    # Enough realised history for the model's features and the reserve rule's look-back gates.
+    history = stored_history(store, site.id, now + STEP, days=reserve_lookback_days(RESERVE_GATE, EPISODE_GATE))
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
                                   retail=retail, horizon=len(pf.frame))
     for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):

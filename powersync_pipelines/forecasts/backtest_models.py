@@ -18,10 +18,14 @@ Options (``ForecastOptions.params``, all optional):
 * ``reserve_slots``: at most this many lifted slots per day of horizon (default: all);
   ``calm_reserve_slots``: the same cap, only in the calm regime (no realised interval at or above
   ``calm_level`` $/MWh, default the model's ``spike_level``, within ``calm_days``, default 1);
-  ``target_clip``, ``dev_clip``, ``spike_level``, ``ridge``, ``quantile_half_life_days``: model knobs
-  (:class:`.PriceModelConfig`).
+  ``target_clip``, ``target_clip_after_hours``, ``dev_clip``, ``spike_level``, ``ridge``,
+  ``quantile_half_life_days``: model knobs (:class:`.PriceModelConfig`).
 * ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
-  ``"LEVEL:DAYS,..."`` (e.g. ``500:3,1000:14``; default and empty string: ungated);
+  ``"LEVEL:DAYS,..."`` (default ``300:1``, :data:`.price_mapping.RESERVE_GATE`; empty string: ungated);
+  ``reserve_horizon_hours``: lift only slots within that many hours (default 18; ``none``: the whole horizon);
+  ``reserve_start_hours``: lift only from that many hours ahead (default 0); ``quiet_threshold`` ($/MWh,
+  default 300; ``none``: one threshold) applies outside a spike episode (``episode_gate``, default
+  ``1000:7``), ``spike_threshold`` inside one (:func:`.price_mapping.reserve_threshold`);
   ``reserve_side``: ``both`` (default: the lifted path prices imports and exports) or ``import`` (exports
   stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``,
   ``clip_q``: model knobs.
@@ -60,7 +64,10 @@ from .price_mapping import (
     CALM_DAYS,
     CALM_LEVEL_PER_MWH,
     CALM_RESERVE_SLOTS,
+    EPISODE_GATE,
+    QUIET_THRESHOLD_PER_MWH,
     RESERVE_GATE,
+    RESERVE_HORIZON_HOURS,
     RESERVE_SIDE,
     RESERVE_SLOTS,
     RESERVE_WEIGHT,
@@ -68,6 +75,7 @@ from .price_mapping import (
     SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
     check_reserve_side,
+    reserve_threshold,
     spike_reserve_prices,
 )
 from .price_model import (
@@ -117,15 +125,21 @@ def _lenient_history(specs: tuple[str, ...], region: str | None, before: pd.Time
     return h[~h.index.duplicated(keep="last")]
 
 
+# PriceModelConfig knobs that take None (switched off): "none" on the command line.
+_OPTIONAL_KNOBS = ("target_clip", "target_clip_after_hours", "quantile_half_life_days")
+
+
 def model_config(options: ForecastOptions) -> PriceModelConfig:
     base = PriceModelConfig()
     kw = {}
     aliases = {"half_life_days": "profile_half_life_days", "clip_q": "profile_clip_q"}  # else: the field's name
     for name in ("fit_days", "half_life_days", "clip_q", "smooth_slots", "dev_clip", "target_clip", "spike_level",
-                 "ridge", "quantile_half_life_days"):
+                 "ridge", "quantile_half_life_days", "target_clip_after_hours"):
         field = aliases.get(name, name)
         v = options.param(name)
-        if v is not None:
+        if field in _OPTIONAL_KNOBS and isinstance(v, str) and v.strip().lower() in ("", "none"):
+            kw[field] = None  # an optional knob switched off (e.g. target_clip=none: the wide 2 x dev_clip)
+        elif v is not None:
             kw[field] = float(v) if getattr(base, field) is None else type(getattr(base, field))(v)
     return PriceModelConfig(**{**base.__dict__, **kw})
 
@@ -167,6 +181,9 @@ class LearnedForecast(PersistenceForecast):
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
         slots = options.param("reserve_slots", RESERVE_SLOTS)
         self.reserve_slots = None if slots in (None, "", "none") else int(slots)
+        horizon = options.param("reserve_horizon_hours", RESERVE_HORIZON_HOURS)
+        self.reserve_horizon_hours = None if horizon in (None, "", "none") else float(horizon)
+        self.reserve_start_hours = float(options.param("reserve_start_hours", 0.0))
         calm = options.param("calm_reserve_slots", CALM_RESERVE_SLOTS)
         self.calm_reserve_slots = None if calm in (None, "", "none") else int(calm)
         self.calm_days = float(options.param("calm_days", CALM_DAYS))
@@ -210,9 +227,13 @@ class LearnedForecast(PersistenceForecast):
         self.spike_threshold *= scale
         self.spike_excess *= scale
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
-        self.reserve_open = np.ones(data.n, dtype=bool) if not self.reserve_gate else np.zeros(data.n, dtype=bool)
-        for level, days in self.reserve_gate:
-            self.reserve_open |= last_spike_age_days(self.series, data.index, level * scale) <= days
+        self.reserve_open = _gate_open(self.series, data.index, self.reserve_gate, scale)
+        # Per slot: inside a spike episode (episode_gate "LEVEL:DAYS,..."; empty: always)? Outside one the rule
+        # fires only from quiet_threshold (see price_mapping.reserve_threshold).
+        quiet = options.param("quiet_threshold", QUIET_THRESHOLD_PER_MWH)
+        self.quiet_threshold = None if quiet in (None, "", "none") else float(quiet) * scale
+        self.episode = _gate_open(self.series, data.index,
+                                  parse_reserve_gate(options.param("episode_gate", EPISODE_GATE)), scale)
         # Per slot: calm regime (nothing at or above calm_level for calm_days): the reserve rule lifts at most
         # calm_reserve_slots slots per day (see price_mapping.CALM_RESERVE_SLOTS).
         self.calm = last_spike_age_days(self.series, data.index, self.calm_level * scale) > self.calm_days
@@ -299,8 +320,10 @@ class LearnedForecast(PersistenceForecast):
         if not self.reserve_open[i]:
             return centre, centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
         slots = self.calm_reserve_slots if self.calm[i] and self.calm_reserve_slots is not None else self.reserve_slots
-        return centre, spike_reserve_prices(centre, p.p90, self.spike_threshold, self.reserve_weight,
-                                            self.spike_excess, slots)
+        threshold = reserve_threshold(bool(self.episode[i]), self.spike_threshold, self.quiet_threshold)
+        return centre, spike_reserve_prices(centre, p.p90, threshold, self.reserve_weight,
+                                            self.spike_excess, slots, self.reserve_horizon_hours,
+                                            self.reserve_start_hours)
 
     def planning_path(self, i: int, n: int) -> np.ndarray | None:
         both = self._centre_and_plan(i, n)
@@ -392,6 +415,18 @@ def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"reserve_gate {value!r}: expected LEVEL:DAYS[,LEVEL:DAYS...]")
     return tuple(pairs)
+
+
+def _gate_open(series: pd.Series, index: pd.DatetimeIndex, gate: tuple[tuple[float, float], ...],
+               scale: float) -> np.ndarray:
+    """Per slot of ``index``: did a realised value reach some gate level (x ``scale``) within its days? No
+    gate: everywhere (the causal, vectorised twin of ``price_mapping.reserve_gate_open``)."""
+    if not gate:
+        return np.ones(len(index), dtype=bool)
+    out = np.zeros(len(index), dtype=bool)
+    for level, days in gate:
+        out |= last_spike_age_days(series, index, level * scale) <= days
+    return out
 
 
 def last_spike_age_days(series: pd.Series, index: pd.DatetimeIndex, level: float) -> np.ndarray:

@@ -34,6 +34,8 @@ import numpy as np
 import pandas as pd
 
 from .price_mapping import (
+    EPISODE_GATE,
+    QUIET_THRESHOLD_PER_MWH,
     RESERVE_GATE,
     RESERVE_SIDE,
     RESERVE_WEIGHT,
@@ -41,6 +43,7 @@ from .price_mapping import (
     RetailMap,
     check_reserve_side,
     reserve_gate_open,
+    reserve_threshold,
     spike_reserve_prices,
 )
 from .price_model import STEP, FittedPriceModel, PriceModelError, price_scale
@@ -119,7 +122,9 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
                         reserve_weight: float = RESERVE_WEIGHT,
                         spike_threshold: float = SPIKE_THRESHOLD_PER_MWH,
                         reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE,
-                        reserve_side: str = RESERVE_SIDE) -> pd.DataFrame:
+                        reserve_side: str = RESERVE_SIDE,
+                        quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
+                        episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE) -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
@@ -138,7 +143,7 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
     learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate,
-                       check_reserve_side(reserve_side))
+                       check_reserve_side(reserve_side), quiet_threshold, episode_gate)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -237,7 +242,9 @@ def _last_known(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Tim
 
 def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel | None, idx: pd.DatetimeIndex,
              retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float,
-             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE, reserve_side: str = RESERVE_SIDE):
+             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE, reserve_side: str = RESERVE_SIDE,
+             quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
+             episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE):
     """(import, export, p10, p50, p90) of the learned model in $/kWh, or None when it cannot run."""
     if model is None or history is None or history.empty:
         return None
@@ -260,6 +267,8 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
     scale = price_scale(model.series)
     if not reserve_gate_open(s.index, s.to_numpy(), now, reserve_gate, scale):
         reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
-    centre = spike_reserve_prices(path.mean, path.p90, spike_threshold * scale, reserve_weight)
+    in_episode = reserve_gate_open(s.index, s.to_numpy(), now, episode_gate, scale)
+    threshold = reserve_threshold(in_episode, spike_threshold, quiet_threshold)
+    centre = spike_reserve_prices(path.mean, path.p90, threshold * scale, reserve_weight)
     exports = path.mean if reserve_side == "import" else centre
     return imap(centre), emap(exports), imap(path.p10), imap(path.p50), imap(path.p90)

@@ -18,13 +18,32 @@ rule off. Chosen by captured money on tuning windows that the benchmark never ev
 windows went from 0.46 without the rule to 0.86 with weight 1 at 200 $/MWh (plus the regime-aware
 quantiles), most of it in a winter cap-spike fortnight (0.41 -> 0.91).
 
-**Gate** (optional, :data:`RESERVE_GATE` off by default; :func:`reserve_gate_open`): the rule fires only
-after a realised spike lately, e.g. ``((500, 3), (1000, 14))``: >= 500 $/MWh within 3 days or >= 1000 $/MWh
-within 14. Why: in dear but spike-free weeks the P90 reaches 200 $/MWh every evening and the ungated rule
-holds energy for spikes that do not come; spikes cluster, so a recent one is the evidence. On the tuning
-windows that gate gained a little (pooled $372.01 -> $373.57; dear, spike-free 2024-05 0.795 -> 0.879), but
-on the benchmark months it lost pooled money ($351 -> $331, the first spikes of an episode are missed), so
-it is not the default (numbers in the benchmark docstring and ``results/price_forecast.json``).
+**Gate** (:data:`RESERVE_GATE`, :func:`reserve_gate_open`): the rule fires only after a realised spike
+lately. Why: in calm or dear-but-spike-free weeks the calm regime's P90 still reaches 200 $/MWh every
+evening (it is climatology: the first spikes of past episodes started from calm) and the ungated rule holds
+the battery full for spikes that do not come, day after day. Spikes cluster: on the VIC1 days 2023-2026
+outside the evaluated months, 9 of the 10 evenings that reached 2,000 $/MWh followed a day with >= 300
+$/MWh, and only 16 % of days did. The default since stop 20 is ``((300, 1),)``: >= 300 $/MWh within the last
+day, the price model's own "hot" regime. Longer or dearer gates (``((500, 3), (1000, 14))``, measured in
+stop 11) miss the first spikes of an episode.
+
+**Horizon** (:data:`RESERVE_HORIZON_HOURS`, default 18 h): only slots within that many hours of now are
+lifted. Beyond it a P90 says nothing about *that* evening, and lifting tomorrow's evening every night kept
+the battery full (and bought at night) for days; 18 h still covers this evening from the night before, so
+the battery is refilled in time (6 or 12 h lost the 2024-07/08 cap window: 0.91 -> 0.66 / 0.75).
+
+**Two thresholds** (:func:`reserve_threshold`, default since stop 20): inside a spike episode (a realised
+interval >= 1000 $/MWh within 7 days, :data:`EPISODE_GATE`) the rule fires from 200 $/MWh; outside one only
+from 300 $/MWh (:data:`QUIET_THRESHOLD_PER_MWH`). A dear winter week has evening P90s of 200-300 every day
+and holding the battery for them cost the daily cycles (2024-07 winter window 0.25 -> 0.47); one threshold
+of 300 everywhere lost the cap fortnight (0.91 -> 0.68), 400 or 500 outside episodes lost the first spikes
+of 2025-02 (0.64 -> 0.31 / 0.28).
+
+Gate, horizon, the two thresholds and the model's ``target_clip`` 2000 were chosen in stop 20 on tuning
+windows and months the benchmark never evaluates, and won on both (15 windows: pooled $447.59 -> $470.09,
+mean capture 0.647 -> 0.715; 12 months: $570.96 -> $634.33, 0.611 -> 0.696). Evaluated once on the
+benchmark months: pooled $351.22 -> $362.02, mean 0.658 -> 0.696, worst month 0.447 -> 0.591. Figures:
+``benchmarks/bench_price_forecast.py``.
 """
 
 from __future__ import annotations
@@ -51,8 +70,16 @@ CALM_LEVEL_PER_MWH: float | None = None  # None: the model's spike level
 RESERVE_SIDE = "both"
 RESERVE_SIDES = ("both", "import")
 # Gate (applied by the caller, which knows the realised history): ((level $/MWh, days), ...): the rule fires
-# only when some realised interval reached a level within its look-back days; () = always fires.
-RESERVE_GATE: tuple[tuple[float, float], ...] = ()
+# only when some realised interval reached a level within its look-back days; () = always fires. Default since
+# stop 20: >= 300 $/MWh within the last day (the model's "hot" regime).
+RESERVE_GATE: tuple[tuple[float, float], ...] = ((300.0, 1.0),)
+# Only slots within this many hours of now are lifted (None: the whole horizon); see spike_reserve_prices.
+RESERVE_HORIZON_HOURS: float | None = 18.0
+# Two thresholds (see reserve_threshold): inside a spike episode (a realised interval reached an EPISODE_GATE
+# level within its look-back days) the rule fires from SPIKE_THRESHOLD_PER_MWH, outside one only from
+# QUIET_THRESHOLD_PER_MWH (None: one threshold everywhere).
+QUIET_THRESHOLD_PER_MWH: float | None = 300.0
+EPISODE_GATE: tuple[tuple[float, float], ...] = ((1000.0, 7.0),)
 
 
 @dataclass(frozen=True)
@@ -97,7 +124,8 @@ class RetailMap:
 
 def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = SPIKE_THRESHOLD_PER_MWH,
                          weight: float = RESERVE_WEIGHT, excess: float = SPIKE_EXCESS_PER_MWH,
-                         max_slots: int | None = RESERVE_SLOTS) -> np.ndarray:
+                         max_slots: int | None = RESERVE_SLOTS,
+                         horizon_hours: float | None = RESERVE_HORIZON_HOURS, start_hours: float = 0.0) -> np.ndarray:
     """The planning price path with the spike-reserve rule applied (same units as the inputs).
 
     A slot is spike-plausible when its P90 reaches ``threshold`` and lies at least ``excess`` above the
@@ -110,10 +138,26 @@ def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = S
         return mean.copy()
     gap = np.maximum(p90 - mean, 0.0)
     lift = np.where((p90 >= threshold) & (gap >= excess), gap * weight, 0.0)
-    lift[:1] = 0.0
+    lift[:max(1, int(round(start_hours * STEPS_PER_DAY / 24)))] = 0.0
+    if horizon_hours is not None:
+        lift[max(1, int(round(horizon_hours * STEPS_PER_DAY / 24))):] = 0.0
     if max_slots is not None:
         lift = _keep_largest_per_day(lift, max_slots)
     return mean + lift
+
+
+def reserve_threshold(in_episode: bool, threshold: float = SPIKE_THRESHOLD_PER_MWH,
+                      quiet: float | None = QUIET_THRESHOLD_PER_MWH) -> float:
+    """The spike threshold in force: ``threshold`` inside a spike episode (or with no quiet threshold), else
+    ``quiet``. Why: a dear winter week has evening P90s of 200-300 $/MWh every day, and holding the battery
+    for them costs the daily cycles; once a real spike (>= 1000 $/MWh) has happened, spikes cluster and the
+    lower threshold pays (see the module docstring for the measurements)."""
+    return threshold if in_episode or quiet is None else quiet
+
+
+def reserve_lookback_days(*gates: tuple[tuple[float, float], ...]) -> float:
+    """How many days of realised history the gates read (at least 2: the model's day of features and more)."""
+    return max([2.0, *(days for gate in gates for _, days in gate)])
 
 
 def check_reserve_side(value: str) -> str:

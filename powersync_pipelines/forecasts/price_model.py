@@ -65,9 +65,14 @@ class PriceModelConfig:
     # Price knobs (dev_clip, target_clip, spike_level) are in $/MWh; a model of a $/kWh series (import_price)
     # scales them by 1/1000 when it is fitted and stores the scaled config (see for_series).
     dev_clip: float = 3000.0  # deviation feature clip
-    # Regression target clip (None: 2 x dev_clip). A tight clip (e.g. 300) makes the mean path a robust fit of
-    # the level: without it a few spike intervals dominate the least squares and the level adapts slowly.
-    target_clip: float | None = None
+    # Regression target clip (None: 2 x dev_clip). A tighter clip makes the mean path a more robust fit of the
+    # level: with 2 x dev_clip a few spike intervals dominate the least squares and the level adapts slowly
+    # after a spiky month (2025-07 window 0.10 -> 0.22 at 2000); 300 also fixes the level but stops carrying a
+    # spike in progress into the next hours. 2000 chosen in stop 20 (figures: benchmarks/bench_price_forecast.py).
+    target_clip: float | None = 2000.0
+    # Apply ``target_clip`` only from this many hours ahead (None: every horizon). Below it the wide default
+    # clip keeps a spike in progress carried into the next hours; beyond it the tight clip keeps the level robust.
+    target_clip_after_hours: float | None = None
     spike_level: float = 300.0  # "spike in progress" indicator threshold
     # Residual quantiles weighted by the issue time's age (half-life in days; None: all days alike), so a
     # calm fortnight after a spiky month lowers the P90 that drives the spike-reserve rule.
@@ -356,8 +361,12 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, cfg: PriceModelConfig)
     """Ridge regression of ``dev[t+h]`` on ``feats[t]`` for every h (features scaled; intercept unpenalised)."""
     n, k = feats.shape
     horizon = cfg.horizon
-    clip = cfg.dev_clip * 2 if cfg.target_clip is None else cfg.target_clip
+    wide = cfg.dev_clip * 2
+    clip = wide if cfg.target_clip is None else cfg.target_clip
     y = np.clip(dev, -clip, clip)
+    y_wide = np.clip(dev, -wide, wide)
+    # Horizons below split are fitted on the wide clip (spike persistence), the rest on target_clip (level).
+    split = 0 if cfg.target_clip_after_hours is None else int(round(cfg.target_clip_after_hours * 12))
     scale = feats.std(axis=0)
     scale[0] = 1.0
     scale[scale < 1e-9] = 1.0
@@ -373,7 +382,7 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, cfg: PriceModelConfig)
             coef[h] = coef[h - 1]
             continue
         a = cum[m] + np.diag(pen)
-        b = f[:m].T @ y[h:]
+        b = f[:m].T @ (y_wide[h:] if h < split else y[h:])
         coef[h] = np.linalg.solve(a, b)
     coef[0] = 0.0
     coef[0, 1] = 1.0  # h = 0 is the known current value (overridden in forecasts anyway)

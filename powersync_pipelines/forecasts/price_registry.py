@@ -19,7 +19,7 @@ LEADS_H = (1, 6, 24)
 STALE_AFTER = pd.Timedelta(days=2)
 
 
-def stored_history(store: HistoryStore, site_id: str, before: pd.Timestamp, days: int) -> pd.DataFrame:
+def stored_history(store: HistoryStore, site_id: str, before: pd.Timestamp, days: float) -> pd.DataFrame:
     """Realised prices (no forecast rows) strictly before ``before``: the only thing a model may learn from."""
     df = store.query(
         "SELECT interval_start, import_price, export_price, rrp FROM prices WHERE site_id = ? AND NOT is_forecast "

@@ -106,9 +106,10 @@ def test_blend_weights_are_fitted_per_horizon_when_captures_exist():
 def test_an_import_side_reserve_lifts_imports_and_serves_exports_at_the_expected_value(world):
     hist, model = world
     maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
-    both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0)
+    one_rule = {"reserve_gate": (), "quiet_threshold": None}
+    both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, **one_rule)
     imp_side = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0,
-                                   reserve_side="import")
+                                   reserve_side="import", **one_rule)
     path = model.forecast(NOW, hist["rrp"])
     lifted = both["export_price"].to_numpy() > maps[1](path.mean) + 1e-9
     assert lifted.any()
@@ -116,3 +117,38 @@ def test_an_import_side_reserve_lifts_imports_and_serves_exports_at_the_expected
     np.testing.assert_allclose(imp_side["export_price"], maps[1](path.mean))
     with pytest.raises(ValueError, match="reserve_side"):
         blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_side="export")
+
+
+def test_the_live_blend_lifts_only_within_the_reserve_horizon(world):
+    from powersync_pipelines.forecasts.price_mapping import RESERVE_HORIZON_HOURS, spike_reserve_prices
+
+    hist, model = world
+    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, reserve_gate=(),
+                              spike_threshold=150.0, quiet_threshold=None)
+    path = model.forecast(NOW, hist["rrp"])
+    everywhere = spike_reserve_prices(path.mean, path.p90, 150.0, 1.0, horizon_hours=None) > path.mean + 1e-9
+    lifted = out["export_price"].to_numpy() > maps[1](path.mean) + 1e-9
+    edge = int(RESERVE_HORIZON_HOURS * 12)
+    assert everywhere[:edge].any() and everywhere[edge:].any()  # plausible slots on both sides of the edge
+    np.testing.assert_array_equal(lifted[:edge], everywhere[:edge])
+    assert not lifted[edge:].any()
+
+
+def test_outside_a_spike_episode_the_live_rule_fires_only_from_the_quiet_threshold(world):
+    hist, model = world
+    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    calm = hist.copy()
+    calm["rrp"] = calm["rrp"].clip(upper=900.0)  # no interval >= 1000 $/MWh: no episode
+    episode = calm.copy()
+    episode.loc[episode.index[-2 * 288], "rrp"] = 2000.0  # one two days ago (outside the model's feature day)
+    kw = {"retail": maps, "reserve_weight": 1.0, "reserve_gate": (), "spike_threshold": 150.0,
+          "quiet_threshold": 1e6, "episode_gate": ((1000.0, 7.0),)}
+    path = model.forecast(NOW, calm["rrp"])
+    expected = maps[1](path.mean)
+    quiet = blend_price_horizon(pd.DataFrame(), calm, NOW, model, **kw)
+    inside = blend_price_horizon(pd.DataFrame(), episode, NOW, model, **kw)
+    np.testing.assert_allclose(quiet["export_price"], expected)  # nothing reaches the quiet threshold
+    assert (inside["export_price"].to_numpy() > expected + 1e-9).any()  # in an episode: from 150 $/MWh
+    one = blend_price_horizon(pd.DataFrame(), calm, NOW, model, **{**kw, "quiet_threshold": None})
+    np.testing.assert_allclose(one["export_price"], inside["export_price"])  # no quiet threshold: one rule

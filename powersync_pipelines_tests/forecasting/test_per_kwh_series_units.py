@@ -40,7 +40,7 @@ def test_the_backtest_reserve_rule_fires_on_a_per_kwh_series():
     s = rrp_series(days=12, seed=3, spike_rate=0.3) + 40.0
     data = backtest_data(s, history_days=10, days=1)
     data = dataclasses.replace(data, rrp=np.full(data.n, np.nan))  # only retail prices, as an Amber capture
-    fc = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""),)))
+    fc = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""), ("quiet_threshold", "none"),)))
     assert not fc.uses_rrp
     i = data.i0
     plan, path = fc.planning_path(i, 576), fc.path(i, 576)

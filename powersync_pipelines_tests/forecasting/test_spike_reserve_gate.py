@@ -29,7 +29,7 @@ def _planning(params: tuple, spikes: bool) -> tuple[np.ndarray, object]:
     s = rrp_series(days=12, seed=3, spikes=spikes, spike_rate=0.3)
     s = s + 40.0  # dear evenings (P90 >= 200 $/MWh) that stay below the 300 $/MWh spike level
     data = backtest_data(s, history_days=10, days=1)
-    fc = make_forecast("learned", data, ForecastOptions(params=params))
+    fc = make_forecast("learned", data, ForecastOptions(params=(("quiet_threshold", "none"), *params)))
     i = data.i0
     path = fc.path(i, 576)
     return fc.planning_path(i, 576), path
