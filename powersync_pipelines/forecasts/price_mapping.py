@@ -129,8 +129,9 @@ def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = S
     """The planning price path with the spike-reserve rule applied (same units as the inputs).
 
     A slot is spike-plausible when its P90 reaches ``threshold`` and lies at least ``excess`` above the
-    expected value (a dear but ordinary evening in a high-price season is not a spike). Slot 0 (the
-    current, known interval) is never changed.
+    expected value (a dear but ordinary evening in a high-price season is not a spike). Only slots from
+    ``start_hours`` to ``horizon_hours`` ahead are lifted (None: to the end); slot 0 (the current, known
+    interval) is never changed.
     """
     mean = np.asarray(mean, float)
     p90 = np.asarray(p90, float)
