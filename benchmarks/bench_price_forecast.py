@@ -129,7 +129,10 @@ each on the benchmark months (``gate300_horizon18_clip2000_trial`` and ``..._qui
 A 2024-01 0.756 ($26.77), 2024-06 0.511 ($28.82), 2024-10 0.815 ($44.95), 2025-06 0.623 ($257.47); mean
 0.676, pooled $358.01. A + quiet threshold (the new default): 2024-01 0.755 ($26.75), **2024-06 0.591**
 ($33.36), 2024-10 0.815 ($44.95), 2025-06 0.622 ($256.96); **mean 0.696, pooled $362.02** vs $351.22 —
-the worst-month target is met, the mean target (0.70) is missed by 0.004. Not tuned further after that.
+the worst-month target is met, the mean target (0.70) is missed by 0.004. Nothing was adopted after that.
+Measured afterwards on the windows only: shorter episodes (1000:3 / 1000:1) lose the cap window (0.91 ->
+0.67: its caps of 07-30 and 08-05 are six days apart; $400.49 / $401.87); an expected path blended with
+yesterday's prices (persistence weight 0.3 / 0.5) $457.65 / $446.86 against $470.09 (code not kept).
 Left: 2025-07 (calm after the June 2025 caps) is still the worst period (window 0.22, month 0.39): the
 episode gate keeps the low threshold for a week after the last cap, and the level bias is only partly gone.
 
@@ -186,6 +189,7 @@ STOP_20_VARIANTS = {
     "A, lifts from 1 h ahead": {**ONE_THRESHOLD, "reserve_start_hours": 1},
     "default (stop 20): A + quiet threshold 300 outside 1000:7 episodes": {},
     "default, quiet threshold 500": {"quiet_threshold": 500},
+    "default, episode 1000:3": {"episode_gate": "1000:3"},
 }
 VARIANTS_BEFORE_STOP_20 = {
     "mean, no reserve": {"reserve_weight": 0.0},
