@@ -132,7 +132,10 @@ A 2024-01 0.756 ($26.77), 2024-06 0.511 ($28.82), 2024-10 0.815 ($44.95), 2025-0
 the worst-month target is met, the mean target (0.70) is missed by 0.004. Nothing was adopted after that.
 Measured afterwards on the windows only: shorter episodes (1000:3 / 1000:1) lose the cap window (0.91 ->
 0.67: its caps of 07-30 and 08-05 are six days apart; $400.49 / $401.87); an expected path blended with
-yesterday's prices (persistence weight 0.3 / 0.5) $457.65 / $446.86 against $470.09 (code not kept).
+yesterday's prices (persistence weight 0.3 / 0.5) $457.65 / $446.86 against $470.09; a shorter profile
+half-life (3 / 5 / 7 days) once an episode (>= 1000 $/MWh in the fit window) has been quiet for 2 days
+$465.98 / $467.58 / $469.02 (2025-07 winter 0.22 -> 0.16 / 0.17 / 0.22: the profile is not what holds the
+level up after June 2025). Code for these two not kept.
 Left: 2025-07 (calm after the June 2025 caps) is still the worst period (window 0.22, month 0.39): the
 episode gate keeps the low threshold for a week after the last cap, and the level bias is only partly gone.
 
