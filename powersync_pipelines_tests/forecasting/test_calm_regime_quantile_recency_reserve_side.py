@@ -14,6 +14,8 @@ from powersync_pipelines.forecasts.price_model import PriceModelConfig, fit_pric
 
 from ._prices import TZ, backtest_data, rrp_series
 
+ONE_RULE = (("reserve_gate", ""), ("quiet_threshold", "none"))  # ungated, one threshold: the rule as measured
+
 
 def _lifted_per_day(params: tuple, spikes: bool) -> tuple[int, bool]:
     """Slots the reserve rule lifts in the first 24 h of the plan, and whether the slot is in the calm regime."""
@@ -22,7 +24,7 @@ def _lifted_per_day(params: tuple, spikes: bool) -> tuple[int, bool]:
     if spikes:
         s.iloc[-3 * 288] = 2000.0  # a spike a day before the accounted window
     data = backtest_data(s, history_days=10, days=1)
-    fc = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""), ("quiet_threshold", "none"), *params)))
+    fc = make_forecast("learned", data, ForecastOptions(params=(*ONE_RULE, *params)))
     i = data.i0
     plan, mean = fc.planning_path(i, 576), fc.path(i, 576).mean
     return int((plan[:288] > mean[:288] + 1e-9).sum()), bool(fc.calm[i])
@@ -62,8 +64,8 @@ def test_recency_weighted_quantiles_let_a_calm_fortnight_lower_the_evening_p90()
 def test_import_side_reserve_lifts_import_prices_and_leaves_exports_on_the_expected_value():
     s = rrp_series(days=12, seed=3, spike_rate=0.3) + 40.0
     data = backtest_data(s, history_days=10, days=1)
-    both = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""), ("quiet_threshold", "none"),)))
-    imp_side = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""), ("quiet_threshold", "none"), ("reserve_side", "import"))))
+    both = make_forecast("learned", data, ForecastOptions(params=ONE_RULE))
+    imp_side = make_forecast("learned", data, ForecastOptions(params=(*ONE_RULE, ("reserve_side", "import"))))
     i = data.i0
     lifted = both.planning_path(i, 576) > both.path(i, 576).mean + 1e-9
     assert lifted.any()

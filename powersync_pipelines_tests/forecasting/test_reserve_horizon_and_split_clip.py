@@ -50,7 +50,8 @@ def test_the_backtest_option_reaches_the_planning_path():
     data = backtest_data(s, history_days=10, days=1)
 
     def lifted(params: tuple) -> np.ndarray:
-        fc = make_forecast("learned", data, ForecastOptions(params=(("reserve_gate", ""), ("quiet_threshold", "none"), *params)))
+        one_rule = (("reserve_gate", ""), ("quiet_threshold", "none"))  # ungated, one threshold
+        fc = make_forecast("learned", data, ForecastOptions(params=(*one_rule, *params)))
         return np.flatnonzero(fc.planning_path(data.i0, 576) > fc.path(data.i0, 576).mean + 1e-9)
 
     everywhere, near = lifted((("reserve_horizon_hours", "none"),)), lifted((("reserve_horizon_hours", 12),))
