@@ -135,7 +135,8 @@ Measured afterwards on the windows only: shorter episodes (1000:3 / 1000:1) lose
 yesterday's prices (persistence weight 0.3 / 0.5) $457.65 / $446.86 against $470.09; a shorter profile
 half-life (3 / 5 / 7 days) once an episode (>= 1000 $/MWh in the fit window) has been quiet for 2 days
 $465.98 / $467.58 / $469.02 (2025-07 winter 0.22 -> 0.16 / 0.17 / 0.22: the profile is not what holds the
-level up after June 2025). Code for these two not kept.
+level up after June 2025); a reserve weight of 0.5 / 0.3 outside episodes $462.41 / $462.93 (2025-02
+0.64 -> 0.31 / 0.28: the first spikes of a summer episode need the whole lift). Code for these not kept.
 Left: 2025-07 (calm after the June 2025 caps) is still the worst period (window 0.22, month 0.39): the
 episode gate keeps the low threshold for a week after the last cap, and the level bias is only partly gone.
 
