@@ -75,6 +75,8 @@ from .price_mapping import (
     SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
     check_reserve_side,
+    gate_open,
+    last_spike_age_days,
     reserve_threshold,
     spike_reserve_prices,
 )
@@ -169,7 +171,7 @@ class LearnedForecast(PersistenceForecast):
         if self.scenarios_when not in ("always", "calm"):
             raise ValueError(f"scenarios_when {self.scenarios_when!r}: expected 'always' or 'calm'")
         split = options.param("scenario_split")  # $/MWh: see scenario_prices
-        self.scenario_split = None if split in (None, "", "none") else float(split)
+        self.scenario_split = _optional(split, float)
         if self.scenario_split is not None and self.lift_weight is not None:
             raise ValueError("scenario_split and a scenario_lift probability do not combine (chain 0 has weight 0)")
         if self.n_scenarios > 0:
@@ -180,12 +182,12 @@ class LearnedForecast(PersistenceForecast):
         self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
         self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
         slots = options.param("reserve_slots", RESERVE_SLOTS)
-        self.reserve_slots = None if slots in (None, "", "none") else int(slots)
+        self.reserve_slots = _optional(slots, int)
         horizon = options.param("reserve_horizon_hours", RESERVE_HORIZON_HOURS)
-        self.reserve_horizon_hours = None if horizon in (None, "", "none") else float(horizon)
+        self.reserve_horizon_hours = _optional(horizon, float)
         self.reserve_start_hours = float(options.param("reserve_start_hours", 0.0))
         calm = options.param("calm_reserve_slots", CALM_RESERVE_SLOTS)
-        self.calm_reserve_slots = None if calm in (None, "", "none") else int(calm)
+        self.calm_reserve_slots = _optional(calm, int)
         self.calm_days = float(options.param("calm_days", CALM_DAYS))
         level = options.param("calm_level", CALM_LEVEL_PER_MWH)
         self.calm_level = self.config.spike_level if level in (None, "") else float(level)  # $/MWh
@@ -227,12 +229,12 @@ class LearnedForecast(PersistenceForecast):
         self.spike_threshold *= scale
         self.spike_excess *= scale
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
-        self.reserve_open = _gate_open(self.series, data.index, self.reserve_gate, scale)
+        self.reserve_open = gate_open(self.series, data.index, self.reserve_gate, scale)
         # Per slot: inside a spike episode (episode_gate "LEVEL:DAYS,..."; empty: always)? Outside one the rule
         # fires only from quiet_threshold (see price_mapping.reserve_threshold).
         quiet = options.param("quiet_threshold", QUIET_THRESHOLD_PER_MWH)
-        self.quiet_threshold = None if quiet in (None, "", "none") else float(quiet) * scale
-        self.episode = _gate_open(self.series, data.index,
+        self.quiet_threshold = _optional(quiet, lambda v: float(v) * scale)
+        self.episode = gate_open(self.series, data.index,
                                   parse_reserve_gate(options.param("episode_gate", EPISODE_GATE)), scale)
         # Per slot: calm regime (nothing at or above calm_level for calm_days): the reserve rule lifts at most
         # calm_reserve_slots slots per day (see price_mapping.CALM_RESERVE_SLOTS).
@@ -391,6 +393,11 @@ class LearnedForecast(PersistenceForecast):
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False, "none": False}
 
 
+def _optional(value: object, cast):
+    """An optional option: None for unset, empty or ``none`` (switched off), else ``cast(value)``."""
+    return None if value in (None, "", "none") else cast(value)
+
+
 def _flag(value: object) -> bool:
     """A boolean option given as a bool or as CLI text (``--forecast-param scenario_regime=true``)."""
     if isinstance(value, bool):
@@ -415,32 +422,6 @@ def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"reserve_gate {value!r}: expected LEVEL:DAYS[,LEVEL:DAYS...]")
     return tuple(pairs)
-
-
-def _gate_open(series: pd.Series, index: pd.DatetimeIndex, gate: tuple[tuple[float, float], ...],
-               scale: float) -> np.ndarray:
-    """Per slot of ``index``: did a realised value reach some gate level (x ``scale``) within its days? No
-    gate: everywhere (the causal, vectorised twin of ``price_mapping.reserve_gate_open``)."""
-    if not gate:
-        return np.ones(len(index), dtype=bool)
-    out = np.zeros(len(index), dtype=bool)
-    for level, days in gate:
-        out |= last_spike_age_days(series, index, level * scale) <= days
-    return out
-
-
-def last_spike_age_days(series: pd.Series, index: pd.DatetimeIndex, level: float) -> np.ndarray:
-    """Days since the last interval at or above ``level`` as known at each slot of ``index`` (inf: none seen).
-
-    Causal: slot i sees realised values up to and including its own interval.
-    """
-    s = series[~series.index.duplicated(keep="last")].sort_index()
-    spikes = s.index[s.to_numpy(dtype=float) >= level]
-    if len(spikes) == 0:
-        return np.full(len(index), np.inf)
-    k = np.searchsorted(spikes, index, side="right") - 1
-    age = np.asarray((index - spikes[np.maximum(k, 0)]) / pd.Timedelta(days=1), dtype=float)
-    return np.where(k >= 0, age, np.inf)
 
 
 def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig,

@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .price_model import STEPS_PER_DAY
 
@@ -196,15 +197,32 @@ def reserve_gate_open(times: np.ndarray, values: np.ndarray, now: np.datetime64 
     for spikes that do not come); spikes cluster, so a recent spike is the cheapest evidence that they are
     likely. History shorter than a look-back simply has fewer chances to open the gate.
     """
-    if not gate:
-        return True
-    import pandas as pd
+    series = pd.Series(np.asarray(values, dtype=float), index=pd.DatetimeIndex(times))
+    return bool(gate_open(series, pd.DatetimeIndex([pd.Timestamp(now)]), gate, scale)[0])
 
-    t = pd.DatetimeIndex(times)
-    now = pd.Timestamp(now)
-    v = np.asarray(values, dtype=float)
+
+def gate_open(series: pd.Series, index: pd.DatetimeIndex, gate: tuple[tuple[float, float], ...],
+              scale: float = 1.0) -> np.ndarray:
+    """Per slot of ``index``: did a realised value of ``series`` reach some gate level (x ``scale``) within
+    that level's look-back days, at or before the slot? No gate: everywhere. (The backtest asks for every
+    slot at once, the live blend for ``now``.)"""
+    if not gate:
+        return np.ones(len(index), dtype=bool)
+    out = np.zeros(len(index), dtype=bool)
     for level, days in gate:
-        sel = (t <= now) & (t >= now - pd.Timedelta(days=days)) & (v >= level * scale)
-        if sel.any():
-            return True
-    return False
+        out |= last_spike_age_days(series, index, level * scale) <= days
+    return out
+
+
+def last_spike_age_days(series: pd.Series, index: pd.DatetimeIndex, level: float) -> np.ndarray:
+    """Days since the last interval at or above ``level`` as known at each slot of ``index`` (inf: none seen).
+
+    Causal: slot i sees realised values up to and including its own interval.
+    """
+    s = series[~series.index.duplicated(keep="last")].sort_index()
+    spikes = s.index[s.to_numpy(dtype=float) >= level]
+    if len(spikes) == 0:
+        return np.full(len(index), np.inf)
+    k = np.searchsorted(spikes, index, side="right") - 1
+    age = np.asarray((index - spikes[np.maximum(k, 0)]) / pd.Timedelta(days=1), dtype=float)
+    return np.where(k >= 0, age, np.inf)
