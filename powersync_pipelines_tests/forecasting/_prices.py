@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from powersync_pipelines.backtest import BacktestData
+from powersync_pipelines.forecasts.price_mapping import RetailMap
 
 TZ = "Australia/Melbourne"
 
@@ -36,6 +37,10 @@ def retail(rrp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The benchmark tariff: import 1.1 x RRP/1000 + 0.12 floored at 0, export RRP/1000."""
     r = np.asarray(rrp, float) / 1000
     return np.maximum(1.1 * r + 0.12, 0.0), r
+
+
+# The same tariff as (import, export) maps from RRP $/MWh, as the planner's price mapping sees it.
+RETAIL_MAPS = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
 
 
 def house(index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:

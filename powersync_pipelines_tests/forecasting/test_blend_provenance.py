@@ -8,10 +8,9 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.forecasts.blend import blend_price_horizon, blend_weights, fit_blend_weights
-from powersync_pipelines.forecasts.price_mapping import RetailMap
 from powersync_pipelines.forecasts.price_model import PriceModelError, fit_price_model
 
-from ._prices import TZ, retail, rrp_series
+from ._prices import RETAIL_MAPS, TZ, retail, rrp_series
 
 NOW = pd.Timestamp("2024-05-20T03:00:00Z")
 
@@ -70,7 +69,7 @@ def test_without_a_model_the_short_provider_horizon_is_padded_and_flagged(world)
 
 def test_learned_only_maps_rrp_to_the_retail_tariff(world):
     hist, model = world
-    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    maps = RETAIL_MAPS
     out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=0.0)
     assert (out["provenance"] == "learned").all()
     path = model.forecast(NOW, hist["rrp"])
@@ -105,7 +104,7 @@ def test_blend_weights_are_fitted_per_horizon_when_captures_exist():
 
 def test_an_import_side_reserve_lifts_imports_and_serves_exports_at_the_expected_value(world):
     hist, model = world
-    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    maps = RETAIL_MAPS
     one_rule = {"reserve_gate": (), "quiet_threshold": None}
     both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, **one_rule)
     imp_side = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0,
@@ -123,7 +122,7 @@ def test_the_live_blend_lifts_only_within_the_reserve_horizon(world):
     from powersync_pipelines.forecasts.price_mapping import RESERVE_HORIZON_HOURS, spike_reserve_prices
 
     hist, model = world
-    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    maps = RETAIL_MAPS
     out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, reserve_gate=(),
                               spike_threshold=150.0, quiet_threshold=None)
     path = model.forecast(NOW, hist["rrp"])
@@ -137,7 +136,7 @@ def test_the_live_blend_lifts_only_within_the_reserve_horizon(world):
 
 def test_outside_a_spike_episode_the_live_rule_fires_only_from_the_quiet_threshold(world):
     hist, model = world
-    maps = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    maps = RETAIL_MAPS
     calm = hist.copy()
     calm["rrp"] = calm["rrp"].clip(upper=900.0)  # no interval >= 1000 $/MWh: no episode
     episode = calm.copy()

@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from powersync_pipelines.forecasts.price_mapping import RetailMap, spike_reserve_prices
+from powersync_pipelines.forecasts.price_mapping import spike_reserve_prices
 from powersync_pipelines.optimizer import BatteryParams, OptimizationProblem, solve
+
+from ._prices import RETAIL_MAPS
 
 
 def test_the_rule_lifts_only_spike_plausible_slots_and_never_the_current_one():
@@ -19,7 +21,7 @@ def test_the_rule_lifts_only_spike_plausible_slots_and_never_the_current_one():
 
 
 def _plan(rrp_plan: np.ndarray, start: pd.Timestamp) -> pd.DataFrame:
-    imap, emap = RetailMap.from_retail(0.12 / 1.1, 0.10, 0.0, 1.0, 0.0)
+    imap, emap = RETAIL_MAPS
     n = len(rrp_plan)
     problem = OptimizationProblem(
         start=start, import_price=imap(rrp_plan), export_price=emap(rrp_plan), solar_kw=np.zeros(n),
