@@ -91,7 +91,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     """Where a price model has been fitted (the ``price_model`` asset), blend it with the provider by horizon
     and fill the provider's gaps with it instead of the last price; record the served horizon. In place."""
     from .forecasts.blend import blend_price_horizon
-    from .forecasts.price_mapping import EPISODE_GATE, RESERVE_GATE, RetailMap, reserve_lookback_days
+    from .forecasts.price_mapping import RetailMap, reserve_lookback_days
     from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
 
     stored = load_latest_model(store, site.id, now)
@@ -102,10 +102,12 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
         return
     retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
               if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
+    rule = site.features.spike_reserve.blend_kwargs()
     # Enough realised history for the model's features and the reserve rule's look-back gates.
-    history = stored_history(store, site.id, now + STEP, days=reserve_lookback_days(RESERVE_GATE, EPISODE_GATE))
+    history = stored_history(store, site.id, now + STEP,
+                             days=reserve_lookback_days(rule["reserve_gate"], rule["episode_gate"]))
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
-                                  retail=retail, horizon=len(pf.frame))
+                                  retail=retail, horizon=len(pf.frame), **rule)
     for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):
         pf.frame[col] = blended[col].to_numpy()
     record_forecast(store, site.id, now, blended, stored.model_id)

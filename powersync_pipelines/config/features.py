@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from ..forecasts.price_mapping import (
+    EPISODE_GATE,
+    QUIET_THRESHOLD_PER_MWH,
+    RESERVE_GATE,
+    RESERVE_HORIZON_HOURS,
+    RESERVE_SIDE,
+    RESERVE_WEIGHT,
+    SPIKE_THRESHOLD_PER_MWH,
+)
 from ._base import StrictModel
 
 
@@ -39,12 +48,46 @@ class SpikeWatchConfig(StrictModel):
     discharge_kw: float | None = Field(None, gt=0)
 
 
+class SpikeReserveConfig(StrictModel):
+    """The learned forecast's spike-reserve rule for this site (``forecasts.price_mapping``); the defaults are
+    the ones chosen by captured money in ``benchmarks/bench_price_forecast.py``.
+
+    ``gate`` / ``episode_gate``: ``[[level $/MWh, days], ...]``; ``[]`` = always open / always in an episode.
+    Levels are wholesale $/MWh; a site whose model learns the import price ($/kWh) compares them / 1000.
+    """
+
+    enabled: bool = True
+    weight: float = Field(RESERVE_WEIGHT, ge=0, le=1)  # plan = mean + weight x (P90 - mean) where the rule fires
+    threshold_per_mwh: float = Field(SPIKE_THRESHOLD_PER_MWH, gt=0)  # inside a spike episode
+    quiet_threshold_per_mwh: float | None = Field(QUIET_THRESHOLD_PER_MWH, gt=0)  # outside one (None: the threshold everywhere)
+    gate: list[tuple[float, float]] = list(RESERVE_GATE)
+    episode_gate: list[tuple[float, float]] = list(EPISODE_GATE)
+    horizon_hours: float | None = Field(RESERVE_HORIZON_HOURS, gt=0, le=48)  # None: the whole 48 h horizon
+    side: Literal["both", "import"] = RESERVE_SIDE
+
+    @field_validator("gate", "episode_gate")
+    @classmethod
+    def _positive_pairs(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        for level, days in v:
+            if level <= 0 or days <= 0:
+                raise ValueError(f"gate entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
+        return v
+
+    def blend_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``forecasts.blend.blend_price_horizon`` (weight 0 when disabled)."""
+        return {"reserve_weight": self.weight if self.enabled else 0.0, "spike_threshold": self.threshold_per_mwh,
+                "quiet_threshold": self.quiet_threshold_per_mwh, "reserve_gate": tuple(self.gate),
+                "episode_gate": tuple(self.episode_gate), "reserve_horizon_hours": self.horizon_hours,
+                "reserve_side": self.side}
+
+
 class FeaturesConfig(StrictModel):
     spike_protection: bool = True
     export_boost: dict[str, Any] = {}
     chip_mode: dict[str, Any] = {}
     curtailment: dict[str, Any] = {}
     spike_watch: SpikeWatchConfig = SpikeWatchConfig()
+    spike_reserve: SpikeReserveConfig = SpikeReserveConfig()
     demand_charge: dict[str, Any] = {}
 
 

@@ -37,6 +37,7 @@ from .price_mapping import (
     EPISODE_GATE,
     QUIET_THRESHOLD_PER_MWH,
     RESERVE_GATE,
+    RESERVE_HORIZON_HOURS,
     RESERVE_SIDE,
     RESERVE_WEIGHT,
     SPIKE_THRESHOLD_PER_MWH,
@@ -124,12 +125,15 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
                         reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE,
                         reserve_side: str = RESERVE_SIDE,
                         quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
-                        episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE) -> pd.DataFrame:
+                        episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE,
+                        reserve_horizon_hours: float | None = RESERVE_HORIZON_HOURS) -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
     ``history``: realised prices up to ``now`` (``import_price``, ``export_price`` and ``rrp`` where known),
-    e.g. ``HistoryStore.read_prices``; ``model``: the fitted model in force (None: no model yet).
+    e.g. ``HistoryStore.read_prices``; ``model``: the fitted model in force (None: no model yet). The
+    ``reserve_*``, ``spike_threshold``, ``quiet_threshold`` and ``episode_gate`` knobs are the spike-reserve
+    rule's (:mod:`.price_mapping`; a site sets them in ``features.spike_reserve``).
 
     Columns: ``import_price``, ``export_price`` (what the planner uses; the spike-reserve rule applied to
     learned intervals), ``p10``/``p50``/``p90`` (import price quantiles, $/kWh), ``price_low``/``price_high``
@@ -143,7 +147,7 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
     learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate,
-                       check_reserve_side(reserve_side), quiet_threshold, episode_gate)
+                       check_reserve_side(reserve_side), quiet_threshold, episode_gate, reserve_horizon_hours)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -244,7 +248,8 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
              retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float,
              reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE, reserve_side: str = RESERVE_SIDE,
              quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
-             episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE):
+             episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE,
+             reserve_horizon_hours: float | None = RESERVE_HORIZON_HOURS):
     """(import, export, p10, p50, p90) of the learned model in $/kWh, or None when it cannot run."""
     if model is None or history is None or history.empty:
         return None
@@ -269,6 +274,7 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
         reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
     in_episode = reserve_gate_open(s.index, s.to_numpy(), now, episode_gate, scale)
     threshold = reserve_threshold(in_episode, spike_threshold, quiet_threshold)
-    centre = spike_reserve_prices(path.mean, path.p90, threshold * scale, reserve_weight)
+    centre = spike_reserve_prices(path.mean, path.p90, threshold * scale, reserve_weight,
+                                  horizon_hours=reserve_horizon_hours)
     exports = path.mean if reserve_side == "import" else centre
     return imap(centre), emap(exports), imap(path.p10), imap(path.p50), imap(path.p90)
