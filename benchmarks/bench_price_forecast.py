@@ -140,6 +140,17 @@ level up after June 2025); a reserve weight of 0.5 / 0.3 outside episodes $462.4
 Left: 2025-07 (calm after the June 2025 caps) is still the worst period (window 0.22, month 0.39): the
 episode gate keeps the low threshold for a week after the last cap, and the level bias is only partly gone.
 
+Stop 21, knob sweeps around the stop-20 defaults, windows first (pooled / mean / worst; default $470.09 /
+0.715 / 0.220): regression samples weighted by recency (half-life 7 / 14 / 28 days, aimed at the level after
+a spiky month) $462.52 / $464.40 / $467.18 (2025-07 winter 0.22 -> 0.24 only; 2025-02 0.64 -> 0.52-0.56);
+``fit_days`` 28 / 84 $444.16 / $463.52 (28: 2025-07 -0.16); ``spike_level`` 200 / 500 $458.55 / $445.43
+(500: 2025-02 0.64 -> 0.34); ``ridge`` 10 / 30 / 100 / 300 $470.30 / $470.60 / $463.83 / $463.63; the load
+and solar profile over 1 / 7 / 14 days (``ForecastOptions.load_days``, default 3) $468.60 / $470.22 /
+$469.50. The one window gain, ridge 30 (+$0.51), was run on the 12 tuning months: $634.54 / 0.696 / 0.399 vs
+$634.33 / 0.696 / 0.391, so the regression is flat in its ridge from 1 to 30; by the rule set before the
+run (adopt only with >= 1 % pooled on the months) nothing was adopted and nothing was evaluated on the
+benchmark months. The recency weighting's code was not kept.
+
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in
 ``benchmarks/results/price_forecast.json`` with the machine description.
