@@ -43,6 +43,7 @@ def backtest_site(site: SiteConfig, prices: Sequence[str | Path], config: Backte
     """Replay ``prices`` for ``site`` over ``[start, end)`` with every strategy in ``config``."""
     config = config or BacktestConfig(spike_threshold_per_mwh=site.provider.spike_threshold_per_mwh)
     config = _with_price_history(config, site, prices)
+    config = _with_site_reserve(config, site)
     data = load_data(site, prices, price_format, start, end, sources, export_prices)
     result = run_backtest(data, BatterySpec.from_site(site), config, on_progress=on_progress)
     result.summary["site_id"] = site.id
@@ -64,4 +65,20 @@ def _with_price_history(config: BacktestConfig, site: SiteConfig, prices: Sequen
     extra = [("history_sources", tuple(str(p) for p in prices))]
     if opts.param("region") is None and site.provider.region:
         extra.append(("region", site.provider.region))
+    return replace(config, forecast_options=replace(opts, params=tuple(opts.params) + tuple(extra)))
+
+
+def _with_site_reserve(config: BacktestConfig, site: SiteConfig) -> BacktestConfig:
+    """Learned models plan with the site's own spike-reserve settings (``features.spike_reserve``), as the live
+    blend does; only the settings the site changed are passed, and an explicit forecast option wins."""
+    from ..config.features import SpikeReserveConfig
+
+    if config.forecast not in HISTORY_MODELS:
+        return config
+    opts = config.forecast_options
+    mine, default = site.features.spike_reserve.blend_kwargs(), SpikeReserveConfig().blend_kwargs()
+    extra = [(name, value) for name, value in mine.items()
+             if value != default[name] and opts.param(name) is None]
+    if not extra:
+        return config
     return replace(config, forecast_options=replace(opts, params=tuple(opts.params) + tuple(extra)))

@@ -28,7 +28,8 @@ Options (``ForecastOptions.params``, all optional):
   ``1000:7``), ``spike_threshold`` inside one (:func:`.price_mapping.reserve_threshold`);
   ``reserve_side``: ``both`` (default: the lifted path prices imports and exports) or ``import`` (exports
   stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``,
-  ``clip_q``: model knobs.
+  ``clip_q``: model knobs. ``backtest.runner`` fills the rule's options from the site's
+  ``features.spike_reserve`` where the site changed a setting and no option names it.
 
 * ``scenarios``: K > 0 plans over K analog price scenarios (:meth:`.FittedPriceModel.scenarios`) with the
   expected-value LP (``optimizer.scenarios``) instead of the single path; ``scenario_days`` (default K + 1)
