@@ -65,7 +65,7 @@ def _with_price_history(config: BacktestConfig, site: SiteConfig, prices: Sequen
     extra = [("history_sources", tuple(str(p) for p in prices))]
     if opts.param("region") is None and site.provider.region:
         extra.append(("region", site.provider.region))
-    return replace(config, forecast_options=replace(opts, params=tuple(opts.params) + tuple(extra)))
+    return _with_params(config, extra)
 
 
 def _with_site_reserve(config: BacktestConfig, site: SiteConfig) -> BacktestConfig:
@@ -79,6 +79,12 @@ def _with_site_reserve(config: BacktestConfig, site: SiteConfig) -> BacktestConf
     mine, default = site.features.spike_reserve.blend_kwargs(), SpikeReserveConfig().blend_kwargs()
     extra = [(name, value) for name, value in mine.items()
              if value != default[name] and opts.param(name) is None]
+    return _with_params(config, extra)
+
+
+def _with_params(config: BacktestConfig, extra: Sequence[tuple[str, object]]) -> BacktestConfig:
+    """``config`` with ``extra`` forecast options appended (itself when there are none)."""
     if not extra:
         return config
+    opts = config.forecast_options
     return replace(config, forecast_options=replace(opts, params=tuple(opts.params) + tuple(extra)))
