@@ -256,12 +256,10 @@ def _repair_milp(
         n_bin += k
 
     for rnd in range(MAX_ROUNDS + 1):
-        if rnd == MAX_ROUNDS and (cd.size or ie.size):
+        if rnd == MAX_ROUNDS:
             cd, ie = slots, slots  # last resort: the full MILP (still exact)
         new_cd = np.array([s for s in cd if s not in have_cd], dtype=np.int64)
         new_ie = np.array([s for s in ie if s not in have_ie], dtype=np.int64)
-        if new_cd.size == 0 and new_ie.size == 0:
-            break
         add_pairs(new_cd, CHG, DIS, m_c, m_d)
         add_pairs(new_ie, IMP, EXP, m_i, m_e)
         have_cd.update(int(s) for s in new_cd)
@@ -275,6 +273,8 @@ def _repair_milp(
             return LpOutcome(status="failed", detail=f"burn repair MILP ended {h.modelStatusToString(h.getModelStatus())}")
         col = np.asarray(h.getSolution().col_value)
         cd, ie = burning_slots(lp, col, slots)
+        if have_cd.issuperset(cd.tolist()) and have_ie.issuperset(ie.tolist()):
+            break  # nothing burns outside the binaries (at most their integrality slack, cleaned up below)
     else:
         return LpOutcome(status="failed", detail=f"burn repair did not converge in {MAX_ROUNDS + 1} rounds")
     objective = float(h.getInfo().objective_function_value)

@@ -164,3 +164,14 @@ def test_replanner_stays_exact_across_replans_that_need_the_burn_repair():
             assert not ((r.grid_import_kw > 1e-6) & (r.grid_export_kw > 1e-6)).any()
             if horizon == "full":
                 assert r.objective == pytest.approx(reference_milp_optimum(p), rel=1e-6, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_burn_repair_that_needs_its_last_full_milp_round_is_exact():
+    """Found by the heavy property test: 18 intervals burn, then each MILP round burns one new interval until
+    the last round (binaries everywhere) converges; that round's optimum must be taken, not reported failed."""
+    p = realistic_problem(846, n=576, negative_prices=True, terminal_value="none")
+    r = solve(p, horizon="full")
+    assert r.status == "optimal", r.fallback_reason
+    assert_feasible(p, r)
+    assert r.objective == pytest.approx(reference_milp_optimum(p), rel=1e-6, abs=1e-6)
