@@ -151,6 +151,23 @@ $634.33 / 0.696 / 0.391, so the regression is flat in its ridge from 1 to 30; by
 run (adopt only with >= 1 % pooled on the months) nothing was adopted and nothing was evaluated on the
 benchmark months. The recency weighting's code was not kept.
 
+Stop 22, the region's demand (AEMO ``TOTALDEMAND``, the one feature the issue names that the model did not
+read), windows only (pooled / mean / worst; default $470.09 / 0.715 / 0.220). Diagnostic first, on all
+2023-03..2026-06 days at a 15:00 local issue time (a logistic fit on the first 60 % of days, scored on the
+rest; every month, the evaluated ones included, because nothing was selected from it): "an interval >=
+300 $/MWh in the next 18 h" AUC 0.734 from the price features (last day's spike share, median, maximum)
+-> 0.788 with the last hour's demand; ">= 1000" 0.894 -> 0.988. So demand carries information, mostly
+on summer afternoons (the summer caps of 2023-02, 2024-02 and 2025-02 came at 2.6-3.6 sd above the 28-day
+demand; the winter caps of 2023-08, 2024-07/08 at -1.1..+1.1 sd). In money it lost every way it was tried:
+as two more regression features (last hour and last day mean) of demand minus its seasonal profile
+$461.77 / 0.694 / 0.146, of the demand level $461.86 / 0.694, of the excess over the fit window's demand
+P90 / P97 $461.80 / 0.693 and $455.36 / 0.681 (the mean path rises on high-demand days of dear months:
+2023-05 0.79 -> 0.60-0.73, 2025-02 spike 0.64 -> 0.41-0.59); as a third way into the "hot" quantile
+regime (demand above the window's P90 / P97, regression unchanged) $463.61 / 0.704 and $466.87 / 0.710
+(2025-02 0.64 -> 0.45 / 0.53: calm high-demand days dilute the hot regime's P90, so the rule lifts less
+inside a real episode). Nothing was run on the tuning months or evaluated; the code was not kept (the
+experiment touched ``price_model``, ``backtest_models`` and the AEMO reader, about 190 lines).
+
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in
 ``benchmarks/results/price_forecast.json`` with the machine description.
