@@ -91,7 +91,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     """Where a price model has been fitted (the ``price_model`` asset), blend it with the provider by horizon
     and fill the provider's gaps with it instead of the last price; record the served horizon. In place."""
     from .forecasts.blend import blend_price_horizon
-    from .forecasts.price_mapping import RetailMap, reserve_lookback_days
+    from .forecasts.price_mapping import RetailMap
     from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
 
     stored = load_latest_model(store, site.id, now)
@@ -102,12 +102,11 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
         return
     retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
               if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
-    rule = site.features.spike_reserve.blend_kwargs()
+    rule = site.features.spike_reserve.rule()
     # Enough realised history for the model's features and the reserve rule's look-back gates.
-    history = stored_history(store, site.id, now + STEP,
-                             days=reserve_lookback_days(rule["reserve_gate"], rule["episode_gate"]))
+    history = stored_history(store, site.id, now + STEP, days=rule.lookback_days())
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
-                                  retail=retail, horizon=len(pf.frame), **rule)
+                                  retail=retail, horizon=len(pf.frame), reserve=rule)
     for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):
         pf.frame[col] = blended[col].to_numpy()
     record_forecast(store, site.id, now, blended, stored.model_id)

@@ -71,14 +71,13 @@ def _with_price_history(config: BacktestConfig, site: SiteConfig, prices: Sequen
 def _with_site_reserve(config: BacktestConfig, site: SiteConfig) -> BacktestConfig:
     """Learned models plan with the site's own spike-reserve settings (``features.spike_reserve``), as the live
     blend does; only the settings the site changed are passed, and an explicit forecast option wins."""
-    from ..config.features import SpikeReserveConfig
+    from ..forecasts.backtest_models import reserve_options
 
     if config.forecast not in HISTORY_MODELS:
         return config
     opts = config.forecast_options
-    mine, default = site.features.spike_reserve.blend_kwargs(), SpikeReserveConfig().blend_kwargs()
-    extra = [(name, value) for name, value in mine.items()
-             if value != default[name] and opts.param(name) is None]
+    extra = [(name, value) for name, value in reserve_options(site.features.spike_reserve.rule())
+             if opts.param(name) is None]
     return _with_params(config, extra)
 
 

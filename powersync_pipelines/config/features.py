@@ -6,16 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from ..forecasts.price_mapping import (
-    EPISODE_GATE,
-    QUIET_THRESHOLD_PER_MWH,
-    RESERVE_GATE,
-    RESERVE_HORIZON_HOURS,
-    RESERVE_SIDE,
-    RESERVE_WEIGHT,
-    SPIKE_THRESHOLD_PER_MWH,
-)
+from ..forecasts.price_mapping import SpikeReserveRule
 from ._base import StrictModel
+
+_RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
 
 
 class SolarConfig(StrictModel):
@@ -49,21 +43,22 @@ class SpikeWatchConfig(StrictModel):
 
 
 class SpikeReserveConfig(StrictModel):
-    """The learned forecast's spike-reserve rule for this site (``forecasts.price_mapping``); the defaults are
-    the ones chosen by captured money in ``benchmarks/bench_price_forecast.py``.
+    """The learned forecast's spike-reserve rule for this site (``forecasts.price_mapping.SpikeReserveRule``,
+    built by :meth:`rule`); the defaults are the rule's, chosen by captured money in
+    ``benchmarks/bench_price_forecast.py``.
 
     ``gate`` / ``episode_gate``: ``[[level $/MWh, days], ...]``; ``[]`` = always open / always in an episode.
     Levels are wholesale $/MWh; a site whose model learns the import price ($/kWh) compares them / 1000.
     """
 
     enabled: bool = True
-    weight: float = Field(RESERVE_WEIGHT, ge=0, le=1)  # plan = mean + weight x (P90 - mean) where the rule fires
-    threshold_per_mwh: float = Field(SPIKE_THRESHOLD_PER_MWH, gt=0)  # inside a spike episode
-    quiet_threshold_per_mwh: float | None = Field(QUIET_THRESHOLD_PER_MWH, gt=0)  # outside one (None: the threshold everywhere)
-    gate: list[tuple[float, float]] = list(RESERVE_GATE)
-    episode_gate: list[tuple[float, float]] = list(EPISODE_GATE)
-    horizon_hours: float | None = Field(RESERVE_HORIZON_HOURS, gt=0, le=48)  # None: the whole 48 h horizon
-    side: Literal["both", "import"] = RESERVE_SIDE
+    weight: float = Field(_RULE.weight, ge=0, le=1)  # plan = mean + weight x (P90 - mean) where the rule fires
+    threshold_per_mwh: float = Field(_RULE.threshold, gt=0)  # inside a spike episode
+    quiet_threshold_per_mwh: float | None = Field(_RULE.quiet_threshold, gt=0)  # outside one (None: the threshold everywhere)
+    gate: list[tuple[float, float]] = list(_RULE.gate)
+    episode_gate: list[tuple[float, float]] = list(_RULE.episode_gate)
+    horizon_hours: float | None = Field(_RULE.horizon_hours, gt=0, le=48)  # None: the whole 48 h horizon
+    side: Literal["both", "import"] = _RULE.side
 
     @field_validator("gate", "episode_gate")
     @classmethod
@@ -73,12 +68,12 @@ class SpikeReserveConfig(StrictModel):
                 raise ValueError(f"gate entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
         return v
 
-    def blend_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``forecasts.blend.blend_price_horizon`` (weight 0 when disabled)."""
-        return {"reserve_weight": self.weight if self.enabled else 0.0, "spike_threshold": self.threshold_per_mwh,
-                "quiet_threshold": self.quiet_threshold_per_mwh, "reserve_gate": tuple(self.gate),
-                "episode_gate": tuple(self.episode_gate), "reserve_horizon_hours": self.horizon_hours,
-                "reserve_side": self.side}
+    def rule(self) -> SpikeReserveRule:
+        """The rule the live blend and the site's backtests plan with (weight 0 when disabled)."""
+        return SpikeReserveRule(weight=self.weight if self.enabled else 0.0, threshold=self.threshold_per_mwh,
+                                quiet_threshold=self.quiet_threshold_per_mwh, gate=tuple(self.gate),
+                                episode_gate=tuple(self.episode_gate), horizon_hours=self.horizon_hours,
+                                side=self.side)
 
 
 class FeaturesConfig(StrictModel):

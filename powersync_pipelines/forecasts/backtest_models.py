@@ -28,8 +28,9 @@ Options (``ForecastOptions.params``, all optional):
   ``1000:7``), ``spike_threshold`` inside one (:func:`.price_mapping.reserve_threshold`);
   ``reserve_side``: ``both`` (default: the lifted path prices imports and exports) or ``import`` (exports
   stay on the expected value); ``planning``: ``mean`` (default) or ``p50``; ``fit_days``, ``half_life_days``,
-  ``clip_q``: model knobs. ``backtest.runner`` fills the rule's options from the site's
-  ``features.spike_reserve`` where the site changed a setting and no option names it.
+  ``clip_q``: model knobs. The rule's options (:data:`RULE_OPTIONS`) build one
+  :class:`.price_mapping.SpikeReserveRule`, the type the live blend plans with; ``backtest.runner`` fills them
+  from the site's ``features.spike_reserve`` where the site changed a setting and no option names it.
 
 * ``scenarios``: K > 0 plans over K analog price scenarios (:meth:`.FittedPriceModel.scenarios`) with the
   expected-value LP (``optimizer.scenarios``) instead of the single path; ``scenario_days`` (default K + 1)
@@ -65,21 +66,10 @@ from .price_mapping import (
     CALM_DAYS,
     CALM_LEVEL_PER_MWH,
     CALM_RESERVE_SLOTS,
-    EPISODE_GATE,
-    QUIET_THRESHOLD_PER_MWH,
-    RESERVE_GATE,
-    RESERVE_HORIZON_HOURS,
-    RESERVE_SIDE,
-    RESERVE_SLOTS,
-    RESERVE_WEIGHT,
-    SPIKE_EXCESS_PER_MWH,
-    SPIKE_THRESHOLD_PER_MWH,
     RetailMap,
-    check_reserve_side,
+    SpikeReserveRule,
     gate_open,
     last_spike_age_days,
-    reserve_threshold,
-    spike_reserve_prices,
 )
 from .price_model import (
     STEPS_PER_DAY,
@@ -179,14 +169,7 @@ class LearnedForecast(PersistenceForecast):
             days = int(options.param("scenario_days", self.n_scenarios + 1))
             self.config = replace(self.config, scenario_days=days)
             self.n_scenarios += int(self.scenario_lift) + int(self.scenario_split is not None)
-        self.reserve_weight = float(options.param("reserve_weight", RESERVE_WEIGHT))
-        self.spike_threshold = float(options.param("spike_threshold", SPIKE_THRESHOLD_PER_MWH))
-        self.spike_excess = float(options.param("spike_excess", SPIKE_EXCESS_PER_MWH))
-        slots = options.param("reserve_slots", RESERVE_SLOTS)
-        self.reserve_slots = _optional(slots, int)
-        horizon = options.param("reserve_horizon_hours", RESERVE_HORIZON_HOURS)
-        self.reserve_horizon_hours = _optional(horizon, float)
-        self.reserve_start_hours = float(options.param("reserve_start_hours", 0.0))
+        self.rule = reserve_rule(options)
         calm = options.param("calm_reserve_slots", CALM_RESERVE_SLOTS)
         self.calm_reserve_slots = _optional(calm, int)
         self.calm_days = float(options.param("calm_days", CALM_DAYS))
@@ -209,8 +192,6 @@ class LearnedForecast(PersistenceForecast):
             half_life_days=float(options.param("chain_half_life_days", base_chain.half_life_days)),
             prior_weight=float(options.param("chain_prior_weight", base_chain.prior_weight)))
         self._chains: dict[pd.Timestamp, PriceChain | None] = {}
-        self.reserve_side = check_reserve_side(str(options.param("reserve_side", RESERVE_SIDE)))
-        self.reserve_gate = parse_reserve_gate(options.param("reserve_gate", RESERVE_GATE))
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
         # The modelled series: wholesale RRP where the data has it, else the import price itself.
@@ -226,17 +207,12 @@ class LearnedForecast(PersistenceForecast):
         self.series = self._series()
         self.kind = "rrp" if self.uses_rrp else "import_price"
         # The rule's levels are $/MWh; a $/kWh series (no RRP in the data) compares them / 1000, as live does.
-        scale = price_scale(self.kind)
-        self.spike_threshold *= scale
-        self.spike_excess *= scale
+        self.scale = scale = price_scale(self.kind)
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?
-        self.reserve_open = gate_open(self.series, data.index, self.reserve_gate, scale)
-        # Per slot: inside a spike episode (episode_gate "LEVEL:DAYS,..."; empty: always)? Outside one the rule
-        # fires only from quiet_threshold (see price_mapping.reserve_threshold).
-        quiet = options.param("quiet_threshold", QUIET_THRESHOLD_PER_MWH)
-        self.quiet_threshold = _optional(quiet, lambda v: float(v) * scale)
-        self.episode = gate_open(self.series, data.index,
-                                  parse_reserve_gate(options.param("episode_gate", EPISODE_GATE)), scale)
+        self.reserve_open = gate_open(self.series, data.index, self.rule.gate, scale)
+        # Per slot: inside a spike episode (episode_gate; empty: always)? Outside one the rule fires only from
+        # quiet_threshold (see price_mapping.reserve_threshold).
+        self.episode = gate_open(self.series, data.index, self.rule.episode_gate, scale)
         # Per slot: calm regime (nothing at or above calm_level for calm_days): the reserve rule lifts at most
         # calm_reserve_slots slots per day (see price_mapping.CALM_RESERVE_SLOTS).
         self.calm = last_spike_age_days(self.series, data.index, self.calm_level * scale) > self.calm_days
@@ -322,11 +298,9 @@ class LearnedForecast(PersistenceForecast):
         centre = p.p50 if self.planning == "p50" else p.mean
         if not self.reserve_open[i]:
             return centre, centre.copy()  # no spike lately: plan on the expected value (see price_mapping)
-        slots = self.calm_reserve_slots if self.calm[i] and self.calm_reserve_slots is not None else self.reserve_slots
-        threshold = reserve_threshold(bool(self.episode[i]), self.spike_threshold, self.quiet_threshold)
-        return centre, spike_reserve_prices(centre, p.p90, threshold, self.reserve_weight,
-                                            self.spike_excess, slots, self.reserve_horizon_hours,
-                                            self.reserve_start_hours)
+        slots = self.calm_reserve_slots if self.calm[i] and self.calm_reserve_slots is not None else self.rule.max_slots
+        return centre, self.rule.plan(centre, p.p90, in_episode=bool(self.episode[i]), scale=self.scale,
+                                      max_slots=slots)
 
     def planning_path(self, i: int, n: int) -> np.ndarray | None:
         both = self._centre_and_plan(i, n)
@@ -384,9 +358,8 @@ class LearnedForecast(PersistenceForecast):
         if both is None:  # not enough history yet: persistence
             return super().prices(i, n)
         centre, x = both
-        # reserve_side "import": exports stay on the expected value (see price_mapping.RESERVE_SIDE).
-        xe = centre if self.reserve_side == "import" else x
-        imp, exp = self._retail(i, x, xe)
+        # reserve side "import": exports stay on the expected value (see price_mapping.RESERVE_SIDE).
+        imp, exp = self._retail(i, x, self.rule.export_path(centre, x))
         imp[0], exp[0] = self.data.import_price[i], self.data.export_price[i]
         return imp, exp
 
@@ -407,6 +380,40 @@ def _flag(value: object) -> bool:
     if text not in _FLAGS:
         raise ValueError(f"expected true or false, got {value!r}")
     return _FLAGS[text]
+
+
+# The backtest option (``--forecast-param NAME=VALUE``) that sets each SpikeReserveRule field, and how its text
+# is read; the site's settings travel under the same names (backtest.runner._with_site_reserve).
+RULE_OPTIONS: dict[str, str] = {
+    "weight": "reserve_weight", "threshold": "spike_threshold", "quiet_threshold": "quiet_threshold",
+    "gate": "reserve_gate", "episode_gate": "episode_gate", "horizon_hours": "reserve_horizon_hours",
+    "side": "reserve_side", "excess": "spike_excess", "max_slots": "reserve_slots",
+    "start_hours": "reserve_start_hours",
+}
+_OPTIONAL_RULE_FIELDS = {"quiet_threshold": float, "horizon_hours": float, "max_slots": int}
+_UNSET = object()
+
+
+def reserve_rule(options: ForecastOptions) -> SpikeReserveRule:
+    """The spike-reserve rule from the forecast options (:data:`RULE_OPTIONS`); unset options keep the rule's
+    defaults, ``none`` or an empty value switches an optional setting off."""
+    kw: dict[str, object] = {}
+    for name, option in RULE_OPTIONS.items():
+        v = options.param(option, _UNSET)
+        if v is _UNSET:
+            continue
+        if name in ("gate", "episode_gate"):
+            kw[name] = parse_reserve_gate(v)
+        elif name in _OPTIONAL_RULE_FIELDS:
+            kw[name] = _optional(v, _OPTIONAL_RULE_FIELDS[name])
+        else:
+            kw[name] = str(v) if name == "side" else float(v)
+    return SpikeReserveRule(**kw)
+
+
+def reserve_options(rule: SpikeReserveRule, base: SpikeReserveRule | None = None) -> list[tuple[str, object]]:
+    """``(option, value)`` for every setting where ``rule`` differs from ``base`` (default: the defaults)."""
+    return [(RULE_OPTIONS[name], v) for name, v in rule.changed_from(base or SpikeReserveRule()).items()]
 
 
 def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:

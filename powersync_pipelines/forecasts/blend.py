@@ -33,20 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .price_mapping import (
-    EPISODE_GATE,
-    QUIET_THRESHOLD_PER_MWH,
-    RESERVE_GATE,
-    RESERVE_HORIZON_HOURS,
-    RESERVE_SIDE,
-    RESERVE_WEIGHT,
-    SPIKE_THRESHOLD_PER_MWH,
-    RetailMap,
-    check_reserve_side,
-    reserve_gate_open,
-    reserve_threshold,
-    spike_reserve_prices,
-)
+from .price_mapping import RetailMap, SpikeReserveRule, reserve_gate_open
 from .price_model import STEP, FittedPriceModel, PriceModelError, price_scale
 
 HORIZON_STEPS = 576
@@ -120,20 +107,14 @@ def _history_series(history: pd.DataFrame, model: FittedPriceModel) -> pd.Series
 def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Timestamp,
                         model: FittedPriceModel | None, *, provider_kind: str | None = None,
                         retail: tuple[RetailMap, RetailMap] | None = None, horizon: int = HORIZON_STEPS,
-                        reserve_weight: float = RESERVE_WEIGHT,
-                        spike_threshold: float = SPIKE_THRESHOLD_PER_MWH,
-                        reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE,
-                        reserve_side: str = RESERVE_SIDE,
-                        quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
-                        episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE,
-                        reserve_horizon_hours: float | None = RESERVE_HORIZON_HOURS) -> pd.DataFrame:
+                        reserve: SpikeReserveRule | None = None) -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
     ``history``: realised prices up to ``now`` (``import_price``, ``export_price`` and ``rrp`` where known),
-    e.g. ``HistoryStore.read_prices``; ``model``: the fitted model in force (None: no model yet). The
-    ``reserve_*``, ``spike_threshold``, ``quiet_threshold`` and ``episode_gate`` knobs are the spike-reserve
-    rule's (:mod:`.price_mapping`; a site sets them in ``features.spike_reserve``).
+    e.g. ``HistoryStore.read_prices``; ``model``: the fitted model in force (None: no model yet);
+    ``reserve``: the spike-reserve rule (:class:`.price_mapping.SpikeReserveRule`, default: its defaults; a
+    site sets it in ``features.spike_reserve``).
 
     Columns: ``import_price``, ``export_price`` (what the planner uses; the spike-reserve rule applied to
     learned intervals), ``p10``/``p50``/``p90`` (import price quantiles, $/kWh), ``price_low``/``price_high``
@@ -146,8 +127,8 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     prov = _provider_on_grid(provider_frame, idx)
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
-    learned = _learned(history, now, model, idx, retail, reserve_weight, spike_threshold, reserve_gate,
-                       check_reserve_side(reserve_side), quiet_threshold, episode_gate, reserve_horizon_hours)
+    reserve = reserve or SpikeReserveRule()
+    learned = _learned(history, now, model, idx, retail, reserve)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -180,7 +161,7 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     sorted_q = np.sort(out[["p10", "p50", "p90"]].to_numpy(), axis=1)
     out["p10"], out["p50"], out["p90"] = sorted_q[:, 0], sorted_q[:, 1], sorted_q[:, 2]
     out["filled"] = out["provenance"] == "filled"
-    out["spike_status"] = _spike_status(prov, out, spike_threshold if (model is None or model.series == "rrp") else None,
+    out["spike_status"] = _spike_status(prov, out, reserve.threshold if (model is None or model.series == "rrp") else None,
                                         retail)
     is_fc = prov["is_forecast"].astype("boolean").fillna(True).to_numpy(bool) if "is_forecast" in prov else np.ones(horizon, bool)
     out["is_forecast"] = np.where(out["provenance"] == "provider", is_fc, True)
@@ -245,11 +226,7 @@ def _last_known(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Tim
 
 
 def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel | None, idx: pd.DatetimeIndex,
-             retail: tuple[RetailMap, RetailMap] | None, reserve_weight: float, spike_threshold: float,
-             reserve_gate: tuple[tuple[float, float], ...] = RESERVE_GATE, reserve_side: str = RESERVE_SIDE,
-             quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH,
-             episode_gate: tuple[tuple[float, float], ...] = EPISODE_GATE,
-             reserve_horizon_hours: float | None = RESERVE_HORIZON_HOURS):
+             retail: tuple[RetailMap, RetailMap] | None, reserve: SpikeReserveRule):
     """(import, export, p10, p50, p90) of the learned model in $/kWh, or None when it cannot run."""
     if model is None or history is None or history.empty:
         return None
@@ -270,11 +247,9 @@ def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel |
         past = history[history.index <= now]
         emap = RetailMap.fit(past["import_price"], past["export_price"])
     scale = price_scale(model.series)
-    if not reserve_gate_open(s.index, s.to_numpy(), now, reserve_gate, scale):
-        reserve_weight = 0.0  # no spike lately (the gate in price_mapping): plan on the expected value
-    in_episode = reserve_gate_open(s.index, s.to_numpy(), now, episode_gate, scale)
-    threshold = reserve_threshold(in_episode, spike_threshold, quiet_threshold)
-    centre = spike_reserve_prices(path.mean, path.p90, threshold * scale, reserve_weight,
-                                  horizon_hours=reserve_horizon_hours)
-    exports = path.mean if reserve_side == "import" else centre
-    return imap(centre), emap(exports), imap(path.p10), imap(path.p50), imap(path.p90)
+    centre = path.mean
+    if reserve_gate_open(s.index, s.to_numpy(), now, reserve.gate, scale):  # else no spike lately: the expected value
+        in_episode = reserve_gate_open(s.index, s.to_numpy(), now, reserve.episode_gate, scale)
+        centre = reserve.plan(path.mean, path.p90, in_episode=in_episode, scale=scale)
+    return (imap(centre), emap(reserve.export_path(path.mean, centre)), imap(path.p10), imap(path.p50),
+            imap(path.p90))

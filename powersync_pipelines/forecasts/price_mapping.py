@@ -48,7 +48,7 @@ benchmark months: pooled $351.22 -> $362.02, mean 0.658 -> 0.696, worst month 0.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -81,6 +81,69 @@ RESERVE_HORIZON_HOURS: float | None = 18.0
 # QUIET_THRESHOLD_PER_MWH (None: one threshold everywhere).
 QUIET_THRESHOLD_PER_MWH: float | None = 300.0
 EPISODE_GATE: tuple[tuple[float, float], ...] = ((1000.0, 7.0),)
+
+Gate = tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class SpikeReserveRule:
+    """The spike-reserve rule's settings as one value (levels in wholesale $/MWh).
+
+    Why one value: the live blend (``blend.blend_price_horizon``), the backtest's learned model and a site's
+    ``features.spike_reserve`` all plan with the same rule; built from this one type they cannot drift apart
+    by a keyword one of them forgot. The defaults are the module constants above (chosen by captured money).
+
+    ``weight``, ``threshold`` (inside a spike episode), ``quiet_threshold`` (outside one; None: ``threshold``
+    everywhere), ``gate`` / ``episode_gate`` (``((level, days), ...)``; ``()``: always open / always inside an
+    episode), ``horizon_hours`` (None: the whole horizon) and ``side`` are what a site can set; ``excess``,
+    ``max_slots`` and ``start_hours`` were measured in backtests and not adopted (backtest options only).
+    """
+
+    weight: float = RESERVE_WEIGHT
+    threshold: float = SPIKE_THRESHOLD_PER_MWH
+    quiet_threshold: float | None = QUIET_THRESHOLD_PER_MWH
+    gate: Gate = RESERVE_GATE
+    episode_gate: Gate = EPISODE_GATE
+    horizon_hours: float | None = RESERVE_HORIZON_HOURS
+    side: str = RESERVE_SIDE
+    excess: float = SPIKE_EXCESS_PER_MWH
+    max_slots: int | None = RESERVE_SLOTS
+    start_hours: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_reserve_side(self.side)
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"spike reserve weight {self.weight!r}: expected a value in [0, 1]")
+        if self.horizon_hours is not None and not self.horizon_hours > 0:
+            raise ValueError(f"spike reserve horizon {self.horizon_hours!r} h: expected > 0 (or None: everything)")
+        for name in ("gate", "episode_gate"):
+            pairs = tuple((float(level), float(days)) for level, days in getattr(self, name))
+            for level, days in pairs:
+                if level <= 0 or days <= 0:
+                    raise ValueError(f"{name} entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
+            object.__setattr__(self, name, pairs)  # lists from a config file become hashable tuples
+
+    def changed_from(self, other: SpikeReserveRule) -> dict[str, object]:
+        """The settings (by field name) where this rule differs from ``other``."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)}
+
+    def lookback_days(self) -> float:
+        """Days of realised history the gates read (see :func:`reserve_lookback_days`)."""
+        return reserve_lookback_days(self.gate, self.episode_gate)
+
+    def plan(self, mean: np.ndarray, p90: np.ndarray, *, in_episode: bool, scale: float = 1.0,
+             max_slots: int | None | object = ...) -> np.ndarray:
+        """The planning path where the gate is open: the threshold in force (:func:`reserve_threshold`) and the
+        lift (:func:`spike_reserve_prices`); ``scale`` puts the $/MWh levels into the series' units (1/1000 for a
+        $/kWh series); ``max_slots`` overrides the rule's own (the backtest's calm regime)."""
+        threshold = reserve_threshold(in_episode, self.threshold, self.quiet_threshold) * scale
+        slots = self.max_slots if max_slots is ... else max_slots
+        return spike_reserve_prices(mean, p90, threshold, self.weight, self.excess * scale, slots,
+                                    self.horizon_hours, self.start_hours)
+
+    def export_path(self, mean: np.ndarray, planned: np.ndarray) -> np.ndarray:
+        """The path exports are priced on: the planned one, or the expected value with ``side`` "import"."""
+        return mean if self.side == "import" else planned
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,14 @@ beyond (or when the provider's forecast is stale), padding only when no model ex
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from powersync_pipelines.forecasts.blend import blend_price_horizon, blend_weights, fit_blend_weights
+from powersync_pipelines.forecasts.price_mapping import SpikeReserveRule
 from powersync_pipelines.forecasts.price_model import PriceModelError, fit_price_model
 
 from ._prices import RETAIL_MAPS, TZ, retail, rrp_series
@@ -70,7 +73,7 @@ def test_without_a_model_the_short_provider_horizon_is_padded_and_flagged(world)
 def test_learned_only_maps_rrp_to_the_retail_tariff(world):
     hist, model = world
     maps = RETAIL_MAPS
-    out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=0.0)
+    out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve=SpikeReserveRule(weight=0.0))
     assert (out["provenance"] == "learned").all()
     path = model.forecast(NOW, hist["rrp"])
     np.testing.assert_allclose(out["import_price"], maps[0](path.mean))
@@ -80,7 +83,7 @@ def test_learned_only_maps_rrp_to_the_retail_tariff(world):
     assert potential.any() and not potential.all()
     np.testing.assert_array_equal(out["spike_status"].to_numpy() == "potential", potential)
     # The map fitted from the stored (rrp, price) pairs is the tariff itself.
-    fitted = blend_price_horizon(pd.DataFrame(), hist, NOW, model, reserve_weight=0.0)
+    fitted = blend_price_horizon(pd.DataFrame(), hist, NOW, model, reserve=SpikeReserveRule(weight=0.0))
     np.testing.assert_allclose(fitted["import_price"], out["import_price"], atol=1e-9)
 
 
@@ -105,17 +108,17 @@ def test_blend_weights_are_fitted_per_horizon_when_captures_exist():
 def test_an_import_side_reserve_lifts_imports_and_serves_exports_at_the_expected_value(world):
     hist, model = world
     maps = RETAIL_MAPS
-    one_rule = {"reserve_gate": (), "quiet_threshold": None}
-    both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, **one_rule)
-    imp_side = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0,
-                                   reserve_side="import", **one_rule)
+    one_rule = SpikeReserveRule(weight=1.0, gate=(), quiet_threshold=None)
+    both = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve=one_rule)
+    imp_side = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps,
+                                   reserve=replace(one_rule, side="import"))
     path = model.forecast(NOW, hist["rrp"])
     lifted = both["export_price"].to_numpy() > maps[1](path.mean) + 1e-9
     assert lifted.any()
     np.testing.assert_allclose(imp_side["import_price"], both["import_price"])
     np.testing.assert_allclose(imp_side["export_price"], maps[1](path.mean))
     with pytest.raises(ValueError, match="reserve_side"):
-        blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_side="export")
+        replace(one_rule, side="export")
 
 
 def test_the_live_blend_lifts_only_within_the_reserve_horizon(world):
@@ -123,8 +126,8 @@ def test_the_live_blend_lifts_only_within_the_reserve_horizon(world):
 
     hist, model = world
     maps = RETAIL_MAPS
-    out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps, reserve_weight=1.0, reserve_gate=(),
-                              spike_threshold=150.0, quiet_threshold=None)
+    out = blend_price_horizon(pd.DataFrame(), hist, NOW, model, retail=maps,
+                              reserve=SpikeReserveRule(weight=1.0, gate=(), threshold=150.0, quiet_threshold=None))
     path = model.forecast(NOW, hist["rrp"])
     everywhere = spike_reserve_prices(path.mean, path.p90, 150.0, 1.0, horizon_hours=None) > path.mean + 1e-9
     lifted = out["export_price"].to_numpy() > maps[1](path.mean) + 1e-9
@@ -141,13 +144,13 @@ def test_outside_a_spike_episode_the_live_rule_fires_only_from_the_quiet_thresho
     calm["rrp"] = calm["rrp"].clip(upper=900.0)  # no interval >= 1000 $/MWh: no episode
     episode = calm.copy()
     episode.loc[episode.index[-2 * 288], "rrp"] = 2000.0  # one two days ago (outside the model's feature day)
-    kw = {"retail": maps, "reserve_weight": 1.0, "reserve_gate": (), "spike_threshold": 150.0,
-          "quiet_threshold": 1e6, "episode_gate": ((1000.0, 7.0),)}
+    rule = SpikeReserveRule(weight=1.0, gate=(), threshold=150.0, quiet_threshold=1e6, episode_gate=((1000.0, 7.0),))
     path = model.forecast(NOW, calm["rrp"])
     expected = maps[1](path.mean)
-    quiet = blend_price_horizon(pd.DataFrame(), calm, NOW, model, **kw)
-    inside = blend_price_horizon(pd.DataFrame(), episode, NOW, model, **kw)
+    quiet = blend_price_horizon(pd.DataFrame(), calm, NOW, model, retail=maps, reserve=rule)
+    inside = blend_price_horizon(pd.DataFrame(), episode, NOW, model, retail=maps, reserve=rule)
     np.testing.assert_allclose(quiet["export_price"], expected)  # nothing reaches the quiet threshold
     assert (inside["export_price"].to_numpy() > expected + 1e-9).any()  # in an episode: from 150 $/MWh
-    one = blend_price_horizon(pd.DataFrame(), calm, NOW, model, **{**kw, "quiet_threshold": None})
+    one = blend_price_horizon(pd.DataFrame(), calm, NOW, model, retail=maps,
+                              reserve=replace(rule, quiet_threshold=None))
     np.testing.assert_allclose(one["export_price"], inside["export_price"])  # no quiet threshold: one rule

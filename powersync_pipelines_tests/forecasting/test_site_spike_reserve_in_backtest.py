@@ -6,7 +6,6 @@ from __future__ import annotations
 from powersync_pipelines.backtest import BacktestConfig, ForecastOptions
 from powersync_pipelines.backtest.forecasts import make_forecast
 from powersync_pipelines.backtest.runner import _with_site_reserve
-from powersync_pipelines.forecasts.price_model import price_scale
 
 from ._prices import backtest_data, rrp_series
 
@@ -29,8 +28,8 @@ def test_the_sites_changed_settings_reach_the_learned_model(demo_site):
                                                   "quiet_threshold": None, "reserve_horizon_hours": None}
     model = make_forecast("learned", backtest_data(rrp_series(days=4, seed=2), history_days=3, days=1),
                           cfg.forecast_options)
-    assert model.reserve_weight == 0.0 and model.reserve_gate == ()
-    assert model.quiet_threshold is None and model.reserve_horizon_hours is None
+    assert model.rule.weight == 0.0 and model.rule.gate == ()
+    assert model.rule.quiet_threshold is None and model.rule.horizon_hours is None
 
 
 def test_an_explicit_option_wins_and_other_models_are_untouched(demo_site):
@@ -42,14 +41,13 @@ def test_an_explicit_option_wins_and_other_models_are_untouched(demo_site):
 
 
 def test_every_setting_names_an_option_the_learned_model_reads(demo_site):
-    """The site's settings travel under the live blend's keyword names; the backtest must read each of them."""
+    """The site's settings travel as backtest options; the learned model must rebuild the site's rule from them."""
     site = _site_with(demo_site, enabled=False, threshold_per_mwh=500.0, quiet_threshold_per_mwh=None, gate=[],
                       episode_gate=[], horizon_hours=None, side="import")
     cfg = _with_site_reserve(BacktestConfig(forecast="learned"), site)
     assert len(cfg.forecast_options.params) == 7
     data = backtest_data(rrp_series(days=4, seed=2), history_days=3, days=1)
     model = make_forecast("learned", data, cfg.forecast_options)
-    assert model.reserve_weight == 0.0 and model.reserve_gate == () and model.quiet_threshold is None
-    assert model.reserve_horizon_hours is None and model.reserve_side == "import"
+    assert model.rule == site.features.spike_reserve.rule()
     assert model.episode.all()  # no episode gate: always inside an episode
-    assert model.spike_threshold == 500.0 * price_scale(model.kind)
+    assert model.reserve_open.all()  # no gate: the rule may fire everywhere
