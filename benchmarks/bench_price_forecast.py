@@ -167,6 +167,11 @@ regime (demand above the window's P90 / P97, regression unchanged) $463.61 / 0.7
 (2025-02 0.64 -> 0.45 / 0.53: calm high-demand days dilute the hot regime's P90, so the rule lifts less
 inside a real episode). Nothing was run on the tuning months or evaluated; the code was not kept (the
 experiment touched ``price_model``, ``backtest_models`` and the AEMO reader, about 190 lines).
+Also stop 22, windows only: regime-specific regression coefficients (calm / hot, the quantiles' own regimes),
+each shrunk towards the pooled fit with a prior worth 1 or 7 days of samples: $456.30 / 0.683 / 0.151 and
+$467.89 / 0.711 / 0.209 (2025-02 spike 0.64 -> 0.32 / 0.56: fitted on the hot samples of a mostly calm window,
+the hot coefficients carry a new episode's first spikes less far). The closer to the pooled fit, the better,
+so the pooled regression stays; code not kept.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in
