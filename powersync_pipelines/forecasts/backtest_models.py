@@ -50,8 +50,10 @@ the learned path by horizon (:mod:`.blend`), learned beyond.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -118,23 +120,50 @@ def _lenient_history(specs: tuple[str, ...], region: str | None, before: pd.Time
     return h[~h.index.duplicated(keep="last")]
 
 
-# PriceModelConfig knobs that take None (switched off): "none" on the command line.
+_UNSET = object()
+T = TypeVar("T")
+
+
+def options_into(base: T, options: ForecastOptions, names: Mapping[str, str], optional: Collection[str] = (),
+                 readers: Mapping[str, Callable[[object], object]] | None = None) -> T:
+    """``base`` (a dataclass) with each field of ``names`` (field -> option name) that the options set.
+
+    Why one reader: the model, the price chain and the spike-reserve rule all take their knobs from
+    ``--forecast-param`` text or from Python values, and each should read them the same way. A value is
+    read by ``readers[field]`` where given, else as the type of the base value (float where that is None;
+    true/false text for a bool). A field in ``optional`` is switched off (None) by ``none``, an empty value
+    or None; elsewhere None leaves the default.
+    """
+    kw: dict[str, object] = {}
+    for name, option in names.items():
+        v = options.param(option, _UNSET)
+        if v is _UNSET:
+            continue
+        if name in optional and (v is None or str(v).strip().lower() in ("", "none")):
+            kw[name] = None
+        elif v is not None:
+            current = getattr(base, name)
+            read = (readers or {}).get(name) or (
+                _flag if isinstance(current, bool) else float if current is None else type(current))
+            kw[name] = read(v)
+    return replace(base, **kw)
+
+
+# PriceModelConfig knobs by option name (the field's own name unless aliased); "none" switches the optional
+# ones off (e.g. target_clip=none: the wide 2 x dev_clip).
+MODEL_OPTIONS: dict[str, str] = {
+    "fit_days": "fit_days", "profile_half_life_days": "half_life_days", "profile_clip_q": "clip_q",
+    "smooth_slots": "smooth_slots", "dev_clip": "dev_clip", "target_clip": "target_clip",
+    "spike_level": "spike_level", "ridge": "ridge", "quantile_half_life_days": "quantile_half_life_days",
+    "target_clip_after_hours": "target_clip_after_hours",
+}
 _OPTIONAL_KNOBS = ("target_clip", "target_clip_after_hours", "quantile_half_life_days")
+CHAIN_OPTIONS: dict[str, str] = {"fit_days": "chain_fit_days", "half_life_days": "chain_half_life_days",
+                                 "prior_weight": "chain_prior_weight"}
 
 
 def model_config(options: ForecastOptions) -> PriceModelConfig:
-    base = PriceModelConfig()
-    kw = {}
-    aliases = {"half_life_days": "profile_half_life_days", "clip_q": "profile_clip_q"}  # else: the field's name
-    for name in ("fit_days", "half_life_days", "clip_q", "smooth_slots", "dev_clip", "target_clip", "spike_level",
-                 "ridge", "quantile_half_life_days", "target_clip_after_hours"):
-        field = aliases.get(name, name)
-        v = options.param(name)
-        if field in _OPTIONAL_KNOBS and isinstance(v, str) and v.strip().lower() in ("", "none"):
-            kw[field] = None  # an optional knob switched off (e.g. target_clip=none: the wide 2 x dev_clip)
-        elif v is not None:
-            kw[field] = float(v) if getattr(base, field) is None else type(getattr(base, field))(v)
-    return PriceModelConfig(**{**base.__dict__, **kw})
+    return options_into(PriceModelConfig(), options, MODEL_OPTIONS, _OPTIONAL_KNOBS)
 
 
 @register_forecast("learned")
@@ -186,11 +215,7 @@ class LearnedForecast(PersistenceForecast):
         self.sdp_when = str(options.param("sdp_when", "always"))
         if self.sdp_when not in ("always", "calm", "no_reserve"):
             raise ValueError(f"sdp_when {self.sdp_when!r}: expected 'always', 'calm' or 'no_reserve'")
-        base_chain = PriceChainConfig()
-        self.chain_config = PriceChainConfig(
-            fit_days=int(options.param("chain_fit_days", base_chain.fit_days)),
-            half_life_days=float(options.param("chain_half_life_days", base_chain.half_life_days)),
-            prior_weight=float(options.param("chain_prior_weight", base_chain.prior_weight)))
+        self.chain_config = options_into(PriceChainConfig(), options, CHAIN_OPTIONS)
         self._chains: dict[pd.Timestamp, PriceChain | None] = {}
         rrp = np.asarray(data.rrp, dtype=float)
         self.uses_rrp = bool(np.isfinite(rrp).all())
@@ -382,40 +407,6 @@ def _flag(value: object) -> bool:
     return _FLAGS[text]
 
 
-# The backtest option (``--forecast-param NAME=VALUE``) that sets each SpikeReserveRule field, and how its text
-# is read; the site's settings travel under the same names (backtest.runner._with_site_reserve).
-RULE_OPTIONS: dict[str, str] = {
-    "weight": "reserve_weight", "threshold": "spike_threshold", "quiet_threshold": "quiet_threshold",
-    "gate": "reserve_gate", "episode_gate": "episode_gate", "horizon_hours": "reserve_horizon_hours",
-    "side": "reserve_side", "excess": "spike_excess", "max_slots": "reserve_slots",
-    "start_hours": "reserve_start_hours",
-}
-_OPTIONAL_RULE_FIELDS = {"quiet_threshold": float, "horizon_hours": float, "max_slots": int}
-_UNSET = object()
-
-
-def reserve_rule(options: ForecastOptions) -> SpikeReserveRule:
-    """The spike-reserve rule from the forecast options (:data:`RULE_OPTIONS`); unset options keep the rule's
-    defaults, ``none`` or an empty value switches an optional setting off."""
-    kw: dict[str, object] = {}
-    for name, option in RULE_OPTIONS.items():
-        v = options.param(option, _UNSET)
-        if v is _UNSET:
-            continue
-        if name in ("gate", "episode_gate"):
-            kw[name] = parse_reserve_gate(v)
-        elif name in _OPTIONAL_RULE_FIELDS:
-            kw[name] = _optional(v, _OPTIONAL_RULE_FIELDS[name])
-        else:
-            kw[name] = str(v) if name == "side" else float(v)
-    return SpikeReserveRule(**kw)
-
-
-def reserve_options(rule: SpikeReserveRule, base: SpikeReserveRule | None = None) -> list[tuple[str, object]]:
-    """``(option, value)`` for every setting where ``rule`` differs from ``base`` (default: the defaults)."""
-    return [(RULE_OPTIONS[name], v) for name, v in rule.changed_from(base or SpikeReserveRule()).items()]
-
-
 def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
     """``"500:3,1000:14"`` (or pairs) -> ((500, 3), (1000, 14)): $/MWh level and look-back days; empty = no gate."""
     if not value:
@@ -430,6 +421,29 @@ def parse_reserve_gate(value: object) -> tuple[tuple[float, float], ...]:
     if any(len(p) != 2 for p in pairs):
         raise ValueError(f"reserve_gate {value!r}: expected LEVEL:DAYS[,LEVEL:DAYS...]")
     return tuple(pairs)
+
+
+# The backtest option (``--forecast-param NAME=VALUE``) that sets each SpikeReserveRule field, and how its text
+# is read; the site's settings travel under the same names (backtest.runner._with_site_reserve).
+RULE_OPTIONS: dict[str, str] = {
+    "weight": "reserve_weight", "threshold": "spike_threshold", "quiet_threshold": "quiet_threshold",
+    "gate": "reserve_gate", "episode_gate": "episode_gate", "horizon_hours": "reserve_horizon_hours",
+    "side": "reserve_side", "excess": "spike_excess", "max_slots": "reserve_slots",
+    "start_hours": "reserve_start_hours",
+}
+_RULE_READERS = {"gate": parse_reserve_gate, "episode_gate": parse_reserve_gate, "max_slots": int}
+
+
+def reserve_rule(options: ForecastOptions) -> SpikeReserveRule:
+    """The spike-reserve rule from the forecast options (:data:`RULE_OPTIONS`); unset options keep the rule's
+    defaults, ``none`` or an empty value switches an optional setting off."""
+    return options_into(SpikeReserveRule(), options, RULE_OPTIONS, ("quiet_threshold", "horizon_hours", "max_slots"),
+                        _RULE_READERS)
+
+
+def reserve_options(rule: SpikeReserveRule, base: SpikeReserveRule | None = None) -> list[tuple[str, object]]:
+    """``(option, value)`` for every setting where ``rule`` differs from ``base`` (default: the defaults)."""
+    return [(RULE_OPTIONS[name], v) for name, v in rule.changed_from(base or SpikeReserveRule()).items()]
 
 
 def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig,

@@ -1,0 +1,42 @@
+"""Backtest forecast options (``--forecast-param`` text or Python values) are read one way for the price model,
+the price chain and the spike-reserve rule: as the knob's own type, ``none`` switching an optional knob off."""
+
+from __future__ import annotations
+
+import pytest
+
+from powersync_pipelines.backtest import ForecastOptions
+from powersync_pipelines.forecasts.backtest_models import CHAIN_OPTIONS, LearnedForecast, model_config
+from powersync_pipelines.forecasts.price_chain import PriceChainConfig
+from powersync_pipelines.forecasts.price_model import PriceModelConfig
+
+from ._prices import backtest_data, rrp_series
+
+
+def _opts(**params) -> ForecastOptions:
+    return ForecastOptions(params=tuple(params.items()))
+
+
+def test_text_is_read_as_each_knobs_type():
+    cfg = model_config(_opts(fit_days="28", smooth_slots="3", ridge="30", half_life_days="7", clip_q="0.95"))
+    assert (cfg.fit_days, cfg.smooth_slots, cfg.ridge) == (28, 3, 30.0)
+    assert isinstance(cfg.fit_days, int) and isinstance(cfg.ridge, float)
+    assert (cfg.profile_half_life_days, cfg.profile_clip_q) == (7.0, 0.95)  # aliased option names
+    assert model_config(_opts()) == PriceModelConfig()
+
+
+def test_none_switches_an_optional_knob_off_and_leaves_the_others_at_their_defaults():
+    assert model_config(_opts(target_clip="none")).target_clip is None
+    assert model_config(_opts(target_clip=None)).target_clip is None
+    assert model_config(_opts(quantile_half_life_days="14")).quantile_half_life_days == 14.0  # default None
+    assert model_config(_opts(fit_days=None)).fit_days == PriceModelConfig().fit_days
+    with pytest.raises(ValueError):
+        model_config(_opts(fit_days="none"))
+
+
+def test_the_price_chain_reads_its_own_prefixed_options():
+    data = backtest_data(rrp_series(days=4, seed=3), history_days=3, days=1)
+    model = LearnedForecast(data, _opts(chain_fit_days="28", chain_half_life_days="56", chain_prior_weight="5"))
+    assert model.chain_config == PriceChainConfig(fit_days=28, half_life_days=56.0, prior_weight=5.0)
+    assert set(CHAIN_OPTIONS.values()) == {"chain_fit_days", "chain_half_life_days", "chain_prior_weight"}
+    assert LearnedForecast(data, _opts()).chain_config == PriceChainConfig()
