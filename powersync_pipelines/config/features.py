@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from ..forecasts.price_mapping import SpikeReserveRule
+from ..forecasts.price_mapping import SpikeReserveRule, check_gate
 from ._base import StrictModel
 
 _RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
@@ -62,10 +62,8 @@ class SpikeReserveConfig(StrictModel):
 
     @field_validator("gate", "episode_gate")
     @classmethod
-    def _positive_pairs(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        for level, days in v:
-            if level <= 0 or days <= 0:
-                raise ValueError(f"gate entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
+    def _positive_pairs(cls, v: list[tuple[float, float]], info: ValidationInfo) -> list[tuple[float, float]]:
+        check_gate(info.field_name, v)  # the rule's own check, at load time so the error names the site's field
         return v
 
     def rule(self) -> SpikeReserveRule:

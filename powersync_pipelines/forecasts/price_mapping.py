@@ -117,11 +117,7 @@ class SpikeReserveRule:
         if self.horizon_hours is not None and not self.horizon_hours > 0:
             raise ValueError(f"spike reserve horizon {self.horizon_hours!r} h: expected > 0 (or None: everything)")
         for name in ("gate", "episode_gate"):
-            pairs = tuple((float(level), float(days)) for level, days in getattr(self, name))
-            for level, days in pairs:
-                if level <= 0 or days <= 0:
-                    raise ValueError(f"{name} entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
-            object.__setattr__(self, name, pairs)  # lists from a config file become hashable tuples
+            object.__setattr__(self, name, check_gate(name, getattr(self, name)))  # lists become hashable tuples
 
     def changed_from(self, other: SpikeReserveRule) -> dict[str, object]:
         """The settings (by field name) where this rule differs from ``other``."""
@@ -223,6 +219,15 @@ def reserve_threshold(in_episode: bool, threshold: float = SPIKE_THRESHOLD_PER_M
 def reserve_lookback_days(*gates: tuple[tuple[float, float], ...]) -> float:
     """How many days of realised history the gates read (at least 2: the model's day of features and more)."""
     return max([2.0, *(days for gate in gates for _, days in gate)])
+
+
+def check_gate(name: str, pairs) -> Gate:
+    """``pairs`` as a gate (``((level $/MWh, days), ...)``), or a ValueError naming the entry that is not > 0."""
+    gate = tuple((float(level), float(days)) for level, days in pairs)
+    for level, days in gate:
+        if level <= 0 or days <= 0:
+            raise ValueError(f"{name} entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
+    return gate
 
 
 def check_reserve_side(value: str) -> str:
