@@ -19,7 +19,7 @@ Options (``ForecastOptions.params``, all optional):
   ``calm_reserve_slots``: the same cap, only in the calm regime (no realised interval at or above
   ``calm_level`` $/MWh, default the model's ``spike_level``, within ``calm_days``, default 1);
   ``target_clip``, ``target_clip_after_hours``, ``dev_clip``, ``spike_level``, ``ridge``,
-  ``quantile_half_life_days``: model knobs (:class:`.PriceModelConfig`).
+  ``quantile_half_life_days``, ``issue_blocks``, ``block_prior_days``: model knobs (:class:`.PriceModelConfig`).
 * ``reserve_weight`` / ``spike_threshold``: the spike-reserve rule (:mod:`.price_mapping`); ``reserve_gate``:
   ``"LEVEL:DAYS,..."`` (default ``300:1``, :data:`.price_mapping.RESERVE_GATE`; empty string: ungated);
   ``reserve_horizon_hours``: lift only slots within that many hours (default 18; ``none``: the whole horizon);
@@ -155,9 +155,10 @@ MODEL_OPTIONS: dict[str, str] = {
     "fit_days": "fit_days", "profile_half_life_days": "half_life_days", "profile_clip_q": "clip_q",
     "smooth_slots": "smooth_slots", "dev_clip": "dev_clip", "target_clip": "target_clip",
     "spike_level": "spike_level", "ridge": "ridge", "quantile_half_life_days": "quantile_half_life_days",
-    "target_clip_after_hours": "target_clip_after_hours",
+    "target_clip_after_hours": "target_clip_after_hours", "issue_blocks": "issue_blocks",
+    "block_prior_days": "block_prior_days",
 }
-_OPTIONAL_KNOBS = ("target_clip", "target_clip_after_hours", "quantile_half_life_days")
+_OPTIONAL_KNOBS = ("target_clip", "target_clip_after_hours", "quantile_half_life_days", "block_prior_days")
 CHAIN_OPTIONS: dict[str, str] = {"fit_days": "chain_fit_days", "half_life_days": "chain_half_life_days",
                                  "prior_weight": "chain_prior_weight"}
 

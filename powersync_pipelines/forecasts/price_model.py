@@ -12,7 +12,9 @@ just did (a spike in progress, a high-price afternoon) and (c) how likely a spik
   at ``t`` — the current deviation, its last-hour mean, its last-day median (the level without the spikes),
   the last hour's volatility, a spike-in-progress indicator and the share of the last day spent spiking
   (recent spikes) — fitted on the same window. A spike in progress therefore raises the next
-  hours by what history says spikes persist, decaying with the horizon.
+  hours by what history says spikes persist, decaying with the horizon. The coefficients differ by the
+  issue's local time of day (2-hour blocks, each shrunk towards the pooled fit): what a deviation at 17:00
+  says about the evening is not what one at 11:00 says about the afternoon.
 * **quantiles**: empirical residual quantiles per (regime, horizon bucket, local hour of the target), so
   P90 is high where spikes happened at that hour of day and horizon, and higher still the day after a
   spike (regime "hot": a spike in the last 24 h; spikes cluster).
@@ -40,7 +42,7 @@ QUANTILES = (0.1, 0.5, 0.9)
 BUCKET_EDGES = (0, 12, 36, 72, 144, 288, 10**9)
 FEATURES = ("intercept", "dev_now", "dev_1h", "dev_median_24h", "vol_1h", "spike_now", "spike_share_24h")
 MODEL_KIND = "profile_ar_quantile"
-MODEL_VERSION = 3
+MODEL_VERSION = 4  # 4: coefficients per block of the issue's time of day (coef is 3-d)
 
 
 class PriceModelError(ValueError):
@@ -83,6 +85,19 @@ class PriceModelConfig:
     scenario_days: int = 0
     horizon: int = HORIZON_STEPS
     quantile_stride: int = 6  # every 6th issue time (30 min) feeds the residual quantiles
+    # The regression per block of the issue's local time of day (12 blocks of 2 h; 1: one pooled fit): how far a
+    # deviation carries depends on when it happens (a spike at 17:00 runs into the evening peak, a midday one
+    # fades), and one pooled fit averages that away. Each block's fit is shrunk towards the pooled fit by a
+    # prior worth ``block_prior_days`` days of samples (None: no shrinkage), since a block sees only 1/12 of the
+    # window. Chosen in stop 23 on the tuning windows and months (figures: benchmarks/bench_price_forecast.py).
+    issue_blocks: int = 12
+    block_prior_days: float | None = 10.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.issue_blocks <= STEPS_PER_DAY:
+            raise PriceModelError(f"issue_blocks {self.issue_blocks}: expected 1..{STEPS_PER_DAY} blocks a day")
+        if self.block_prior_days is not None and self.block_prior_days < 0:
+            raise PriceModelError(f"block_prior_days {self.block_prior_days}: expected >= 0 days or None")
 
     def for_series(self, series: str) -> PriceModelConfig:
         """The config in the series' own units: as is for ``rrp`` ($/MWh), price knobs / 1000 for $/kWh."""
@@ -123,11 +138,12 @@ class FittedPriceModel:
     train_end: pd.Timestamp  # last interval start used (< as_of)
     n_train: int
     profile: np.ndarray  # (2, 288): weekday / weekend by local 5-minute slot
-    coef: np.ndarray  # (horizon, len(FEATURES))
+    coef: np.ndarray  # (issue_blocks, horizon, len(FEATURES))
     resid_q: np.ndarray  # (2 regimes calm/hot, len(QUANTILES), n_buckets, 24)
     config: PriceModelConfig = field(default_factory=PriceModelConfig)
     stats: dict = field(default_factory=dict)
     series: str = "rrp"  # what was modelled: "rrp" ($/MWh) or "import_price" ($/kWh)
+    code_version: int = MODEL_VERSION  # the code that fitted it (a stored older model keeps its own)
     # Analog residual paths (config.scenario_days > 0): (A, horizon) float32 realised - forecast deviations
     # from issue times in the window's last days (NaN where the target lies beyond the window), their local
     # 5-minute slot and their age in days at the window's end. Not serialised (rebuilt by a refit).
@@ -139,7 +155,7 @@ class FittedPriceModel:
     @property
     def version(self) -> str:
         """Identifies the model: kind, code version, config and training window."""
-        return (f"{MODEL_KIND}-v{MODEL_VERSION}-{self.config.key()}-"
+        return (f"{MODEL_KIND}-v{self.code_version}-{self.config.key()}-"
                 f"{self.train_start.strftime('%Y%m%dT%H%M')}-{self.train_end.strftime('%Y%m%dT%H%M')}")
 
     # -- forecasting ---------------------------------------------------------------------------------
@@ -177,7 +193,8 @@ class FittedPriceModel:
         """The fast path (the backtest precomputes the local keys and features)."""
         n = len(slot)
         base = self.profile[daytype, slot]
-        coef = self.coef[:n] if n <= len(self.coef) else np.vstack([self.coef, np.repeat(self.coef[-1:], n - len(self.coef), 0)])
+        full = self.coef[issue_block(int(slot[0]), len(self.coef))]
+        coef = full[:n] if n <= len(full) else np.vstack([full, np.repeat(full[-1:], n - len(full), 0)])
         mean = base + coef @ feats
         buckets = horizon_buckets(n)
         regime = 1 if feats[6] > 0 else 0  # any spike in the last 24 h: the "hot" residual quantiles
@@ -222,7 +239,7 @@ class FittedPriceModel:
     # -- persistence ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
-            "kind": MODEL_KIND, "code_version": MODEL_VERSION, "version": self.version, "timezone": self.timezone,
+            "kind": MODEL_KIND, "code_version": self.code_version, "version": self.version, "timezone": self.timezone,
             "as_of": self.as_of.isoformat(), "train_start": self.train_start.isoformat(),
             "train_end": self.train_end.isoformat(), "n_train": self.n_train, "config": asdict(self.config),
             "profile": self.profile.round(6).tolist(), "coef": self.coef.round(8).tolist(),
@@ -233,12 +250,16 @@ class FittedPriceModel:
     def from_dict(cls, d: dict) -> FittedPriceModel:
         if d.get("kind") != MODEL_KIND:
             raise PriceModelError(f"stored model kind {d.get('kind')!r} is not {MODEL_KIND!r}")
+        coef, config = np.asarray(d["coef"], float), dict(d["config"])
+        if coef.ndim == 2:  # code version <= 3: one pooled regression, fitted before the block knobs existed
+            coef = coef[None]
+            config.update(issue_blocks=1, block_prior_days=None)
         return cls(
             timezone=d["timezone"], as_of=pd.Timestamp(d["as_of"]), train_start=pd.Timestamp(d["train_start"]),
             train_end=pd.Timestamp(d["train_end"]), n_train=int(d["n_train"]),
-            profile=np.asarray(d["profile"], float), coef=np.asarray(d["coef"], float),
-            resid_q=np.asarray(d["resid_q"], float), config=PriceModelConfig(**d["config"]), stats=d.get("stats", {}),
-            series=d.get("series", "rrp"),
+            profile=np.asarray(d["profile"], float), coef=coef,
+            resid_q=np.asarray(d["resid_q"], float), config=PriceModelConfig(**config), stats=d.get("stats", {}),
+            series=d.get("series", "rrp"), code_version=int(d.get("code_version", MODEL_VERSION)),
         )
 
 
@@ -305,8 +326,8 @@ def fit_price_model(history: pd.Series, as_of: pd.Timestamp, timezone: str,
     profile = _profile(x, grid, daytype, slot, as_of, cfg)
     dev = x - profile[daytype, slot]
     feats = feature_matrix(dev, x, cfg)
-    coef = _fit_coefficients(feats, dev, cfg)
-    resid_q = _residual_quantiles(feats, dev, hour, coef, cfg)
+    coef = _fit_coefficients(feats, dev, slot, cfg)
+    resid_q = _residual_quantiles(feats, dev, slot, hour, coef, cfg)
     analogs = _analog_residuals(feats, dev, slot, coef, cfg) if cfg.scenario_days > 0 else (None,) * 4
     stats = {"mean": float(x.mean()), "std": float(x.std()), "p99": float(np.quantile(x, 0.99)),
              "max": float(x.max()), "min": float(x.min())}
@@ -321,10 +342,10 @@ def _analog_residuals(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, coef
     """(residual paths (A, horizon) float32, local slot (A,), age in days (A,), hot regime (A,)) of the issue times on the
     quantile stride within the last ``scenario_days`` days (see :meth:`FittedPriceModel.scenarios`)."""
     n = len(dev)
-    horizon = len(coef)
+    horizon = coef.shape[1]
     stride = max(cfg.quantile_stride, 1)
     t = np.arange(n - 1, max(n - 1 - cfg.scenario_days * STEPS_PER_DAY, -1), -stride)[::-1]
-    pred = feats[t] @ coef.T  # (A, horizon)
+    pred = _predict(feats[t], slot[t], coef)  # (A, horizon)
     tgt = t[:, None] + np.arange(horizon)[None, :]
     resid = np.where(tgt < n, dev[np.minimum(tgt, n - 1)] - pred, np.nan)
     resid[:, 0] = 0.0
@@ -357,10 +378,15 @@ def _profile(x: np.ndarray, grid: pd.DatetimeIndex, daytype: np.ndarray, slot: n
     return prof
 
 
-def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, cfg: PriceModelConfig) -> np.ndarray:
-    """Ridge regression of ``dev[t+h]`` on ``feats[t]`` for every h (features scaled; intercept unpenalised)."""
+def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg: PriceModelConfig) -> np.ndarray:
+    """Ridge regressions of ``dev[t+h]`` on ``feats[t]`` for every h: (issue_blocks, horizon, features).
+
+    Features are scaled and the intercept is unpenalised. With several blocks, block b is fitted on the issue
+    times in that block of the local day, shrunk towards the pooled coefficients by a Gaussian prior with the
+    pooled per-sample Gram matrix times ``block_prior_days`` days of samples (the block's own samples then
+    outweigh the prior in proportion to how many it has).
+    """
     n, k = feats.shape
-    horizon = cfg.horizon
     wide = cfg.dev_clip * 2
     clip = wide if cfg.target_clip is None else cfg.target_clip
     y = np.clip(dev, -clip, clip)
@@ -371,25 +397,70 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, cfg: PriceModelConfig)
     scale[0] = 1.0
     scale[scale < 1e-9] = 1.0
     f = feats / scale
-    # Cumulative Gram matrices: A_h = sum_{t < n-h} f_t f_t^T.
-    cum = np.concatenate([np.zeros((1, k, k)), np.cumsum(f[:, :, None] * f[:, None, :], axis=0)])
-    pen = np.full(k, cfg.ridge * max(n, 1) * 1e-3)
-    pen[0] = 0.0
-    coef = np.zeros((horizon, k))
-    for h in range(1, horizon):
-        m = n - h
-        if m < 2 * k:
-            coef[h] = coef[h - 1]
-            continue
-        a = cum[m] + np.diag(pen)
-        b = f[:m].T @ (y_wide[h:] if h < split else y[h:])
-        coef[h] = np.linalg.solve(a, b)
-    coef[0] = 0.0
-    coef[0, 1] = 1.0  # h = 0 is the known current value (overridden in forecasts anyway)
-    return coef / scale
+    # The penalty scales with the whole window, so a block (1/issue_blocks of it) is regularised harder.
+    pen = np.diag(np.r_[0.0, np.full(k - 1, cfg.ridge * max(n, 1) * 1e-3)])
+
+    hs = np.arange(cfg.horizon)
+    m = n - hs  # samples with a target h steps ahead
+    fitted = (m >= 2 * k) & (hs > 0)
+    targets = (y_wide, y) if split > 0 else (y,)
+
+    def solve(fb: np.ndarray, prior: np.ndarray | None = None, prior_gram: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        # Cumulative Gram matrices: A_h = sum_{t < n-h} f_t f_t^T; b_h = sum_{t < n-h} f_t y_{t+h} for all h at
+        # once by FFT cross-correlation (a loop of matrix-vector products took 70 % of a 12-block fit).
+        cum = np.concatenate([np.zeros((1, k, k)), np.cumsum(fb[:, :, None] * fb[:, None, :], axis=0)])
+        b = [_lagged_products(fb, t, cfg.horizon) for t in targets]
+        rhs = np.where((hs < split)[:, None], b[0], b[-1])[fitted]
+        a = cum[m[fitted]] + pen
+        gram = np.zeros((cfg.horizon, k, k))  # per-sample Gram by horizon (the blocks' prior precision)
+        gram[fitted] = cum[m[fitted]] / m[fitted][:, None, None]
+        if prior is not None:
+            a = a + prior_gram[fitted]
+            rhs = rhs + np.einsum("hij,hj->hi", prior_gram[fitted], prior[fitted])
+        coef = np.zeros((cfg.horizon, k))
+        coef[fitted] = np.linalg.solve(a, rhs[..., None])[..., 0]
+        # a horizon too long for the window keeps the last fitted one's coefficients
+        coef = coef[np.maximum.accumulate(np.where(fitted, hs, 0))]
+        coef[0] = 0.0
+        coef[0, 1] = 1.0  # h = 0 is the known current value (overridden in forecasts anyway)
+        return coef, gram
+
+    pooled, gram = solve(f)
+    if cfg.issue_blocks == 1:
+        return (pooled / scale)[None]
+    block = issue_block(slot, cfg.issue_blocks)
+    prior = None if cfg.block_prior_days is None else pooled
+    prior_gram = None if prior is None else gram * (cfg.block_prior_days * STEPS_PER_DAY)
+    return np.stack([solve(f * (block == b)[:, None], prior, prior_gram)[0] / scale
+                     for b in range(cfg.issue_blocks)])
 
 
-def _residual_quantiles(feats: np.ndarray, dev: np.ndarray, hour: np.ndarray, coef: np.ndarray,
+def _lagged_products(f: np.ndarray, y: np.ndarray, horizon: int) -> np.ndarray:
+    """(horizon, k): row h is sum over t < n-h of f[t] * y[t+h] (a cross-correlation, by FFT)."""
+    n = len(y)
+    size = 1 << (2 * n - 1).bit_length()
+    spec = np.conj(np.fft.rfft(f, size, axis=0)) * np.fft.rfft(y, size)[:, None]
+    out = np.fft.irfft(spec, size, axis=0)[:horizon]
+    return np.pad(out, ((0, max(horizon - len(out), 0)), (0, 0)))
+
+
+def issue_block(slot: np.ndarray | int, blocks: int) -> np.ndarray | int:
+    """The block of the local day (0..blocks-1) a 5-minute slot falls in: picks the regression coefficients."""
+    return slot * blocks // STEPS_PER_DAY
+
+
+def _predict(feats_t: np.ndarray, slot_t: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    """(T, H) deviation forecasts for issue rows ``feats_t`` at local slots ``slot_t``; ``coef`` (blocks, H, k)."""
+    block = issue_block(slot_t, len(coef))
+    out = np.zeros((len(feats_t), coef.shape[1]))
+    for b in np.unique(block):
+        rows = block == b
+        out[rows] = feats_t[rows] @ coef[b].T
+    return out
+
+
+def _residual_quantiles(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, hour: np.ndarray, coef: np.ndarray,
                         cfg: PriceModelConfig) -> np.ndarray:
     """Residual quantiles per (regime, horizon bucket, local hour of the target), on sampled issue times.
 
@@ -398,11 +469,11 @@ def _residual_quantiles(feats: np.ndarray, dev: np.ndarray, hour: np.ndarray, co
     cell with fewer than 20 samples borrows the calm regime's value (hot) or the bucket's pooled value.
     """
     n = len(dev)
-    horizon = len(coef)
+    horizon = coef.shape[1]
     nb = len(BUCKET_EDGES) - 1
     t = np.arange(0, n, max(cfg.quantile_stride, 1))
     hs = np.arange(1, horizon, 3)
-    pred = feats[t] @ coef[hs].T  # (T, H')
+    pred = _predict(feats[t], slot[t], coef[:, hs])  # (T, H')
     tgt = t[:, None] + hs[None, :]
     ok = (tgt < n).ravel()
     safe = np.minimum(tgt, n - 1)

@@ -70,8 +70,8 @@ def _fit(cfg: PriceModelConfig):
 def test_a_split_clip_keeps_the_wide_fit_near_and_the_tight_fit_far():
     wide, tight = _fit(PriceModelConfig(target_clip=None)), _fit(PriceModelConfig(target_clip=300.0))
     split = _fit(PriceModelConfig(target_clip=300.0, target_clip_after_hours=2.0))
-    np.testing.assert_allclose(split.coef[:24], wide.coef[:24])  # 0-2 h: as without the clip
-    np.testing.assert_allclose(split.coef[24:], tight.coef[24:])  # from 2 h on: as the tight clip
+    np.testing.assert_allclose(split.coef[:, :24], wide.coef[:, :24])  # 0-2 h: as without the clip
+    np.testing.assert_allclose(split.coef[:, 24:], tight.coef[:, 24:])  # from 2 h on: as the tight clip
     # A spike in progress: the tight clip hardly carries it into the next half hour; the split fit does.
     s = rrp_series(days=31, seed=11, spike_rate=0.25)
     now = s.index[-1]
