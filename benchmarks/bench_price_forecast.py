@@ -193,7 +193,10 @@ pooled $362.11 against 0.696 / $362.02: a tie on the benchmark months (not a los
 The mean target is still missed, by 0.003. Its cost, ``fit`` in the results (one refit on 56 days, timed in the same
 run): 0.26 s against 0.11 s for the pooled fit (2.3x, once a day; the
 fit's right-hand sides for all 576 horizons now come from one FFT cross-correlation, which halved the 12-block
-fit, 0.53 s before, and gives the pooled coefficients to 1e-11); the stored model is 626 KB of JSON against 67 KB.
+fit, 0.53 s before, and gives the pooled coefficients to 1e-11). Measured afterwards on the windows only,
+against the new default ($476.58 / 0.726 / 0.243): ``fit_days`` 84 $476.08 / 0.723 / 0.246, 24 blocks prior 10
+days $469.86 / 0.715, 12 blocks prior 20 days $469.06 / 0.713 (2025-02 0.73 -> 0.53 / 0.54: the window that
+swings most with the fit); none adopted.; the stored model is 626 KB of JSON against 67 KB.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in

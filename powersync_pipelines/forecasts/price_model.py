@@ -405,23 +405,27 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg:
     fitted = (m >= 2 * k) & (hs > 0)
     targets = (y_wide, y) if split > 0 else (y,)
 
-    def solve(fb: np.ndarray, prior: np.ndarray | None = None, prior_gram: np.ndarray | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+    def solve(fb: np.ndarray, prior: np.ndarray | None = None, prior_gram: np.ndarray | None = None,
+              rows: np.ndarray | None = None, fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         # Cumulative Gram matrices: A_h = sum_{t < n-h} f_t f_t^T; b_h = sum_{t < n-h} f_t y_{t+h} for all h at
         # once by FFT cross-correlation (a loop of matrix-vector products took 70 % of a 12-block fit).
         cum = np.concatenate([np.zeros((1, k, k)), np.cumsum(fb[:, :, None] * fb[:, None, :], axis=0)])
         b = [_lagged_products(fb, t, cfg.horizon) for t in targets]
-        rhs = np.where((hs < split)[:, None], b[0], b[-1])[fitted]
-        a = cum[m[fitted]] + pen
+        # a block fits a horizon only with enough of its own issue times before n - h
+        ok = fitted if rows is None else fitted & (np.r_[0, np.cumsum(rows)][np.maximum(m, 0)] >= 2 * k)
+        rhs = np.where((hs < split)[:, None], b[0], b[-1])[ok]
+        a = cum[m[ok]] + pen
         gram = np.zeros((cfg.horizon, k, k))  # per-sample Gram by horizon (the blocks' prior precision)
-        gram[fitted] = cum[m[fitted]] / m[fitted][:, None, None]
+        gram[ok] = cum[m[ok]] / m[ok][:, None, None]
         if prior is not None:
-            a = a + prior_gram[fitted]
-            rhs = rhs + np.einsum("hij,hj->hi", prior_gram[fitted], prior[fitted])
+            a = a + prior_gram[ok]
+            rhs = rhs + np.einsum("hij,hj->hi", prior_gram[ok], prior[ok])
         coef = np.zeros((cfg.horizon, k))
-        coef[fitted] = np.linalg.solve(a, rhs[..., None])[..., 0]
-        # a horizon too long for the window keeps the last fitted one's coefficients
-        coef = coef[np.maximum.accumulate(np.where(fitted, hs, 0))]
+        coef[ok] = np.linalg.solve(a, rhs[..., None])[..., 0]
+        if fallback is None:  # a horizon too long for the window keeps the last fitted one's coefficients
+            coef = coef[np.maximum.accumulate(np.where(ok, hs, 0))]
+        else:  # a block short of issue times there takes the pooled fit's
+            coef[~ok] = fallback[~ok]
         coef[0] = 0.0
         coef[0, 1] = 1.0  # h = 0 is the known current value (overridden in forecasts anyway)
         return coef, gram
@@ -432,7 +436,7 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg:
     block = issue_block(slot, cfg.issue_blocks)
     prior = None if cfg.block_prior_days is None else pooled
     prior_gram = None if prior is None else gram * (cfg.block_prior_days * STEPS_PER_DAY)
-    return np.stack([solve(f * (block == b)[:, None], prior, prior_gram)[0] / scale
+    return np.stack([solve(f * (block == b)[:, None], prior, prior_gram, block == b, pooled)[0] / scale
                      for b in range(cfg.issue_blocks)])
 
 

@@ -119,3 +119,19 @@ def test_backtest_options_reach_the_block_knobs():
     cfg = model_config(opts)
     assert (cfg.issue_blocks, cfg.block_prior_days) == (4, None)
     assert (model_config(ForecastOptions()).issue_blocks, model_config(ForecastOptions()).block_prior_days) == (12, 10.0)
+
+
+@pytest.mark.parametrize("prior", [None, 0.0, 10.0])
+def test_a_short_history_leaves_no_block_unfitted(market, prior):
+    """2.5 days: for the longest horizons some blocks have no issue time left; they take the pooled fit."""
+    short = market[(market.index >= AS_OF - pd.Timedelta(days=2.5)) & (market.index < AS_OF)]
+    model = fit_price_model(short, AS_OF, TZ, PriceModelConfig(block_prior_days=prior))
+    pooled = fit_price_model(short, AS_OF, TZ, PriceModelConfig(issue_blocks=1))
+    assert np.isfinite(model.coef).all()
+    # the last horizon (575 steps) is fitted on the window's first n - 575 issue times only
+    first = short.index[:len(short) - 575].tz_convert(TZ)
+    per_block = np.bincount(issue_block(np.asarray(first.hour * 12 + first.minute // 5), 12), minlength=12)
+    starved = per_block < 2 * 7
+    assert 0 < starved.sum() < 12
+    np.testing.assert_allclose(model.coef[starved, -1], np.repeat(pooled.coef[:, -1], starved.sum(), axis=0))
+    assert not np.allclose(model.coef[~starved, -1], pooled.coef[:, -1])
