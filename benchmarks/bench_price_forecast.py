@@ -198,7 +198,8 @@ against the new default ($476.58 / 0.726 / 0.243): ``fit_days`` 84 $476.08 / 0.7
 days $469.86 / 0.715, 12 blocks prior 20 days $469.06 / 0.713 (2025-02 0.73 -> 0.53 / 0.54: the window that
 swings most with the fit); weekday and weekend blocks apart (12 / 6 of each, prior 10 days) $463.27 / 0.700
 and $460.41 / 0.692 (2025-02 0.69 -> 0.33 / 0.29: its first spikes came on a weekend block fitted on few
-days). None adopted; the weekend split's code was not kept.; the stored model is 626 KB of JSON against 67 KB.
+days); ``ridge`` 0.1 / 10 $476.75 / $476.28 (flat, as for the pooled fit). None adopted; the weekend split's code
+was not kept.; the stored model is 626 KB of JSON against 67 KB.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``); results in
