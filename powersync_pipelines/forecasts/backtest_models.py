@@ -139,7 +139,7 @@ def options_into(base: T, options: ForecastOptions, names: Mapping[str, str], op
         v = options.param(option, _UNSET)
         if v is _UNSET:
             continue
-        if name in optional and (v is None or str(v).strip().lower() in ("", "none")):
+        if name in optional and _switched_off(v):
             kw[name] = None
         elif v is not None:
             current = getattr(base, name)
@@ -393,9 +393,14 @@ class LearnedForecast(PersistenceForecast):
 _FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False, "": False, "none": False}
 
 
+def _switched_off(value: object) -> bool:
+    """None, an empty value or ``none`` (any case, spaces around): an optional knob is off."""
+    return value is None or str(value).strip().lower() in ("", "none")
+
+
 def _optional(value: object, cast):
-    """An optional option: None for unset, empty or ``none`` (switched off), else ``cast(value)``."""
-    return None if value in (None, "", "none") else cast(value)
+    """An optional option: None when switched off (see :func:`_switched_off`), else ``cast(value)``."""
+    return None if _switched_off(value) else cast(value)
 
 
 def _flag(value: object) -> bool:

@@ -40,3 +40,10 @@ def test_the_price_chain_reads_its_own_prefixed_options():
     assert model.chain_config == PriceChainConfig(fit_days=28, half_life_days=56.0, prior_weight=5.0)
     assert set(CHAIN_OPTIONS.values()) == {"chain_fit_days", "chain_half_life_days", "chain_prior_weight"}
     assert LearnedForecast(data, _opts()).chain_config == PriceChainConfig()
+
+
+@pytest.mark.parametrize("off", ["none", " None ", "NONE", "", None])
+def test_every_optional_option_is_switched_off_by_the_same_text(off):
+    data = backtest_data(rrp_series(days=4, seed=3), history_days=3, days=1)
+    model = LearnedForecast(data, _opts(calm_reserve_slots=off, scenario_split=off, block_prior_days=off))
+    assert (model.calm_reserve_slots, model.scenario_split, model.config.block_prior_days) == (None, None, None)
