@@ -390,7 +390,6 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg:
     wide = cfg.dev_clip * 2
     clip = wide if cfg.target_clip is None else cfg.target_clip
     y = np.clip(dev, -clip, clip)
-    y_wide = np.clip(dev, -wide, wide)
     # Horizons below split are fitted on the wide clip (spike persistence), the rest on target_clip (level).
     split = 0 if cfg.target_clip_after_hours is None else int(round(cfg.target_clip_after_hours * 12))
     scale = feats.std(axis=0)
@@ -403,20 +402,22 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg:
     hs = np.arange(cfg.horizon)
     m = n - hs  # samples with a target h steps ahead
     fitted = (m >= 2 * k) & (hs > 0)
-    targets = (y_wide, y) if split > 0 else (y,)
+    targets = (np.clip(dev, -wide, wide), y) if split > 0 else (y,)
+
+    def gram_sums(fb: np.ndarray) -> np.ndarray:
+        """Cumulative Gram matrices: entry m is sum_{t < m} f_t f_t^T (A_h is entry n - h)."""
+        return np.concatenate([np.zeros((1, k, k)), np.cumsum(fb[:, :, None] * fb[:, None, :], axis=0)])
 
     def solve(fb: np.ndarray, prior: np.ndarray | None = None, prior_gram: np.ndarray | None = None,
-              rows: np.ndarray | None = None, fallback: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        # Cumulative Gram matrices: A_h = sum_{t < n-h} f_t f_t^T; b_h = sum_{t < n-h} f_t y_{t+h} for all h at
-        # once by FFT cross-correlation (a loop of matrix-vector products took 70 % of a 12-block fit).
-        cum = np.concatenate([np.zeros((1, k, k)), np.cumsum(fb[:, :, None] * fb[:, None, :], axis=0)])
+              rows: np.ndarray | None = None, fallback: np.ndarray | None = None) -> np.ndarray:
+        # b_h = sum_{t < n-h} f_t y_{t+h} for all h at once by FFT cross-correlation (a loop of matrix-vector
+        # products took 70 % of a 12-block fit).
+        cum = gram_sums(fb)
         b = [_lagged_products(fb, t, cfg.horizon) for t in targets]
         # a block fits a horizon only with enough of its own issue times before n - h
         ok = fitted if rows is None else fitted & (np.r_[0, np.cumsum(rows)][np.maximum(m, 0)] >= 2 * k)
         rhs = np.where((hs < split)[:, None], b[0], b[-1])[ok]
         a = cum[m[ok]] + pen
-        gram = np.zeros((cfg.horizon, k, k))  # per-sample Gram by horizon (the blocks' prior precision)
-        gram[ok] = cum[m[ok]] / m[ok][:, None, None]
         if prior is not None:
             a = a + prior_gram[ok]
             rhs = rhs + np.einsum("hij,hj->hi", prior_gram[ok], prior[ok])
@@ -428,15 +429,18 @@ def _fit_coefficients(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, cfg:
             coef[~ok] = fallback[~ok]
         coef[0] = 0.0
         coef[0, 1] = 1.0  # h = 0 is the known current value (overridden in forecasts anyway)
-        return coef, gram
+        return coef
 
-    pooled, gram = solve(f)
+    pooled = solve(f)
     if cfg.issue_blocks == 1:
         return (pooled / scale)[None]
     block = issue_block(slot, cfg.issue_blocks)
-    prior = None if cfg.block_prior_days is None else pooled
-    prior_gram = None if prior is None else gram * (cfg.block_prior_days * STEPS_PER_DAY)
-    return np.stack([solve(f * (block == b)[:, None], prior, prior_gram, block == b, pooled)[0] / scale
+    prior = prior_gram = None
+    if cfg.block_prior_days is not None:  # precision: the pooled per-sample Gram by horizon x the prior's samples
+        prior, prior_gram = pooled, np.zeros((cfg.horizon, k, k))
+        prior_gram[fitted] = (gram_sums(f)[m[fitted]] / m[fitted][:, None, None]
+                              * (cfg.block_prior_days * STEPS_PER_DAY))
+    return np.stack([solve(f * (block == b)[:, None], prior, prior_gram, block == b, pooled) / scale
                      for b in range(cfg.issue_blocks)])
 
 
