@@ -213,7 +213,6 @@ import multiprocessing as mp
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pandas as pd
 
@@ -291,16 +290,12 @@ VARIANTS = {**{name: {**BEFORE_STOP_20, **params} for name, params in VARIANTS_B
             **STOP_20_VARIANTS, **STOP_23_VARIANTS}
 
 
-def _folder_path() -> Path:
+def _folder() -> str:
     root = shared_real_data()
     folder = root / "aemo" / "price_and_demand" / "VIC1" if root else None
     if folder is None or not folder.exists():
         raise SystemExit("bench_price_forecast needs ../shared/data/real/aemo/price_and_demand/VIC1")
-    return folder
-
-
-def _folder() -> str:
-    return str(_folder_path())
+    return str(folder)
 
 
 def _site():
@@ -392,13 +387,14 @@ def evaluate() -> dict:
 def fit_cost(as_of: str = "2025-06-01", repeats: int = 3) -> dict:
     """One refit on the real VIC1 history (56 days before ``as_of``), one pooled regression against the
     default's 12 issue-time blocks, timed in the same run; with the stored JSON size of each model."""
+    from powersync_pipelines.backtest.inputs import expand_price_paths, select_month_files
     from powersync_pipelines.forecasts.price_model import PriceModelConfig, fit_price_model
     from powersync_pipelines.prices.history import read_aemo_price_and_demand
 
     when = pd.Timestamp(as_of, tz=TZ).tz_convert("UTC")
-    files = sorted(_folder_path().glob("PRICE_AND_DEMAND_*.csv"))
+    # the month files the 56-day window needs (the fit truncates to its own window)
+    files = select_month_files(expand_price_paths([_folder()]), when - pd.Timedelta(days=56), when)
     rrp = read_aemo_price_and_demand([str(f) for f in files], region="VIC1")["rrp"]
-    rrp = rrp[(rrp.index >= when - pd.Timedelta(days=60)) & (rrp.index < when)]
     out = {}
     for name, cfg in {"pooled": PriceModelConfig(issue_blocks=1, block_prior_days=None),
                       "default": PriceModelConfig()}.items():
