@@ -14,6 +14,7 @@ import pandas as pd
 
 from .config import SiteConfig
 from .forecasts.load import load_forecast_kw
+from .forecasts.nowcast import RECENT_STEPS, load_nowcast, solar_nowcast
 from .forecasts.solar import solar_forecast_kw
 from .optimizer import BatteryParams, OptimizationProblem, ScheduleResult, self_consumption_schedule, solve
 from .prices.registry import fetch_price_frame
@@ -22,6 +23,7 @@ from .storage import HistoryStore
 
 HORIZON_HOURS = 48
 STEP = pd.Timedelta(minutes=5)
+TELEMETRY_FORECAST_COLUMNS = ("load_kw", "solar_kw")  # the measured series the forecasts read
 
 
 def site_now(site: SiteConfig, wall_now: pd.Timestamp | None = None, fixed: str | None = None) -> pd.Timestamp:
@@ -156,29 +158,70 @@ def horizon_prices(frame: pd.DataFrame, now: pd.Timestamp) -> PriceForecast:
     return PriceForecast(frame=grid, filled=int(grid["filled"].sum()), coverage=covered)
 
 
-def load_history(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp, days: int = 14) -> pd.Series | None:
+def telemetry_series(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp, column: str,
+                     since: pd.Timedelta) -> pd.Series | None:
+    """Measured ``column`` (``load_kw`` / ``solar_kw``) from ``telemetry`` in [now - since, now); None if none."""
     if store is None:
         return None
+    if column not in TELEMETRY_FORECAST_COLUMNS:
+        raise ValueError(f"telemetry column {column!r} is not one of {TELEMETRY_FORECAST_COLUMNS}")
     df = store.query(
-        "SELECT ts, load_kw FROM telemetry WHERE site_id = ? AND ts >= ? AND ts < ? AND load_kw IS NOT NULL ORDER BY ts",
-        [site.id, (now - pd.Timedelta(days=days)).to_pydatetime(), now.to_pydatetime()],
+        f"SELECT ts, {column} AS v FROM telemetry WHERE site_id = ? AND ts >= ? AND ts < ? AND {column} IS NOT NULL "
+        "ORDER BY ts",
+        [site.id, (now - since).to_pydatetime(), now.to_pydatetime()],
     )
     if df.empty:
         return None
-    return pd.Series(df["load_kw"].to_numpy(), index=pd.to_datetime(df["ts"], utc=True))
+    return pd.Series(df["v"].to_numpy(dtype=float), index=pd.to_datetime(df["ts"], utc=True))
+
+
+def load_history(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp, days: int = 14) -> pd.Series | None:
+    return telemetry_series(store, site, now, "load_kw", pd.Timedelta(days=days))
+
+
+def recent_intervals(measured: pd.Series | None, now: pd.Timestamp) -> pd.Series | None:
+    """5-minute means of the measurements in the last half hour before ``now`` (the nowcast's input)."""
+    if measured is None:
+        return None
+    recent = measured[measured.index >= now - RECENT_STEPS * STEP].dropna()
+    if recent.empty:
+        return None
+    return recent.resample("5min").mean().dropna()
 
 
 def solar_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> pd.Series:
-    """Solar kW on the horizon grid; stored in ``forecasts`` (kind ``solar``)."""
+    """Solar kW on the horizon grid, corrected by the last half hour's measured production where telemetry has
+    it (:func:`.forecasts.nowcast.solar_nowcast`); stored in ``forecasts`` (kind ``solar``)."""
     solar = solar_forecast_kw(site, horizon_index(now))
+    model = "pvlib_clearsky_climatology"
+    recent = recent_intervals(telemetry_series(store, site, now, "solar_kw", RECENT_STEPS * STEP), now)
+    if recent is not None and len(solar):
+        grid = pd.date_range(now - RECENT_STEPS * STEP, periods=RECENT_STEPS, freq=STEP)
+        modelled = solar_forecast_kw(site, grid).reindex(recent.index)
+        values = solar_nowcast(solar.to_numpy(), recent.to_numpy(), modelled.to_numpy())
+        if site.solar is not None:  # a bright half hour never lifts the forecast above the array's rating
+            values = np.minimum(values, site.solar.peak_kw)
+        if not np.array_equal(values, solar.to_numpy()):
+            solar, model = pd.Series(values, index=solar.index, name=solar.name), model + "+nowcast"
     if store is not None:
-        store.upsert_forecasts(site.id, "solar", solar, "pvlib_clearsky_climatology", now)
+        store.upsert_forecasts(site.id, "solar", solar, model, now)
     return solar
 
 
 def load_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, str]:
-    """(load kW on the horizon grid, model name); stored in ``forecasts`` (kind ``load``)."""
-    load, model = load_forecast_kw(site, horizon_index(now), load_history(store, site, now))
+    """(load kW on the horizon grid, model name); stored in ``forecasts`` (kind ``load``).
+
+    The profile (measured history or the shipped household) is corrected by the last half hour's measured load
+    where telemetry has it (:func:`.forecasts.nowcast.load_nowcast`; the model name then ends in ``+nowcast``).
+    """
+    history = load_history(store, site, now)
+    load, model = load_forecast_kw(site, horizon_index(now), history)
+    recent = recent_intervals(history, now)
+    if recent is not None and len(load):
+        # what the profile said for those intervals before they were measured (as issued half an hour ago)
+        modelled, _ = load_forecast_kw(site, recent.index, history[history.index < recent.index[0]])
+        values = load_nowcast(load.to_numpy(), recent.to_numpy(), modelled.to_numpy())
+        load, model = pd.Series(values, index=load.index, name=load.name), model + "+nowcast"
     if store is not None:
         store.upsert_forecasts(site.id, "load", load, model, now)
     return load, model

@@ -6,7 +6,8 @@ A model is a class with ``prices(i, n)`` -> (import, export) and ``load_solar(i,
 only read slots ``<= i`` (the current interval's price is known: the NEM dispatch price is set at its start).
 
 Built in: ``perfect`` (the real future), ``persistence`` (prices: the latest same time of day not after now,
-i.e. yesterday's for the next 24 h; load/solar: the mean of the same time on the last ``load_days`` days),
+i.e. yesterday's for the next 24 h; load/solar: the mean of the same time on the last ``load_days`` days,
+corrected by the last half hour's measurements, :mod:`powersync_pipelines.forecasts.nowcast`),
 ``noisy`` (perfect plus seeded noise, see :class:`NoisyForecast`) and ``provider`` (published forecasts the
 price data carries, persistence beyond them).
 
@@ -23,6 +24,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..forecasts.nowcast import (
+    LOAD_NOWCAST_HOURS,
+    RECENT_STEPS,
+    SOLAR_NOWCAST_HOURS,
+    load_nowcast,
+    solar_nowcast,
+)
 from .data import STEPS_PER_DAY, BacktestData
 from .errors import BacktestInputError
 from .inputs import persistence_source
@@ -35,6 +43,9 @@ class ForecastOptions:
     noise: float = 0.2  # noisy: relative size of the error at >= 1 h ahead
     seed: int = 0
     load_days: int = 3  # persistence: days averaged for the load/solar profile
+    # The profile corrected by the last half hour (forecasts.nowcast): fading time in hours, None / 0: off.
+    load_nowcast_hours: float | None = LOAD_NOWCAST_HOURS
+    solar_nowcast_hours: float | None = SOLAR_NOWCAST_HOURS
     params: tuple[tuple[str, object], ...] = ()  # free-form options for plugin models (hashable)
 
     def param(self, name: str, default: object = None) -> object:
@@ -129,9 +140,16 @@ class PersistenceForecast(ForecastModel):
         return self.data.import_price[src], self.data.export_price[src]
 
     def load_solar(self, i: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-        days = self.options.load_days
-        return (recent_days_profile(self.data.load_kw, i, n, days),
-                recent_days_profile(self.data.solar_kw, i, n, days))
+        o = self.options
+        load = recent_days_profile(self.data.load_kw, i, n, o.load_days)
+        solar = recent_days_profile(self.data.solar_kw, i, n, o.load_days)
+        if i < STEPS_PER_DAY + RECENT_STEPS:  # the profile had no day of history for the last half hour yet
+            return load, solar
+        lo = i - RECENT_STEPS  # the last half hour before now (the current interval is not measured yet)
+        return (load_nowcast(load, self.data.load_kw[lo:i], recent_days_profile(self.data.load_kw, lo, RECENT_STEPS,
+                                                                                o.load_days), o.load_nowcast_hours),
+                solar_nowcast(solar, self.data.solar_kw[lo:i], recent_days_profile(self.data.solar_kw, lo, RECENT_STEPS,
+                                                                                   o.load_days), o.solar_nowcast_hours))
 
 
 @register_forecast("noisy")

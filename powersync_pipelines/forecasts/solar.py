@@ -1,8 +1,9 @@
 """Solar forecast: pvlib clear-sky irradiance on the site's plane x a climatology factor.
 
 No weather feed is assumed here: clear-sky POA (simplified Solis, which needs no turbidity tables) scaled
-by a monthly clear-sky index gives an unbiased-on-average expectation; ``correct_with_measured`` rescales
-it by the ratio of recently measured to modelled production when telemetry exists.
+by a monthly clear-sky index gives an unbiased-on-average expectation. Where telemetry has the last half
+hour's production, the pipeline scales the next hours by measured / modelled (fading back to the model,
+:func:`.nowcast.solar_nowcast`).
 """
 
 from __future__ import annotations
@@ -48,20 +49,3 @@ def solar_forecast_kw(site: SiteConfig, index: pd.DatetimeIndex, climatology: bo
         kw = kw * clear_sky_index(mid.month.to_numpy(), lat)
     kw = np.clip(kw, 0.0, site.solar.peak_kw)
     return pd.Series(kw, index=index, name="solar_kw")
-
-
-def correct_with_measured(forecast: pd.Series, modelled_past: pd.Series, measured_past: pd.Series,
-                          min_energy_kwh: float = 2.0) -> tuple[pd.Series, float]:
-    """Scale the forecast by measured/modelled energy over a recent window; returns (series, factor).
-
-    The factor is clamped to [0.3, 1.5] so a few cloudy hours or a bad meter cannot zero the forecast.
-    """
-    both = pd.concat([modelled_past, measured_past], axis=1, keys=["m", "x"]).dropna()
-    if both.empty:
-        return forecast, 1.0
-    hours = (both.index[1] - both.index[0]).total_seconds() / 3600 if len(both) > 1 else 5 / 60
-    modelled_kwh = float(both["m"].sum() * hours)
-    if modelled_kwh < min_energy_kwh:
-        return forecast, 1.0
-    factor = float(np.clip(both["x"].sum() * hours / modelled_kwh, 0.3, 1.5))
-    return forecast * factor, factor

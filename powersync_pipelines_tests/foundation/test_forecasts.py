@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.forecasts.load import history_load_kw, load_forecast_kw, profile_load_kw
-from powersync_pipelines.forecasts.solar import correct_with_measured, solar_forecast_kw
+from powersync_pipelines.forecasts.solar import solar_forecast_kw
 
 
 def _idx(start: str, hours: int = 48) -> pd.DatetimeIndex:
@@ -30,16 +30,6 @@ def test_solar_winter_day_is_smaller_than_summer(demo_site):
     summer = solar_forecast_kw(demo_site, _idx("2024-01-14T13:00Z", 24)).sum()
     winter = solar_forecast_kw(demo_site, _idx("2024-07-14T14:00Z", 24)).sum()
     assert winter < 0.6 * summer
-
-
-def test_measured_correction_scales_and_is_clamped():
-    idx = _idx("2024-02-12T00:00Z", 6)
-    model = pd.Series(2.0, index=idx)
-    corrected, factor = correct_with_measured(model, model, model * 0.5)
-    assert factor == pytest.approx(0.5)
-    assert corrected.iloc[0] == pytest.approx(1.0)
-    _, clamped = correct_with_measured(model, model, model * 0.0)
-    assert clamped == pytest.approx(0.3)
 
 
 def test_profile_load_maps_local_time_of_day_and_covers_leap_day(demo_site):

@@ -82,7 +82,8 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
 
 
 @dg.asset(kinds={"python", "pvlib"}, description="Solar kW on the 5-min grid, 48 h ahead "
-          "(pvlib clear-sky x climatology).", pool="duckdb_history", **COMMON)
+          "(pvlib clear-sky x climatology, scaled by the last half hour's measured production where telemetry "
+          "has it).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
     store = history.store()
@@ -95,7 +96,8 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
 
 
 @dg.asset(kinds={"python"}, description="Household load kW, 48 h ahead (measured history profile when "
-          "there is a week of telemetry, else a real household profile).", pool="duckdb_history", **COMMON)
+          "there is a week of telemetry, else a real household profile; plus the last half hour's measured "
+          "difference, fading over half an hour).", pool="duckdb_history", **COMMON)
 def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                   clock: ClockResource) -> dg.MaterializeResult:
     store = history.store()
