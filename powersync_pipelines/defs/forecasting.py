@@ -4,9 +4,11 @@ Partition ``D`` fits every site's model on its stored realised prices strictly b
 (00:00 UTC, the partition's end), records it in ``price_models`` with its training window, and is picked up
 by the live ``price_forecast`` from then on (``forecasts.price_registry.load_latest_model``). A backfill
 over a range is one run (``BackfillPolicy.single_run()``) that fits one model per day, in order, each only
-on data before its own cut-off. Checks: ``price_model_fresh`` (the newest model is at most 2 days old) and
-``price_forecast_drift`` (over the last 7 days, realised prices fall inside the served P10-P90 band at
-least half the time and the bias stays within 5 c/kWh).
+on data before its own cut-off. Then the parameters of each site's models fitted more than
+``keep_params_days`` (30) before its newest are emptied: rows, versions and training windows stay.
+Checks: ``price_model_fresh`` (the newest model is at most 2 days old) and ``price_forecast_drift`` (over
+the last 7 days, realised prices fall inside the served P10-P90 band at least half the time and the bias
+stays within 5 c/kWh).
 """
 
 from typing import Any
@@ -15,7 +17,14 @@ import dagster as dg
 import pandas as pd
 
 from ..forecasts.price_model import PriceModelConfig, PriceModelError
-from ..forecasts.price_registry import STALE_AFTER, drift_reports, refit_site_model, staleness
+from ..forecasts.price_registry import (
+    PARAMS_KEEP_DAYS,
+    STALE_AFTER,
+    drift_reports,
+    prune_model_params,
+    refit_site_model,
+    staleness,
+)
 from .resources import HistoryStoreResource, SitesResource
 
 refit_days = dg.DailyPartitionsDefinition(start_date="2023-01-01", timezone="UTC", end_offset=0)
@@ -27,6 +36,8 @@ class PriceModelRefitConfig(dg.Config):
     sites: list[str] = []
     fit_days: int = PriceModelConfig.fit_days
     half_life_days: float = PriceModelConfig.profile_half_life_days
+    # Fitted parameters kept this many days behind each site's newest model (older rows keep their metadata).
+    keep_params_days: float = PARAMS_KEEP_DAYS
 
 
 @dg.asset(
@@ -68,6 +79,7 @@ def price_model(context: dg.AssetExecutionContext, config: PriceModelRefitConfig
             meta[f"{site.id}/model"] = dg.MetadataValue.text(model.version)
             meta[f"{site.id}/train_window"] = dg.MetadataValue.text(
                 f"{model.train_start.isoformat()} .. {model.train_end.isoformat()} ({model.n_train} intervals)")
+        meta[f"{site.id}/params_pruned"] = prune_model_params(store, site.id, config.keep_params_days)
     meta["fitted"], meta["skipped"] = fitted, skipped
     yield dg.MaterializeResult(metadata=meta)
 

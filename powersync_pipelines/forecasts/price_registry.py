@@ -17,6 +17,9 @@ from .price_model import MODEL_KIND, FittedPriceModel, PriceModelConfig, PriceMo
 
 LEADS_H = (1, 6, 24)
 STALE_AFTER = pd.Timedelta(days=2)
+# Fitted parameters are kept this many days behind a site's newest model; older rows keep their version, config
+# and training window but not the ~0.6 MB of parameters (a daily refit would otherwise add ~230 MB a year).
+PARAMS_KEEP_DAYS = 30
 
 
 def stored_history(store: HistoryStore, site_id: str, before: pd.Timestamp, days: float) -> pd.DataFrame:
@@ -65,9 +68,34 @@ def save_model(store: HistoryStore, site_id: str, model: FittedPriceModel, regio
         "series": model.series, "as_of": model.as_of, "train_start": model.train_start, "train_end": model.train_end,
         "n_train": model.n_train, "config": json.dumps(asdict(model.config)), "params": json.dumps(model.to_dict()),
         "created_at": pd.Timestamp.now(tz="UTC"), "partition_key": partition_key,
+        "params_pruned_at": pd.NaT,  # a refit of a pruned version stores its parameters again
     }
     store.upsert("price_models", pd.DataFrame([row]), ["model_id"])
     return row["model_id"]
+
+
+def prune_model_params(store: HistoryStore, site_id: str, keep_days: float = PARAMS_KEEP_DAYS) -> int:
+    """Empty the parameters of the site's models fitted more than ``keep_days`` before its newest; returns how many.
+
+    Measured from the newest model's ``as_of``, not the wall clock, so a site whose refits stopped keeps what it
+    has. Pruned models are never served (:func:`load_latest_model` skips them); refitting the same partition
+    stores the parameters again.
+    """
+    if keep_days < 0:
+        raise ValueError(f"keep_days must be >= 0, got {keep_days}")
+    newest = store.query("SELECT max(as_of) AS as_of FROM price_models WHERE site_id = ?", [site_id])
+    if newest.empty or pd.isna(newest["as_of"].iloc[0]):
+        return 0
+    cutoff = pd.Timestamp(newest["as_of"].iloc[0]).tz_convert("UTC") - pd.Timedelta(days=keep_days)
+    with store.connect() as con:
+        con.execute("BEGIN")
+        pruned = con.execute(
+            "UPDATE price_models SET params = '{}', params_pruned_at = ? WHERE site_id = ? AND as_of < ? "
+            "AND params_pruned_at IS NULL RETURNING model_id",
+            [pd.Timestamp.now(tz="UTC").to_pydatetime(), site_id, cutoff.to_pydatetime()],
+        ).fetchall()
+        con.execute("COMMIT")
+    return len(pruned)
 
 
 @dataclass
@@ -79,7 +107,7 @@ class StoredModel:
 
 def load_latest_model(store: HistoryStore, site_id: str, now: pd.Timestamp | None = None) -> StoredModel | None:
     """The newest model fitted before ``now`` (a model fitted later would have seen the future)."""
-    sql = "SELECT model_id, params, created_at FROM price_models WHERE site_id = ?"
+    sql = "SELECT model_id, params, created_at FROM price_models WHERE site_id = ? AND params_pruned_at IS NULL"
     params: list = [site_id]
     if now is not None:
         sql += " AND as_of <= ?"

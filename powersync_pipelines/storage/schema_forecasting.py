@@ -1,7 +1,9 @@
 """Price forecasting: the model registry and forecast provenance.
 
 * ``price_models``: one row per fitted model (versioned: kind, code version, config hash, training window),
-  with the training window and the fitted parameters as JSON so a model can be reloaded exactly.
+  with the training window and the fitted parameters as JSON so a model can be reloaded exactly. A daily refit
+  stores ~0.6 MB of parameters; older than the retention (``price_registry.prune_model_params``) they are
+  emptied (``params`` = ``{}``, ``params_pruned_at`` set) while the row, its config and training window stay.
 * ``price_forecast_horizon``: the latest served forecast per (site, interval) with its provenance
   (provider / learned / filled), quantiles and the model that produced it.
 * ``price_forecast_leads``: what was forecast for an interval 1 h, 6 h and 24 h before it (one row per
@@ -61,5 +63,9 @@ MIGRATIONS = [
         FROM price_forecast_leads l
         JOIN prices p ON p.site_id = l.site_id AND p.interval_start = l.interval_start AND NOT p.is_forecast;
         """,
+    ),
+    (
+        "forecasting_0002_model_params_retention",
+        "ALTER TABLE price_models ADD COLUMN IF NOT EXISTS params_pruned_at TIMESTAMPTZ;",
     ),
 ]
