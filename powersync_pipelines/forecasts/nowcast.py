@@ -13,6 +13,8 @@ windows and 11 of 12 months (mean +0.003 / +0.004); a perfect load and solar for
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 STEPS_PER_HOUR = 12
@@ -24,9 +26,13 @@ SOLAR_MIN_KW = 0.02  # below this (dawn, dusk, night) a ratio says nothing
 SOLAR_MIN_PEAK_SHARE = 0.02  # ... nor below 2 % of the forecast's peak (larger arrays)
 
 
+@lru_cache(maxsize=16)
 def _fade(n: int, hours: float) -> np.ndarray:
-    """exp(-h / tau) for h = 0..n-1 five-minute steps ahead (slot 0 is the current interval)."""
-    return np.exp(-np.arange(n) / (hours * STEPS_PER_HOUR))
+    """exp(-h / tau) for h = 0..n-1 five-minute steps ahead (slot 0 is the current interval); cached, read-only
+    (a backtest asks for the same one at every replan)."""
+    out = np.exp(-np.arange(n) / (hours * STEPS_PER_HOUR))
+    out.flags.writeable = False
+    return out
 
 
 def _usable(forecast: np.ndarray, measured: np.ndarray, modelled: np.ndarray, hours: float | None) -> bool:
