@@ -40,7 +40,8 @@ def _usable(forecast: np.ndarray, measured: np.ndarray, modelled: np.ndarray, ho
         return False
     if len(measured) == 0 or len(measured) != len(modelled):
         return False
-    return bool(np.isfinite(measured).all() and np.isfinite(modelled).all())
+    # a negative load or production is a meter or sign error, not information about the next hour
+    return bool(np.isfinite(measured).all() and np.isfinite(modelled).all() and (measured >= 0).all())
 
 
 def load_nowcast(forecast: np.ndarray, measured: np.ndarray, modelled: np.ndarray,
@@ -48,8 +49,8 @@ def load_nowcast(forecast: np.ndarray, measured: np.ndarray, modelled: np.ndarra
     """``forecast`` (kW, slot 0 = now) plus the recent mean of ``measured - modelled``, fading over ``hours``.
 
     ``measured`` / ``modelled``: the last intervals before now (measured load and what the same profile
-    forecast gave for them). Unchanged when either is missing or not finite, or ``hours`` is None / 0;
-    never below 0 kW.
+    forecast gave for them). Unchanged when either is missing or not finite, a measurement is negative, or
+    ``hours`` is None / 0; never below 0 kW.
     """
     out = np.asarray(forecast, dtype=float)
     measured, modelled = np.asarray(measured, dtype=float), np.asarray(modelled, dtype=float)

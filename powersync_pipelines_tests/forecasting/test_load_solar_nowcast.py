@@ -31,7 +31,7 @@ def test_load_below_the_profile_never_forecasts_negative_power():
 
 
 @pytest.mark.parametrize("measured, hours", [(np.full(6, np.nan), 0.5), (np.array([]), 0.5), (np.full(6, 3.0), None),
-                                             (np.full(6, 3.0), 0.0)])
+                                             (np.full(6, 3.0), 0.0), (np.full(6, -2.0), 0.5)])
 def test_load_profile_is_kept_without_usable_measurements_or_when_switched_off(measured, hours):
     profile = np.linspace(0.5, 2.0, 24)
     out = load_nowcast(profile, measured=measured, modelled=np.full(len(measured), 1.0), hours=hours)
