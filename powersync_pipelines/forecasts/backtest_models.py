@@ -131,7 +131,7 @@ def options_into(base: T, options: ForecastOptions, names: Mapping[str, str], op
     Why one reader: the model, the price chain and the spike-reserve rule all take their knobs from
     ``--forecast-param`` text or from Python values, and each should read them the same way. A value is
     read by ``readers[field]`` where given, else as the type of the base value (float where that is None;
-    true/false text for a bool). A field in ``optional`` is switched off (None) by ``none``, an empty value
+    true/false text for a bool; a whole number, also written ``4.0``, for an int). A field in ``optional`` is switched off (None) by ``none``, an empty value
     or None; elsewhere None leaves the default.
     """
     kw: dict[str, object] = {}
@@ -144,7 +144,8 @@ def options_into(base: T, options: ForecastOptions, names: Mapping[str, str], op
         elif v is not None:
             current = getattr(base, name)
             read = (readers or {}).get(name) or (
-                _flag if isinstance(current, bool) else float if current is None else type(current))
+                _flag if isinstance(current, bool) else _whole if isinstance(current, int)
+                else float if current is None else type(current))
             kw[name] = read(v)
     return replace(base, **kw)
 
@@ -401,6 +402,14 @@ def _switched_off(value: object) -> bool:
 def _optional(value: object, cast):
     """An optional option: None when switched off (see :func:`_switched_off`), else ``cast(value)``."""
     return None if _switched_off(value) else cast(value)
+
+
+def _whole(value: object) -> int:
+    """An integer option given as an int, a whole float or text (``issue_blocks=4`` or ``4.0``; not ``4.5``)."""
+    number = float(str(value).strip()) if not isinstance(value, int | float) else float(value)
+    if not number.is_integer():
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(number)
 
 
 def _flag(value: object) -> bool:

@@ -25,6 +25,16 @@ def test_text_is_read_as_each_knobs_type():
     assert model_config(_opts()) == PriceModelConfig()
 
 
+@pytest.mark.parametrize("given", ["4", "4.0", " 4 ", 4, 4.0])
+def test_a_whole_number_knob_takes_a_whole_float_and_refuses_a_fraction(given):
+    cfg = model_config(_opts(issue_blocks=given))
+    assert cfg.issue_blocks == 4 and isinstance(cfg.issue_blocks, int)
+    with pytest.raises(ValueError, match="whole number"):
+        model_config(_opts(issue_blocks="4.5"))
+    with pytest.raises(ValueError, match="whole number"):
+        model_config(_opts(fit_days=27.5))
+
+
 def test_none_switches_an_optional_knob_off_and_leaves_the_others_at_their_defaults():
     assert model_config(_opts(target_clip="none")).target_clip is None
     assert model_config(_opts(target_clip=None)).target_clip is None
