@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import state
+from .grants import grant_owner, missing_grant
 from .locks import DeviceBusy, device_writer
 
 if TYPE_CHECKING:
@@ -130,10 +131,11 @@ class BatteryDevice(ABC):
 
     kind: str = "battery"
 
-    def __init__(self, site: SiteConfig, store: HistoryStore | None = None) -> None:
+    def __init__(self, site: SiteConfig, store: HistoryStore | None = None, arbitrated: bool = False) -> None:
         self.site = site
         self.cfg = site.battery
         self.store = store
+        self.arbitrated = arbitrated  # live control: every write needs the arbiter's grant (devices.grants)
         self._last: Telemetry | None = None
         self._tx: _Tx | None = None
         self._until: pd.Timestamp | None = None  # end of the forced mode being applied (drivers may use it)
@@ -416,6 +418,8 @@ class BatteryDevice(ABC):
         self._tx = tx
         outcome, error = "ok", None
         try:
+            if lock and (why := missing_grant(self.site.id, self.arbitrated)):
+                raise CommandRefused(why)
             if lock:
                 with device_writer(self.device_key):
                     body()
@@ -434,46 +438,8 @@ class BatteryDevice(ABC):
         if self.store is not None:
             result.command_id = self.store.record_command(
                 self.site.id, self.kind, name, outcome, params=params, written=tx.written, readback=tx.readback,
-                error=error,
+                error=error, owner=grant_owner(),
             )
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "%s %s on %s: %s%s", self.kind, name, self.site.id, outcome, f" ({error})" if error else "")
         return result
-
-
-def open_device(site: SiteConfig, store: HistoryStore | None = None) -> BatteryDevice:
-    """The driver for ``site.battery.kind`` (nothing is connected until the first call)."""
-    kind = site.battery.kind
-    if kind == "sungrow_sh":
-        from .sungrow_sh import SungrowSH
-
-        return SungrowSH(site, store)
-    if kind == "sigenergy":
-        from .sigenergy import Sigenergy
-
-        return Sigenergy(site, store)
-    if kind == "tesla":
-        from .tesla import TeslaPowerwall
-
-        return TeslaPowerwall(site, store)
-    if kind == "simulated":
-        from .simulated import SimulatedBattery
-
-        return SimulatedBattery(site, store)
-    raise DeviceError(f"site {site.id!r}: unknown battery kind {kind!r}")
-
-
-def restore_expired(store: HistoryStore, site: SiteConfig, now: pd.Timestamp | None = None) -> CommandResult | None:
-    """Restore the saved state if its forced mode has expired (also after a crash: a past expiry restores now).
-
-    Returns the restore's result, or None when nothing was due. A failed restore stays pending and is retried
-    on the next call.
-    """
-    now = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
-    if now.tzinfo is None:
-        now = now.tz_localize("UTC")
-    saved = state.load_pending(store, site.id, "forced")
-    if saved is None or not saved.expired(now):
-        return None
-    with open_device(site, store) as dev:
-        return dev.restore_normal()

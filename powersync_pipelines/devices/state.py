@@ -119,15 +119,3 @@ def mark_restored(store: HistoryStore | None, saved: SavedState) -> None:
 
 def mark_restore_failed(store: HistoryStore | None, saved: SavedState, error: str) -> None:
     write(store, replace(saved, status="restore_failed", attempts=saved.attempts + 1, last_error=error[:500]))
-
-
-def pending_expired(store: HistoryStore, now: pd.Timestamp) -> list[SavedState]:
-    """Every pending saved state whose expiry has passed (for the restore watch)."""
-    with store.connect() as con:
-        rows = con.execute(
-            "SELECT site_id, slot FROM device_saved_state WHERE status IN ('active', 'restore_failed') "
-            "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at",
-            [pd.Timestamp(now).to_pydatetime()],
-        ).fetchall()
-    found = [load(store, r[0], r[1]) for r in rows]
-    return [s for s in found if s is not None]

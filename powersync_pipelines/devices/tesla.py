@@ -29,8 +29,8 @@ SITE_INFO_TTL_S = 60.0
 class TeslaPowerwall(BatteryDevice):
     kind = "tesla"
 
-    def __init__(self, site: Any, store: Any = None) -> None:
-        super().__init__(site, store)
+    def __init__(self, site: Any, store: Any = None, arbitrated: bool = False) -> None:
+        super().__init__(site, store, arbitrated)
         cfg = self.cfg
         self.base_url = cfg.base_url or os.environ.get("POWERSYNC_TESLA_BASE_URL") or FLEET_NA
         self.api = cfg.api or ("teslemetry" if "teslemetry" in self.base_url else "fleet")

@@ -15,8 +15,10 @@ from ...config import SiteConfig
 from ...storage import HistoryStore
 from .. import state
 from ..base import CommandRefused, DeviceError, VerifyError
+from ..grants import grant_owner, missing_grant
 from ..locks import DeviceBusy, device_writer
-from .base import AcInverter, open_inverter
+from .base import AcInverter
+from .brands import open_inverter
 
 SLOT = "ac_curtail"
 
@@ -51,6 +53,8 @@ def _run(site: SiteConfig, store: HistoryStore | None, name: str, inverter: AcIn
     inv: AcInverter | None = None
     try:
         inv = _inverter_for(site, inverter)
+        if why := missing_grant(site.id, inv.arbitrated):
+            raise CommandRefused(why)
         with device_writer(inv.device_key):
             body(inv, result)
         result.ok, result.outcome = True, "ok"
@@ -68,7 +72,7 @@ def _run(site: SiteConfig, store: HistoryStore | None, name: str, inverter: AcIn
     if store is not None:
         result.command_id = store.record_command(
             site.id, f"ac_inverter:{brand}", name, result.outcome, params={"brand": brand},
-            written=result.written, readback=result.readback, error=result.error,
+            written=result.written, readback=result.readback, error=result.error, owner=grant_owner(),
         )
     return result
 
