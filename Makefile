@@ -26,7 +26,7 @@ demo: env
 test: env
 	$(VENV)/bin/ruff check powersync_pipelines powersync_pipelines_tests benchmarks
 	$(VENV)/bin/dg check defs
-	$(VENV)/bin/pytest -m "slow or not slow"
+	$(VENV)/bin/pytest -m "not reliability"
 
 ## make ui: Dagster UI + daemon with the demo site, the simulator and the 5-minute schedule running
 ui: env

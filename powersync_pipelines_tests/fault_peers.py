@@ -59,6 +59,8 @@ class FaultyTcp:
 
     def stop(self) -> None:
         with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             socks, self._open = list(self._open), []

@@ -247,7 +247,12 @@ class BatteryDevice(ABC):
         if problem:
             return self._refuse(name, params, problem)
         wall = pd.Timestamp.now(tz="UTC")
-        expires = pd.Timestamp(until) if until is not None else wall + DEFAULT_APPLY_LEASE
+        try:
+            expires = pd.Timestamp(until) if until is not None else wall + DEFAULT_APPLY_LEASE
+        except (TypeError, ValueError):
+            expires = pd.NaT
+        if expires is pd.NaT:
+            return self._refuse(name, params, f"until {until!r} is not a date-time")
         if expires.tzinfo is None:
             expires = expires.tz_localize("UTC")
         if expires <= wall:  # a replayed clock (demo, backtest): the lease runs on the wall clock

@@ -98,3 +98,10 @@ def test_a_forced_mode_writes_exactly_what_was_asked_or_nothing(power, minutes, 
             assert result.outcome == "refused", result.error
             assert (dev.model.mode, dev.model.command_kw) == before
         dev.restore_normal()
+
+
+def test_an_unreadable_lease_end_is_refused(sungrow_sim, sungrow_site):
+    with open_device(sungrow_site) as dev:
+        result = dev.apply("CHARGE", 2.0, until="tomorrow-ish")
+    assert result.outcome == "refused" and "not a date-time" in result.error
+    assert sungrow_sim.written_addresses(accepted_only=False) == []

@@ -226,6 +226,10 @@ class ModbusSimulator:
                     return f
         return None
 
+    def _active(self, fault: Fault) -> bool:
+        with self.lock:
+            return any(f is fault for f in self.faults)
+
     def _drop_connections(self, reset: bool = False) -> None:
         """Close every client connection; ``reset`` sends a TCP RST (SO_LINGER 0) instead of a FIN."""
         if self._server is not None:
@@ -249,9 +253,11 @@ class ModbusSimulator:
                     with self.lock:
                         self.writes.append(WriteRecord(fc, address, list(values), False, fault.code))
                 return ExcCodes(fault.code)
+            if fault is not None and fault.kind == "timeout":
+                await asyncio.sleep(fault.delay_s)
+                if not self._active(fault):  # cleared during the hold: the request dies alone, nobody else's
+                    return ExcCodes.DEVICE_FAILURE  # connection is dropped (the client has given up on it)
             if fault is not None and fault.kind in ("drop", "timeout", "reset"):
-                if fault.kind == "timeout":
-                    await asyncio.sleep(fault.delay_s)
                 self._drop_connections(reset=fault.kind == "reset")
                 return ExcCodes.DEVICE_FAILURE
             if fault is not None and fault.kind == "slow":
