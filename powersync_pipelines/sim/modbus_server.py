@@ -5,14 +5,19 @@ Subclasses describe their register tables and react to reads (refresh values fro
 pymodbus's blocks before each read, so tests can inspect and set registers without touching pymodbus internals.
 
 Faults (``inject``): ``exception`` (reply with Modbus exception ``code``: 2 illegal address, 4 device
-failure, 6 busy), ``timeout`` (no reply: hold the request, then drop the connection), ``drop`` (close the
-connection before handling the request) and ``drop_after_write`` (apply the write, then drop before replying).
+failure, 6 busy), ``timeout`` (no reply: hold the request, then drop the connection), ``slow`` (answer after
+``delay_s``), ``drop`` (close the connection before handling the request), ``drop_after_write`` (apply the
+write, then drop before replying), and ``reset`` / ``reset_after_write`` (the same with a TCP reset, which the
+client sees as ``ConnectionResetError``, as when a battery dies mid-transaction). ``connects`` counts accepted
+connections, so tests bound reconnects by counting, not by timing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,12 +30,13 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from ..devices.physics import BatteryModel
 
 WRITE_FCS = {5, 6, 15, 16, 22, 23}
+FAULT_KINDS = ("exception", "timeout", "slow", "drop", "drop_after_write", "reset", "reset_after_write")
 HOLDING_FCS = {3, 6, 16, 22, 23}
 
 
 @dataclass
 class Fault:
-    kind: str  # exception | timeout | drop | drop_after_write
+    kind: str  # one of FAULT_KINDS
     code: int = 4
     address: int | None = None
     on: str = "any"  # read | write | any
@@ -72,6 +78,7 @@ class ModbusSimulator:
         self.writes: list[WriteRecord] = []
         self.reads: list[tuple[int, int, int]] = []
         self.faults: list[Fault] = []
+        self.connects = 0  # TCP connections accepted
         self.lock = threading.RLock()
         self.port: int = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,7 +170,8 @@ class ModbusSimulator:
         devices = self._devices()
         with self.lock:
             self.refresh()
-        self._server = ModbusTcpServer(devices, address=(self.host, self._requested_port))
+        self._server = ModbusTcpServer(devices, address=(self.host, self._requested_port),
+                                       trace_connect=self._on_connect)
         await self._server.serve_forever(background=True)
         self.port = self._server.transport.sockets[0].getsockname()[1]
         ready.set()
@@ -172,6 +180,11 @@ class ModbusSimulator:
                 await asyncio.wait_for(self._stop.wait(), self.tick_s)
             self.advance_real()
         await self._server.shutdown()
+
+    def _on_connect(self, connected: bool) -> None:
+        if connected:
+            with self.lock:
+                self.connects += 1
 
     # -- physics ----------------------------------------------------------------------------------------
     def advance_real(self) -> None:
@@ -193,8 +206,8 @@ class ModbusSimulator:
     # -- faults -----------------------------------------------------------------------------------------
     def inject(self, kind: str, *, code: int = 4, address: int | None = None, on: str = "any", count: int = 1,
                delay_s: float = 2.0) -> Fault:
-        if kind not in ("exception", "timeout", "drop", "drop_after_write"):
-            raise ValueError(f"unknown fault kind {kind!r}")
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault kind {kind!r} (expected one of {', '.join(FAULT_KINDS)})")
         fault = Fault(kind, code, address, on, count, delay_s)
         with self.lock:
             self.faults.append(fault)
@@ -213,10 +226,18 @@ class ModbusSimulator:
                     return f
         return None
 
-    def _drop_connections(self) -> None:
+    def _active(self, fault: Fault) -> bool:
+        with self.lock:
+            return any(f is fault for f in self.faults)
+
+    def _drop_connections(self, reset: bool = False) -> None:
+        """Close every client connection; ``reset`` sends a TCP RST (SO_LINGER 0) instead of a FIN."""
         if self._server is not None:
             for conn in list(self._server.active_connections.values()):
                 with contextlib.suppress(Exception):
+                    sock = conn.transport.get_extra_info("socket") if reset else None
+                    if sock is not None:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     conn.transport.abort()
 
     # -- the pymodbus hook ------------------------------------------------------------------------------
@@ -232,11 +253,15 @@ class ModbusSimulator:
                     with self.lock:
                         self.writes.append(WriteRecord(fc, address, list(values), False, fault.code))
                 return ExcCodes(fault.code)
-            if fault is not None and fault.kind in ("drop", "timeout"):
-                if fault.kind == "timeout":
-                    await asyncio.sleep(fault.delay_s)
-                self._drop_connections()
+            if fault is not None and fault.kind == "timeout":
+                await asyncio.sleep(fault.delay_s)
+                if not self._active(fault):  # cleared during the hold: the request dies alone, nobody else's
+                    return ExcCodes.DEVICE_FAILURE  # connection is dropped (the client has given up on it)
+            if fault is not None and fault.kind in ("drop", "timeout", "reset"):
+                self._drop_connections(reset=fault.kind == "reset")
                 return ExcCodes.DEVICE_FAILURE
+            if fault is not None and fault.kind == "slow":
+                await asyncio.sleep(fault.delay_s)
             if is_write:
                 vals = [int(v) for v in values]
                 with self.lock:
@@ -249,13 +274,13 @@ class ModbusSimulator:
                         self.refresh()
                 if code is not None:
                     return ExcCodes(code)
-                if fault is not None and fault.kind == "drop_after_write":
-                    self._drop_connections()
+                if fault is not None and fault.kind in ("drop_after_write", "reset_after_write"):
+                    self._drop_connections(reset=fault.kind == "reset_after_write")
                 return None
             with self.lock:
                 self.reads.append((fc, address, count))
-            if fault is not None and fault.kind == "drop_after_write":
-                self._drop_connections()
+            if fault is not None and fault.kind in ("drop_after_write", "reset_after_write"):
+                self._drop_connections(reset=fault.kind == "reset_after_write")
             return self._fill(unit, fc, start, address, count, registers)
 
         return action

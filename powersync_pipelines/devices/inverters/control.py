@@ -8,10 +8,12 @@ written and read back. A failed restore stays pending and is retried by the next
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...config import SiteConfig
+from ...redaction import redact
 from ...storage import HistoryStore
 from .. import state
 from ..base import CommandRefused, DeviceError, VerifyError
@@ -21,6 +23,7 @@ from .base import AcInverter
 from .brands import open_inverter
 
 SLOT = "ac_curtail"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,11 +67,15 @@ def _run(site: SiteConfig, store: HistoryStore | None, name: str, inverter: AcIn
         result.outcome, result.error = "verify_failed", str(exc)
     except (DeviceError, DeviceBusy) as exc:
         result.outcome, result.error = "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - an inverter command is always recorded, never a traceback
+        log.warning("%s on %s: unexpected %s", name, site.id, type(exc).__name__, exc_info=True)
+        result.outcome, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
     finally:
         if inv is not None:
             result.written = list(inv.written)
             if inverter is None:
                 inv.close()
+    result.error = redact(result.error) if result.error is not None else None
     if store is not None:
         result.command_id = store.record_command(
             site.id, f"ac_inverter:{brand}", name, result.outcome, params={"brand": brand},
@@ -102,9 +109,9 @@ def restore_inverter(site: SiteConfig, store: HistoryStore | None, inverter: AcI
         result.saved = pending.state if pending is not None else None
         try:
             result.readback = inv.restore(pending.state if pending is not None else None)
-        except DeviceError as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the saved state, then reported by _run
             if pending is not None:
-                state.mark_restore_failed(store, pending, str(exc))
+                state.mark_restore_failed(store, pending, redact(exc))
             raise
         if pending is not None:
             state.mark_restored(store, pending)
