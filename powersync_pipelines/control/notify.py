@@ -24,6 +24,7 @@ from ..config.automations import (
     NtfyChannel,
     WebhookChannel,
 )
+from ..redaction import excerpt, register, response_excerpt
 from ..storage import HistoryStore
 from .live_store import record_notification
 
@@ -66,6 +67,7 @@ def _token(env: str | None, channel: str) -> str | None:
     value = os.environ.get(env, "").strip()
     if not value:
         raise NotifierError(f"channel {channel!r}: environment variable {env} is not set")
+    register(value)
     return value
 
 
@@ -75,10 +77,10 @@ def _post(name: str, kind: str, url: str, timeout_s: float, **kwargs: Any) -> De
                           headers={"User-Agent": USER_AGENT}) as client:
             resp = client.post(url, **kwargs)
     except httpx.HTTPError as exc:
-        return Delivery(name, kind, False, error=f"{type(exc).__name__} posting to {_host(url)}: {exc}"[:300])
+        return Delivery(name, kind, False, error=f"{type(exc).__name__} posting to {_host(url)}: {excerpt(exc, 240)}")
     if resp.status_code >= 400:
         return Delivery(name, kind, False, resp.status_code,
-                        f"HTTP {resp.status_code} from {_host(url)}: {resp.text[:200]!r}")
+                        f"HTTP {resp.status_code} from {_host(url)}: {response_excerpt(resp)!r}")
     return Delivery(name, kind, True, resp.status_code)
 
 
