@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import os
+import queue
 import sys
 import time
 from collections.abc import Callable
@@ -330,18 +331,17 @@ class _InlineQueue:
         self.fn(n)
 
 
-def _drain(queue, advance: Callable[[int], None], wait: float) -> None:
-    if queue is None:
+def _drain(ticks, advance: Callable[[int], None], wait: float) -> None:
+    if ticks is None:
         if wait:
             time.sleep(wait)
         return
-    import queue as q
 
     try:
-        advance(queue.get(timeout=wait) if wait else queue.get_nowait())
+        advance(ticks.get(timeout=wait) if wait else ticks.get_nowait())
         while True:
-            advance(queue.get_nowait())
-    except q.Empty:
+            advance(ticks.get_nowait())
+    except queue.Empty:
         pass
 
 

@@ -13,7 +13,7 @@ import logging
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -424,8 +424,6 @@ class BatteryDevice(ABC):
         """An explicit setting made during a forced mode must survive its restore."""
         saved = state.load_pending(self.store, self.site.id, slot)
         if saved is not None:
-            from dataclasses import replace
-
             state.write(self.store, replace(saved, state={**saved.state, **changes}))
 
     def _guarded(self, fn: Callable[[], None]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from ..config import SiteConfig
+from .sungrow_sh import SungrowSimulator
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -26,8 +27,6 @@ def _port_free(host: str, port: int) -> bool:
 @contextmanager
 def simulated_devices(sites: list[SiteConfig], soc: float | None = None) -> Iterator[dict[str, str]]:
     """Start a simulator for every ``sungrow_sh`` site on loopback; yields ``{site_id: "host:port"}``."""
-    from .sungrow_sh import SungrowSimulator
-
     endpoints: dict[str, str] = {}
     with ExitStack() as stack:
         for site in sites:

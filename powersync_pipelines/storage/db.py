@@ -30,12 +30,11 @@ class StorageError(RuntimeError):
 
 def _migrations() -> list[tuple[str, str]]:
     """All ``MIGRATIONS`` from ``storage/schema_*.py`` modules, core first, then by name."""
-    from .. import storage
-
     found: list[tuple[str, str]] = []
-    for mod in sorted(pkgutil.iter_modules(storage.__path__), key=lambda m: (m.name != "schema_core", m.name)):
+    package_dir = str(Path(__file__).parent)
+    for mod in sorted(pkgutil.iter_modules([package_dir]), key=lambda m: (m.name != "schema_core", m.name)):
         if mod.name.startswith("schema_"):
-            found.extend(importlib.import_module(f"{storage.__name__}.{mod.name}").MIGRATIONS)
+            found.extend(importlib.import_module(f"{__package__}.{mod.name}").MIGRATIONS)
     return found
 
 

@@ -22,6 +22,7 @@ from ...control.automations import evaluate_site, gather_facts, needs_soc, pendi
 from ...control.reopt_trigger import PriceSnapshot, dispatch_snapshot, material_change, snapshot
 from ...control.spike import spike_params
 from ...control.spike_watch import run_spike_watch
+from ...prices.registry import fetch_price_frame
 from ..planning.jobs import reoptimize_job
 from ..planning.partitions import all_sites_tags
 from ..resources import (
@@ -126,8 +127,6 @@ def _probe(site, store, now: pd.Timestamp, last_probe: str | None) -> PriceSnaps
         return dispatch_snapshot(seen.interval_start, seen.rrp)
     if kind == "amber" or (kind == "octopus" and (last_probe is None or
                                                   now - pd.Timestamp(last_probe) >= OCTOPUS_PROBE_EVERY)):
-        from ...prices.registry import fetch_price_frame
-
         horizon = 3 if kind == "amber" else 48
         return snapshot(fetch_price_frame(site, now, horizon_hours=horizon), now)
     return None
