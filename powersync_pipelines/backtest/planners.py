@@ -16,9 +16,9 @@ import pandas as pd
 from .battery import ACTION_CODES, BatterySpec
 
 PLANNER_STRATEGIES = ("lp", "greedy")
-# Per-solve guard for the warm Replanner. (The optimizer re-arms HiGHS's time limit before every solve:
-# HiGHS itself counts it against a model's lifetime, which once turned long backtests into greedy runs.)
-REPLANNER_TIME_LIMIT_S = 5.0
+# Per-solve last-resort wall clock for the warm Replanner: work limits bound every normal solve, so a
+# backtest's decisions do not depend on how busy the machine is (the optimizer re-arms it per solve).
+REPLANNER_TIME_LIMIT_S = 60.0
 
 
 class Planner(Protocol):

@@ -240,6 +240,7 @@ def _repair_milp(
     # all-negative day) and find nothing the root's own heuristics and the search would not
     h.setOptionValue("mip_heuristic_run_rins", False)
     h.setOptionValue("mip_heuristic_run_rens", False)
+    h.setOptionValue("mip_allow_restart", False)
     h.passModel(lp.h.getLp())
     h.setOptionValue("simplex_iteration_limit", lp.iteration_limit)
     n_base = lp.n_col
