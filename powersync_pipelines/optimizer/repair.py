@@ -27,7 +27,7 @@ import time
 import highspy
 import numpy as np
 
-from .highs_util import INFEASIBLE_STATUSES, OPTIMAL, WORK_LIMIT_STATUSES, new_highs, run_timed
+from .highs_util import INFEASIBLE_STATUSES, MS, OPTIMAL, WORK_LIMIT_STATUSES, new_highs, run_timed
 from .model import CHG, DIS, EXP, IMP, INF, BatteryLp, LpOutcome, PeriodInputs
 
 BURN_TOL_KWH = 1e-8  # below the 1e-6 kW a 5-min interval can show
@@ -41,6 +41,7 @@ MAX_ROUNDS = 8  # MILP rounds adding intervals that burned anew; then every inte
 MIP_NODE_LIMIT = 500
 MIP_LEAF_LIMIT = 250
 BREAK_EVEN_TOL = 1e-9  # $/kWh: an interval whose burn is this close to paying gets its binaries too
+TIME_LIMIT = MS.kTimeLimit
 
 
 def burning_slots(lp: BatteryLp, col: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +302,7 @@ def _repair_milp(
         if ms != OPTIMAL:
             name = h.modelStatusToString(ms)
             if ms not in WORK_LIMIT_STATUSES or info.primal_solution_status != 2:  # 2: feasible
-                kind = "work_limit" if ms in WORK_LIMIT_STATUSES else "time_limit" if "Time" in name else "failed"
+                kind = "work_limit" if ms in WORK_LIMIT_STATUSES else "time_limit" if ms == TIME_LIMIT else "failed"
                 return LpOutcome(status=kind, detail=f"burn repair MILP ended {name} with {n_bin} binaries and no plan")
             stopped = (f"burn repair MILP reached its work limit ({MIP_NODE_LIMIT} nodes / {MIP_LEAF_LIMIT} leaves) "
                        f"with a plan within {abs(info.objective_function_value - info.mip_dual_bound):.2g} $ "
@@ -310,11 +311,11 @@ def _repair_milp(
         col = np.asarray(h.getSolution().col_value)
         # fix the binaries and re-solve as an LP: the duals (marginal value of stored energy, the widening)
         # and a vertex without the MIP's integrality slack
-        row_dual, clean = _fixed_lp(h, n_base, col)
+        row_dual, clean, clean_objective = _fixed_lp(h, n_base, col)
         if clean is not None:
             cd2, ie2 = burning_slots(lp, clean, slots)
             if cd2.size == 0 and ie2.size == 0:
-                col = clean
+                col, objective = clean, min(objective, clean_objective)
         cd, ie = burning_slots(lp, col, slots)
         if have_cd.issuperset(cd.tolist()) and have_ie.issuperset(ie.tolist()):
             break  # nothing burns outside the binaries (at most their integrality slack, cleaned up above)
@@ -340,8 +341,9 @@ def _repair_milp(
     return out
 
 
-def _fixed_lp(h: highspy.Highs, n_base: int, col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Fix the binaries at the MIP's values and solve the LP: (row duals, column values) or (None, None)."""
+def _fixed_lp(h: highspy.Highs, n_base: int, col: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, float]:
+    """Fix the binaries at the MIP's values and solve the LP: (row duals, column values, objective), or
+    (None, None, inf) if it does not end optimal."""
     n_total = h.getNumCol()
     ycols = np.arange(n_base, n_total, dtype=np.int32)
     yval = np.round(col[n_base:n_total])
@@ -349,9 +351,9 @@ def _fixed_lp(h: highspy.Highs, n_base: int, col: np.ndarray) -> tuple[np.ndarra
     h.changeColsBounds(len(ycols), ycols, yval, yval)
     h.run()
     if h.getModelStatus() != OPTIMAL:
-        return None, None
+        return None, None, float("inf")
     sol = h.getSolution()
-    return np.asarray(sol.row_dual), np.asarray(sol.col_value)
+    return np.asarray(sol.row_dual), np.asarray(sol.col_value), float(h.getInfo().objective_function_value)
 
 
 def _unfix(h: highspy.Highs, n_base: int) -> None:
