@@ -5,6 +5,7 @@ for live replans and the backtest.
 """
 
 from .highs_util import LAST_RESORT_S
+from .planner import Planner, PlannerSettings
 from .problem import BatteryParams, DemandCharge, EvRequirement, OptimizationProblem, ProblemError
 from .replanner import Replanner, ReplanResult
 from .result import ACTION_TOL_KW, ScheduleResult
@@ -17,6 +18,8 @@ __all__ = [
     "DemandCharge",
     "EvRequirement",
     "OptimizationProblem",
+    "Planner",
+    "PlannerSettings",
     "ProblemError",
     "ReplanResult",
     "Replanner",

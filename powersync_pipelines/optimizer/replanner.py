@@ -235,7 +235,7 @@ class Replanner:
         if out.status in ("optimal", "near_optimal"):
             if npd < len(slots):
                 _trim(out, npd)
-            plan = expand_outcome(solar, load, e0, agg, out)
+            plan = expand_outcome(solar, load, e0, agg, out, self.export_limit)
             status, solver = out.status, "lp"
             objective = out.objective
             if out.status == "near_optimal":
