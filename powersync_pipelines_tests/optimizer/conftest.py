@@ -13,10 +13,6 @@ import pytest
 from powersync_pipelines_tests.cpu_load import busy_cores
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cpu_load: runs with every core saturated by busy processes")
-
-
 @pytest.fixture(scope="session", autouse=os.environ.get("POWERSYNC_CPU_LOAD") == "1")
 def _whole_folder_under_load():
     with busy_cores() as procs:

@@ -1,9 +1,8 @@
 """A day with every price below zero: the burn repair reaches the full MILP optimum, fast, on both grids.
 
 With every import price negative, charging and discharging at once pays in every interval of the LP, so
-the burn repair needs a binary pair everywhere. Before its MIP ran single-threaded without restarts or
-RINS/RENS sub-MIPs, the 24 h day below fell back to greedy (-15.26 against an optimum of -21.34) even with
-a 60 s limit, and a 48 h one took 11 s of CPU.
+the burn repair needs a binary pair everywhere: the hardest MIP the planner meets on real data. The plan
+must be the full MILP optimum (the greedy fallback is far worse: -15.26 against -21.34 on the 24 h day).
 """
 
 from __future__ import annotations
