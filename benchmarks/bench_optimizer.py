@@ -8,20 +8,29 @@
 6. Expected-value planning over K price scenarios (``optimizer.scenarios``): warm replan time for K = 1, 4, 8
    against the single-path tiered Replanner in the same loop (``--scenarios`` runs only this and merges it
    into the results file).
+7. ``hard``: the burn repair's hardest cases (negative-price and all-negative days, real and generated, a DST
+   day, 24 h and 48 h, full and tiered), solved by this optimizer and by the one before the work limits
+   (``BEFORE_COMMIT``, loaded from git) in the same run: status, objective, CPU/wall time, LP iterations and
+   MIP nodes, and the CPU ratio. ``limits``: the most work any solve of a broad corpus needed against the
+   work limits (headroom), and a long warm-replan run that must never fall back. ``--hard`` runs only 7 and
+   merges it into the results file.
 
 Run: ``.venv/bin/python -m benchmarks.bench_optimizer`` (or ``make bench``). Bounded to a few minutes.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
+import highspy
 import numpy as np
 import pandas as pd
 
@@ -355,10 +364,241 @@ def bench_scenarios(name: str = "aemo_vic1_2024_02", replans: int = 288, ks: tup
     return out
 
 
+# ----- 7: hard cases before/after the work limits, and the limits' headroom -----
+BEFORE_COMMIT = "e7ad4fa"  # the optimizer with wall-clock limits (5 s default), before the work limits
+
+
+def _before_optimizer(commit: str = BEFORE_COMMIT):
+    """The ``optimizer`` package as it was at ``commit``, imported as ``optimizer_before`` (relative imports
+    only, so it runs beside the current one); None if git or the commit is not available."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        files = subprocess.run(["git", "ls-tree", "--name-only", commit, "powersync_pipelines/optimizer/"], cwd=root,
+                               capture_output=True, text=True, check=True, timeout=60).stdout.split()  # fmt: skip
+        tmp = Path(tempfile.mkdtemp(prefix="optimizer_before_"))
+        pkg = tmp / "optimizer_before"
+        pkg.mkdir()
+        for f in files:
+            if f.endswith(".py"):
+                src = subprocess.run(["git", "show", f"{commit}:{f}"], cwd=root, capture_output=True, text=True,
+                                     check=True, timeout=60).stdout  # fmt: skip
+                (pkg / Path(f).name).write_text(src)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    sys.path.insert(0, str(tmp))
+    mod = importlib.import_module("optimizer_before")
+    # HiGHS' thread scheduler is global to the process and the current optimizer fixes it at one thread: the
+    # old one runs single-threaded here too (its MIP could use both cores before; CPU times stay comparable)
+    configure = mod.highs_util._configure
+
+    def one_thread(h, *args):
+        configure(h, *args)
+        h.setOptionValue("threads", 1)
+
+    mod.highs_util._configure = one_thread
+    return mod
+
+
+class _Work:
+    """Counts the work of every HiGHS run inside the block: LP iterations, MIP nodes, the most per run."""
+
+    def __init__(self) -> None:
+        self.iterations = 0
+        self.nodes = 0
+        self.max_iterations_per_row = 0.0
+        self.max_nodes_per_run = 0
+
+
+@contextmanager
+def _count_work():
+    work = _Work()
+    original = highspy.Highs.run
+
+    def run(self):
+        status = original(self)
+        info = self.getInfo()
+        it = max(0, int(info.simplex_iteration_count))
+        nodes = max(0, int(info.mip_node_count))
+        work.iterations += it
+        work.nodes += nodes
+        work.max_nodes_per_run = max(work.max_nodes_per_run, nodes)
+        if nodes == 0:  # an LP: iterations per row is what LP_ITERATIONS_PER_ROW bounds
+            work.max_iterations_per_row = max(work.max_iterations_per_row, it / max(1, self.getNumRow()))
+        return status
+
+    highspy.Highs.run = run
+    try:
+        yield work
+    finally:
+        highspy.Highs.run = original
+
+
+def _generated(seed: int, n: int, start: str = "2024-10-11T14:00:00Z", negative: bool = True) -> OptimizationProblem:
+    from powersync_pipelines_tests.optimizer.problems import realistic_problem
+
+    return realistic_problem(seed, n=n, start=start, negative_prices=negative)
+
+
+def _all_negative(seed: int, n: int) -> OptimizationProblem:
+    from powersync_pipelines_tests.optimizer.test_all_negative_prices import all_negative_day
+
+    return all_negative_day(n=n, seed=seed)
+
+
+def _real_negative_day(shift_all_negative: bool = False) -> OptimizationProblem:
+    """The AEMO VIC1 day of 2024-10 with the most negative retail import intervals, 48 h from local midnight;
+    ``shift_all_negative`` lowers every price so the highest import is -1 c (a real shape, all negative)."""
+    df, tz = _load_aemo_month("202410", "202411")
+    local = df.index.tz_convert(tz)
+    mids = np.flatnonzero((local.hour == 0) & (local.minute == 0))
+    mids = [int(k) for k in mids if k + N <= len(df)]
+    k = max(mids, key=lambda m: int((df.import_price.to_numpy()[m : m + 288] < 0).sum()))
+    p = _problem(df, k, 0.5)
+    if shift_all_negative:
+        drop = float(p.import_price.max()) + 0.01
+        p.import_price = p.import_price - drop
+        p.export_price = p.export_price - drop
+    return p
+
+
+def _load_aemo_month(*months: str) -> tuple[pd.DataFrame, str]:
+    from benchmarks.common import aemo_vic1, load_solar
+
+    df = aemo_vic1(list(months))
+    load, solar = load_solar(df.index, "Australia/Sydney")
+    return df.assign(load_kw=load, solar_kw=solar), "Australia/Sydney"
+
+
+def _dst_negative_day() -> OptimizationProblem:
+    start = pd.Timestamp("2024-10-06", tz="Australia/Sydney").tz_convert("UTC")  # clocks forward: 46 half-hours
+    return _generated(11, N, start=start.isoformat())
+
+
+HARD_CASES = {
+    "real_negative_day_aemo_2024_10": lambda: _real_negative_day(),
+    "real_day_shifted_all_negative": lambda: _real_negative_day(shift_all_negative=True),
+    "generated_negative_day_seed846": lambda: _generated(846, N),
+    "dst_day_negative_prices": _dst_negative_day,
+    "all_negative_24h_seed1": lambda: _all_negative(1, 288),
+    "all_negative_48h_seed1": lambda: _all_negative(1, N),
+    "all_negative_48h_seed2": lambda: _all_negative(2, N),
+}
+
+
+def _constant_negative_price() -> OptimizationProblem:
+    """One import price, -5 c/kWh, all 48 h (export the same): every cycle of equal length is as good as any
+    other, so the burn repair's MIP cannot prove optimality; its node limit must end it, not the clock."""
+    p = _generated(5, N, negative=False)
+    p.import_price = np.full(N, -0.05)
+    p.export_price = np.full(N, -0.05)
+    return p
+
+
+PATHOLOGICAL_CASES = {"constant_negative_price_48h": _constant_negative_price}
+
+
+def _convert(mod, p: OptimizationProblem):
+    bat = mod.BatteryParams(**p.battery.to_dict())
+    return mod.OptimizationProblem(p.start, p.import_price, p.export_price, p.solar_kw, p.load_kw, bat,
+                                   interval_minutes=p.interval_minutes, export_limit_kw=p.export_limit_kw,
+                                   import_limit_kw=p.import_limit_kw, wear_cost_per_kwh=p.wear_cost_per_kwh,
+                                   terminal_value=p.terminal_value, cost_function=p.cost_function)  # fmt: skip
+
+
+def _measure(fn) -> dict:
+    with _count_work() as work:
+        w, c = time.perf_counter(), time.process_time()
+        r = fn()
+        cpu, wall = time.process_time() - c, time.perf_counter() - w
+    return {"status": r.status, "objective": round(float(r.objective), 6), "cpu_s": round(cpu, 3), "wall_s": round(wall, 3),
+            "lp_iterations": work.iterations, "mip_nodes": work.nodes, "repaired_intervals": r.repaired_intervals,
+            "fallback_reason": r.fallback_reason}  # fmt: skip
+
+
+def bench_hard() -> dict:
+    """Each hard case solved by the optimizer before the work limits (its default 5 s wall-clock limit, and
+    60 s to see where it would have ended) and by this one, in the same process, one after the other."""
+    before = _before_optimizer()
+    rows = []
+    for name, make in {**HARD_CASES, **PATHOLOGICAL_CASES}.items():
+        p = make()
+        for horizon in ("full", "tiered"):
+            row: dict = {"case": name, "horizon": horizon, "n": p.n,
+                         "negative_import_intervals": int((p.import_price < 0).sum())}  # fmt: skip
+            if before is not None:
+                q = _convert(before, p)
+                row["before_5s"] = _measure(lambda q=q, h=horizon: before.solve(q, horizon=h, time_limit_s=5.0))
+                row["before_60s"] = _measure(lambda q=q, h=horizon: before.solve(q, horizon=h, time_limit_s=60.0))
+            row["after"] = _measure(lambda p=p, h=horizon: solve(p, horizon=h))
+            if before is not None:
+                row["cpu_ratio_before_60s_to_after"] = round(row["before_60s"]["cpu_s"] / max(row["after"]["cpu_s"], 1e-6), 2)
+                row["objective_gain_vs_before_5s"] = round(row["before_5s"]["objective"] - row["after"]["objective"], 6)
+            rows.append(row)
+            print(json.dumps({k: row[k] for k in ("case", "horizon")} | {k: (v["status"], v["cpu_s"]) for k, v in row.items() if isinstance(v, dict)}), flush=True)
+    hard = [r for r in rows if r["case"] in HARD_CASES]
+    return {"before_commit": BEFORE_COMMIT if before is not None else None, "cases": rows,
+            "note": "before runs single-threaded too (HiGHS' scheduler is per process); before_5s is its default",
+            "hard_after_all_optimal": all(r["after"]["status"] == "optimal" for r in hard),
+            "hard_after_max_cpu_s": max(r["after"]["cpu_s"] for r in hard),
+            "hard_before_5s_fallbacks": sum(r.get("before_5s", {}).get("status") != "optimal" for r in hard)}  # fmt: skip
+
+
+def bench_limits(replans: int = 20000) -> dict:
+    """The most work any solve of a broad corpus needs, against the limits; and a long warm-replan run."""
+    from powersync_pipelines.optimizer.model import LP_ITERATIONS_PER_ROW
+    from powersync_pipelines.optimizer.repair import MIP_LEAF_LIMIT, MIP_NODE_LIMIT
+
+    corpus: list[tuple[str, OptimizationProblem]] = []
+    for name in SPEED_DATASETS:
+        df, tz = _load(name)
+        k0 = _first_local_midnight(df, tz, 1)
+        corpus += [(name, _problem(df, k, 0.5)) for k in range(k0, k0 + 288 * 7, 144)]
+    corpus += [(f"generated_{seed}", _generated(seed, N, negative=seed % 2 == 0)) for seed in range(24)]
+    corpus += [(f"generated_dst_{day}", _generated(3, N, start=pd.Timestamp(day, tz=tz).tz_convert("UTC").isoformat()))
+               for tz, day in (("Australia/Sydney", "2024-10-06"), ("Australia/Sydney", "2024-04-07"),
+                               ("Europe/London", "2024-03-31"), ("Europe/London", "2024-10-27"))]  # fmt: skip
+    corpus += [(name, make()) for name, make in HARD_CASES.items()]
+    statuses: dict[str, int] = {}
+    with _count_work() as work:
+        for _name, p in corpus:
+            for horizon in ("full", "tiered"):
+                r = solve(p, horizon=horizon)
+                statuses[r.status] = statuses.get(r.status, 0) + 1
+    out: dict = {
+        "corpus_problems": len(corpus), "solves": 2 * len(corpus), "statuses": statuses,
+        "max_lp_iterations_per_row": round(work.max_iterations_per_row, 3), "lp_iterations_per_row_limit": LP_ITERATIONS_PER_ROW,
+        "lp_headroom": round(LP_ITERATIONS_PER_ROW / max(work.max_iterations_per_row, 1e-9), 1),
+        "max_mip_nodes_per_round": work.max_nodes_per_run, "mip_node_limit": MIP_NODE_LIMIT, "mip_leaf_limit": MIP_LEAF_LIMIT,
+    }  # fmt: skip
+    # a backtest-like run: warm tiered replans over two real months, each step's measured SOC from the plan
+    df, _tz = _load("aemo_vic1_2024_02")
+    a = {c: df[c].to_numpy() for c in ("import_price", "export_price", "solar_kw", "load_kw")}
+    rp = Replanner(BATTERY, N, horizon="tiered", **OPTS)
+    soc, counts = 0.5, {}
+    steps = min(replans, len(df) - N)
+    w, c = time.perf_counter(), time.process_time()
+    for k in range(steps):
+        sl = slice(k, k + N)
+        r = rp.solve(df.index[k], a["import_price"][sl], a["export_price"][sl], a["solar_kw"][sl], a["load_kw"][sl], soc)
+        counts[r.status] = counts.get(r.status, 0) + 1
+        soc = float(r.soc[0])
+    out["long_replan"] = {"replans": steps, "statuses": counts, "cold_retries": rp.cold_retries,
+                          "cpu_s": round(time.process_time() - c, 1), "wall_s": round(time.perf_counter() - w, 1),
+                          "model_lifetime_run_s": round(rp.lp.h.getRunTime(), 1)}  # fmt: skip
+    return out
+
+
 def main() -> dict:
     if "--scenarios" in sys.argv:  # only the scenario benchmark, merged into the existing results
         path = write_results("optimizer", {**_previous(), "scenarios": bench_scenarios()})
         print(json.dumps(json.loads(path.read_text())["scenarios"], indent=2))
+        return {}
+    if "--hard" in sys.argv:  # only the hard cases and the limits, merged into the existing results
+        t0 = time.perf_counter()
+        hard = {"machine": machine(), "hard": bench_hard(), "limits": bench_limits()}
+        hard["elapsed_s"] = round(time.perf_counter() - t0, 1)
+        path = write_results("optimizer", {**_previous(), "work_limits": hard})
+        print(json.dumps(hard["limits"], indent=2))
         return {}
     t0 = time.perf_counter()
     results: dict = {"machine": machine(), "battery": BATTERY.to_dict(), "options": OPTS, "targets": TARGETS}
@@ -367,6 +607,7 @@ def main() -> dict:
     results["receding"] = [bench_receding(name) for name in MONTH_DATASETS]
     results["emhass"] = bench_emhass()
     results["scenarios"] = bench_scenarios()
+    results["work_limits"] = {"hard": bench_hard(), "limits": bench_limits()}
     sp = results["speed"]
     results["summary"] = {
         "load_average_at_start": results["machine"]["load_average"],

@@ -13,13 +13,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ..optimizer import Planner, solve
+from ..optimizer import LAST_RESORT_S, Planner, solve
 from .battery import ACTION_CODES, BatterySpec
 
 PLANNER_STRATEGIES = ("lp", "greedy")
-# Per-solve guard for the warm Replanner. (The optimizer re-arms HiGHS's time limit before every solve:
-# HiGHS itself counts it against a model's lifetime, which once turned long backtests into greedy runs.)
-REPLANNER_TIME_LIMIT_S = 5.0
+# Per-solve last-resort wall clock for the warm Replanner: work limits bound every normal solve, so a
+# backtest's decisions do not depend on how busy the machine is (the optimizer re-arms it per solve).
+REPLANNER_TIME_LIMIT_S = LAST_RESORT_S
 
 
 class StrategyPlanner(Protocol):
@@ -55,7 +55,7 @@ class LpPlanner:
     def first(self, t, imp, exp, solar, load, soc):
         self.solves += 1
         r = self.planner.plan(t, imp, exp, solar, load, soc)
-        if r.status != "optimal":
+        if r.status not in ("optimal", "near_optimal"):
             self.fallbacks += 1
         return (ACTION_CODES[r.action], float(r.battery_charge_kw[0]), float(r.battery_discharge_kw[0]),
                 float(r.curtail_kw[0]))

@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="where to write the schedule JSON")
     parser.add_argument("--horizon", choices=["full", "tiered"], default="full", help="LP grid (default: full)")
     parser.add_argument("--solver", choices=["lp", "greedy"], default="lp", help="solver (default: lp)")
-    parser.add_argument("--time-limit", type=float, default=5.0, help="LP time limit in seconds before the greedy fallback")
+    parser.add_argument("--time-limit", type=float, default=60.0,
+                        help="last-resort wall-clock limit in seconds before the greedy fallback (work limits bound "
+                             "every normal solve, so the plan does not depend on how busy the machine is)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ Pure domain code (no Dagster). ``solve()`` plans one problem; ``Replanner`` re-s
 for live replans and the backtest.
 """
 
+from .highs_util import LAST_RESORT_S
 from .planner import Planner, PlannerSettings
 from .problem import BatteryParams, DemandCharge, EvRequirement, OptimizationProblem, ProblemError
 from .replanner import Replanner, ReplanResult
@@ -12,6 +13,7 @@ from .solve import self_consumption_schedule, solve
 
 __all__ = [
     "ACTION_TOL_KW",
+    "LAST_RESORT_S",
     "BatteryParams",
     "DemandCharge",
     "EvRequirement",

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..timegrid import HORIZON_STEPS, INTERVAL_MINUTES
+from .highs_util import LAST_RESORT_S
 from .problem import DEFAULT_WEAR_COST_PER_KWH, BatteryParams, OptimizationProblem
 from .replanner import Replanner, ReplanResult
 from .result import ScheduleResult
@@ -50,7 +51,8 @@ class PlannerSettings:
     horizon: str = DEFAULT_HORIZON
     horizon_steps: int = HORIZON_STEPS
     interval_minutes: int = INTERVAL_MINUTES
-    time_limit_s: float = 5.0
+    # Last resort only: HiGHS work limits bound every normal solve, so a plan does not depend on machine load.
+    time_limit_s: float = LAST_RESORT_S
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "export_limit_kw", _finite_or_none(self.export_limit_kw))

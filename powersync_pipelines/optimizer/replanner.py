@@ -20,6 +20,7 @@ import pandas as pd
 
 from .grid import Aggregator, full_bounds, max_tiered_periods, tiered_bounds
 from .heuristics import Plan, greedy_plan, ramp_floor, self_consumption_plan
+from .highs_util import LAST_RESORT_S
 from .model import BatteryLp, LpOutcome, PeriodInputs
 from .problem import HORIZONS, BatteryParams, OptimizationProblem, ProblemError
 from .repair import repair_burn
@@ -40,7 +41,7 @@ class ReplanResult:
     ``action`` is the first interval's action, the one to execute now; ``actions`` holds all of them.
     """
 
-    status: str  # "optimal" | "fallback_greedy" | "fallback_self_consumption"
+    status: str  # "optimal" | "near_optimal" | "fallback_greedy" | "fallback_self_consumption"
     solver: str  # "lp" | "greedy" | "self_consumption"
     fallback_reason: str | None
     objective: float
@@ -93,11 +94,11 @@ REPLAN_OPTIONS = frozenset({"interval_minutes", "export_limit_kw", "import_limit
 
 def check_replan_options(problem_kwargs: dict, allowed: frozenset[str], who: str) -> float:
     """Refuse options the kept model cannot take (EV/demand extras change its rows); pop and return the
-    per-solve time limit (default 5 s)."""
+    per-solve last-resort time limit (default ``LAST_RESORT_S``; work limits bound every normal solve)."""
     unknown = set(problem_kwargs) - allowed
     if unknown:
         raise ProblemError(f"{who} does not take {sorted(unknown)} (use solve() for EV/demand extras)")
-    return float(problem_kwargs.pop("time_limit_s", 5.0))
+    return float(problem_kwargs.pop("time_limit_s", LAST_RESORT_S))
 
 
 class Replanner:
@@ -230,13 +231,15 @@ class Replanner:
             out = repair_burn(self.lp, inp, slots, out, self.time_limit_s)
         self.replans += 1
         self.cold_retries += int(out.cold_retry)
-        fallback_reason = None
-        if out.status == "optimal":
+        fallback_reason: str | None = None
+        if out.status in ("optimal", "near_optimal"):
             if npd < len(slots):
                 _trim(out, npd)
             plan = expand_outcome(solar, load, e0, agg, out, self.export_limit)
-            status, solver = "optimal", "lp"
+            status, solver = out.status, "lp"
             objective = out.objective
+            if out.status == "near_optimal":
+                fallback_reason = out.detail
         elif out.status == "infeasible":
             plan = self_consumption_plan(solar, load, self.dt, self.cap, e0, self.reserve_kwh, b.max_charge_kw, b.max_discharge_kw, b.charge_efficiency, b.discharge_efficiency, self.export_limit)
             status, solver = "fallback_self_consumption", "self_consumption"

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .grid import Aggregator, full_bounds, tiered_bounds
 from .heuristics import Plan, baseline_plan, greedy_plan, ramp_floor, self_consumption_plan
+from .highs_util import LAST_RESORT_S
 from .model import CURTAIL_TIE_BREAK, EV_SHORTFALL_PENALTY, BatteryLp, DemandBlock, LpOutcome, PeriodInputs
 from .problem import HORIZONS, SOLVERS, OptimizationProblem, ProblemError
 from .repair import repair_burn
@@ -225,12 +226,16 @@ def self_consumption_for(prep: Prepared) -> Plan:
     )  # fmt: skip
 
 
-def solve(problem: OptimizationProblem, horizon: str = "full", solver: str = "lp", time_limit_s: float = 5.0) -> ScheduleResult:
+def solve(
+    problem: OptimizationProblem, horizon: str = "full", solver: str = "lp", time_limit_s: float = LAST_RESORT_S
+) -> ScheduleResult:
     """Plan the battery for ``problem``. Never raises for a well-formed problem: solver failures fall back.
 
-    * ``solver="lp"``: the exact LP (plus the burn repair); on solver error or time limit → greedy
-      (``status="fallback_greedy"``); on an infeasible problem → self-consumption
-      (``status="fallback_self_consumption"``). ``fallback_reason`` says why.
+    * ``solver="lp"``: the exact LP (plus the burn repair), bounded by work limits, so the same problem gives
+      the same plan on any machine; on a solver error, a work limit without a plan, or the last-resort wall
+      clock ``time_limit_s`` → greedy (``status="fallback_greedy"``); on an infeasible problem →
+      self-consumption (``status="fallback_self_consumption"``); a burn repair stopped by its node limit with
+      a physically possible plan → that plan (``status="near_optimal"``). ``fallback_reason`` says why.
     * ``solver="greedy"``: the heuristic only (``status="greedy"``).
     """
     if horizon not in HORIZONS:
@@ -249,11 +254,13 @@ def solve(problem: OptimizationProblem, horizon: str = "full", solver: str = "lp
     else:
         out, agg = _lp(prep, horizon, time_limit_s)
         lp_periods = agg.n_periods
-        if out.status == "optimal":
+        if out.status in ("optimal", "near_optimal"):
             plan = expand_outcome(problem.solar_kw, problem.load_kw, prep.e0, agg, out, problem.export_limit_kw)
-            status, used = "optimal", "lp"
+            status, used = out.status, "lp"
             repaired = out.repaired_intervals
             lp_objective = out.objective
+            if out.status == "near_optimal":
+                fallback_reason = out.detail
         elif out.status == "infeasible":
             fallback_reason = f"LP infeasible ({out.detail}): the site cannot be supplied within its limits; following the house"
             plan, status, used = self_consumption_for(prep), "fallback_self_consumption", "self_consumption"

@@ -58,3 +58,18 @@ def test_replanner_reports_the_same_fallbacks():
     # and it recovers on the next, feasible, replan
     ok = rp.solve(p.start, p.import_price, p.export_price, p.solar_kw, np.full(p.n, 0.5), 0.5)
     assert ok.status == "optimal"
+
+
+def test_lp_work_limit_falls_back_to_greedy_the_same_way_every_time(monkeypatch):
+    """A solve stopped by its simplex iteration limit (not by the clock) takes the documented greedy fallback,
+    and the same inputs give the same fallback plan."""
+    import powersync_pipelines.optimizer.model as model
+
+    monkeypatch.setattr(model, "LP_ITERATIONS_PER_ROW", 0)
+    p = realistic_problem(3, n=576)
+    runs = [solve(p), solve(p, horizon="tiered")]
+    for r in runs:
+        assert r.status == "fallback_greedy" and r.solver == "greedy"
+        assert "work limit" in r.fallback_reason and "simplex iterations" in r.fallback_reason
+        assert_feasible(p, r, grid_limits=False)
+    assert runs[0].intervals.equals(solve(p).intervals)

@@ -105,19 +105,43 @@ def test_replanner_soc_final_pins_the_horizon_end_like_solve():
     assert free.objective <= pinned.objective + 1e-9  # the pin is released on the next replan
 
 
-def test_time_limit_is_per_solve_not_for_the_models_lifetime():
-    """HiGHS counts time_limit against a model's total run time; a long-lived Replanner must still get a fresh
-    budget every solve, or it silently falls back to greedy once its solves add up to the limit."""
-    limit = 0.02
+def test_work_limits_count_per_solve_not_over_the_models_lifetime():
+    """A long-lived Replanner (a backtest makes 100k warm solves) must get its full work budget on every
+    solve: here a simplex limit far below the iterations all the solves add up to, and above any one of them."""
     src = _series(5, N + 400)
-    rp = Replanner(src.battery, N, horizon="full", **{**OPTS, "time_limit_s": limit})
-    statuses = []
-    k = 0
-    while rp.lp.h.getRunTime() < 3 * limit and len(statuses) < 2000:  # until several budgets are used up
-        sl = slice(k % 400, k % 400 + N)
-        r = rp.solve(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
-                     src.solar_kw[sl], src.load_kw[sl], src.battery.soc_initial)
-        statuses.append(r.status)
-        k += 5
-    assert rp.lp.h.getRunTime() >= 3 * limit
-    assert set(statuses) == {"optimal"}
+    rp = Replanner(src.battery, N, horizon="full", **OPTS)
+    first = rp.solve(src.start, src.import_price[:N], src.export_price[:N], src.solar_kw[:N], src.load_kw[:N], 0.5)
+    assert first.status == "optimal" and not first.warm
+    limit = 60  # a warm replan takes ~10 iterations, the cold one above ~470
+    rp.lp.iteration_limit = limit
+    rp.lp.h.setOptionValue("simplex_iteration_limit", limit)
+    results = []
+    for k in range(1, 400, 2):
+        sl = slice(k, k + N)
+        results.append(rp.solve(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
+                                src.solar_kw[sl], src.load_kw[sl], 0.5))  # fmt: skip
+    assert sum(r.iterations for r in results) > 10 * limit
+    assert {r.status for r in results} == {"optimal"} and all(r.warm for r in results)
+    assert rp.cold_retries == 0
+
+
+def test_a_warm_solve_that_stops_at_its_work_limit_is_retried_cold():
+    """A warm start that does not end optimal is solved again from scratch (SPEC: ``Unknown`` -> cold)."""
+    src = _series(6, N + 50)
+    rp = Replanner(src.battery, N, horizon="full", **OPTS)
+    rp.solve(src.start, src.import_price[:N], src.export_price[:N], src.solar_kw[:N], src.load_kw[:N], 0.5)
+    rp.lp.h.setOptionValue("simplex_iteration_limit", 0)  # the warm attempt stops at once
+    original = rp.lp.h.run
+    calls = []
+
+    def run_then_restore_limit():
+        calls.append(rp.lp.h.getOptions().simplex_iteration_limit)
+        original()
+        rp.lp.h.setOptionValue("simplex_iteration_limit", rp.lp.iteration_limit)
+
+    rp.lp.h.run = run_then_restore_limit
+    sl = slice(1, 1 + N)
+    r = rp.solve(src.start + pd.Timedelta(minutes=5), src.import_price[sl], src.export_price[sl], src.solar_kw[sl],
+                 src.load_kw[sl], 0.5)  # fmt: skip
+    assert calls[0] == 0 and len(calls) == 2
+    assert r.status == "optimal" and rp.cold_retries == 1
