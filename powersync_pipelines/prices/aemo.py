@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import RetailMapping, SiteConfig
-from ..schemas import finalize_price_frame
 from . import nemweb
 from .errors import PriceDataError
 from .history import PriceFileError, read_aemo_price_and_demand, read_normalized_csv, retail_prices
 from .http import RetryPolicy, base_url, make_client, request
-from .quality import check_index, check_price_unit
+from .quality import check_price_unit, clean_intervals, price_frame
 
 PROVIDER = "aemo"
 # DISPATCHIS appears ~20 s after its interval starts; older than this and NEMWEB (or a mirror) is stuck.
@@ -114,7 +113,7 @@ def spike_status(rrp: pd.Series, is_forecast: pd.Series, threshold_per_mwh: floa
 def frame_from_rrp(raw: pd.DataFrame, retail: RetailMapping, threshold_per_mwh: float, source: str = PROVIDER,
                    fetched_at: pd.Timestamp | None = None) -> pd.DataFrame:
     """Wholesale ``rrp`` -> the normalised frame with the site's retail mapping (``rrp`` kept as published)."""
-    check_index(raw, source)
+    raw = clean_intervals(raw, source, ("rrp",))
     check_price_unit(raw["rrp"], "$/MWh", source, "RRP values")
     imp, exp = retail_prices(raw["rrp"], retail)
     return retail_frame_from_wholesale(raw, imp, exp, threshold_per_mwh, source, fetched_at,
@@ -161,7 +160,10 @@ def _wall_clock_nem(values: pd.Series) -> tuple[pd.Series, list[str]]:
 def read_dispatchprice_csv(path: str | Path, region: str, provider: str = PROVIDER) -> pd.DataFrame:
     """A flat DISPATCHPRICE table (one header row, MMS column names) -> ``rrp`` by UTC interval start."""
     f = Path(path)
-    df = pd.read_csv(f, dtype=str)
+    try:
+        df = pd.read_csv(f, dtype=str)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PriceDataError(provider, "unreadable_file", f"{f.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     missing = {"SETTLEMENTDATE", "REGIONID", "RRP"} - set(df.columns)
     if missing:
         raise PriceDataError(provider, "missing_columns", f"{f.name} lacks {sorted(missing)}")
@@ -179,8 +181,7 @@ def read_dispatchprice_csv(path: str | Path, region: str, provider: str = PROVID
     if "PRICE_STATUS" in df:
         out["price_status"] = df["PRICE_STATUS"].str.strip().str.strip('"').to_numpy()
     out.index.name = "interval_start"
-    out = out.sort_index()
-    check_index(out, provider)
+    out = clean_intervals(out, provider, ("rrp",), f"{f.name}: ")
     out.attrs["warnings"] = warnings
     return out
 
@@ -220,7 +221,7 @@ def retail_frame_from_wholesale(raw: pd.DataFrame, imp: np.ndarray, exp: np.ndar
     for col in carry:
         if col in raw:
             df[col] = raw[col].to_numpy()
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return price_frame(df, source, source, fetched_at)
 
 
 def site_wholesale_rrp(site: SiteConfig, now: pd.Timestamp, horizon_hours: float, provider: str, *,

@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
-from ..schemas import finalize_price_frame
 from .errors import PriceDataError
 from .http import RetryPolicy, base_url, bearer, get_json, make_client, parse_json_bytes
-from .quality import check_price_unit
+from .quality import check_price_unit, drop_repeats, price_frame, shown
 
 PROVIDER = "amber"
 CHANNELS = ("general", "feedIn", "controlledLoad")
@@ -71,9 +70,15 @@ def _interval_rows(items: list[Any], provider: str) -> pd.DataFrame:
     try:
         end = pd.to_datetime(end_text, utc=True, format="ISO8601")
         duration = pd.to_numeric(raw["duration"], errors="raise").astype(int)
-        per_kwh = pd.to_numeric(raw["perKwh"], errors="raise").astype(float)
+        per_kwh = pd.to_numeric(raw["perKwh"], errors="coerce").astype(float)
     except (TypeError, ValueError) as exc:
         raise PriceDataError(provider, "malformed_payload", f"intervals: {exc}") from None
+    bad = ~np.isfinite(per_kwh.to_numpy())
+    if bad.any():
+        n = raw.index[_first_bad(pd.Series(bad))]
+        raise PriceDataError(provider, "nan_prices",
+                             f"{int(bad.sum())} interval(s) without a finite perKwh, first item {n} "
+                             f"({raw.loc[n, 'channelType']} ending {raw.loc[n, 'endTime']}: got {shown(items[n].get('perKwh'))})")
     if "nemTime" in raw:
         nem = pd.to_datetime(raw["nemTime"].astype(str), utc=True, format="ISO8601")
         shift = (nem - end) / pd.Timedelta(hours=1)
@@ -142,12 +147,8 @@ def parse_amber_prices(items: list[Any], fetched_at: pd.Timestamp | None = None,
     rows["price"] = np.where(forecastish, rows["predicted"], rows["per_kwh"]) / 100.0
     for c in ("low", "high", "spot"):
         rows[c] = rows[c] / 100.0
-    by = {ch: g.set_index("interval_start") for ch, g in rows.groupby("channel")}
-    for ch, g in by.items():
-        if g.index.duplicated().any():
-            raise PriceDataError(provider, "duplicated_intervals",
-                                 f"{ch}: {int(g.index.duplicated().sum())} duplicated interval(s), first at "
-                                 f"{g.index[g.index.duplicated()][0].isoformat()}")
+    by = {ch: drop_repeats(g.set_index("interval_start"), provider, ("price", "low", "high"), f"{ch}: ")
+          for ch, g in rows.groupby("channel")}
     if "general" not in by:
         raise PriceDataError(provider, "missing_channel", "no 'general' (import) channel in the response")
     gen = by["general"].sort_index()
@@ -172,7 +173,7 @@ def parse_amber_prices(items: list[Any], fetched_at: pd.Timestamp | None = None,
     df["provenance"] = gen["kind"]
     if df.index.duplicated().any() or not df.index.is_monotonic_increasing:
         raise PriceDataError(provider, "out_of_order_intervals", "intervals are not strictly increasing")
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return price_frame(df, provider, source, fetched_at)
 
 
 def read_amber_file(path: str | Path, source: str = "amber_file") -> pd.DataFrame:
