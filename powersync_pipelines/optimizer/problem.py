@@ -244,7 +244,7 @@ class OptimizationProblem:
                 raise ProblemError(f"{k} must be an array")
             bad = next((i for i, x in enumerate(v) if isinstance(x, bool) or not isinstance(x, int | float)), None)
             if bad is not None:
-                raise ProblemError(f"{k} must hold numbers; index {bad} is {v[bad]!r}")
+                raise ProblemError(f"{k} must hold numbers; index {bad} is {'null' if v[bad] is None else repr(v[bad])}")
             arrays[k] = _as_array(k, v)
         ev = None
         if d.get("ev"):
