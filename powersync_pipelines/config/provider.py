@@ -6,9 +6,10 @@ use are simply left unset. Validation of kind-specific requirements happens in `
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import StrictModel
 
@@ -66,6 +67,26 @@ class ProviderConfig(StrictModel):
     stale_after_minutes: int = Field(30, ge=1, le=24 * 60)
     # http (all network providers)
     request_timeout_s: float = Field(20.0, gt=0, le=300)
+
+    @field_validator("replay_start", mode="before")
+    @classmethod
+    def _instant(cls, v: Any) -> Any:
+        """An ISO 8601 instant with its offset (``2024-02-12T20:00:00Z``); YAML may hand over a datetime."""
+        if v is None:
+            return v
+        if isinstance(v, datetime):  # unquoted in YAML
+            if v.tzinfo is None:
+                raise ValueError(f"{v.isoformat()} has no UTC offset; write e.g. {v.isoformat()}Z")
+            return v.isoformat()
+        if not isinstance(v, str):
+            raise ValueError(f"expected an ISO 8601 instant such as 2024-02-12T20:00:00Z, got {v!r}")
+        try:
+            parsed = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO 8601 instant (e.g. 2024-02-12T20:00:00Z)") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{v!r} has no UTC offset; write e.g. {v.strip()}Z")
+        return v.strip()
 
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderConfig:

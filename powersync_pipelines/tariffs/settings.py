@@ -11,9 +11,10 @@ from __future__ import annotations
 from datetime import time
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from ..config import SiteConfig
+from ..config._base import StrictModel
 
 HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
 
@@ -22,8 +23,8 @@ class TariffSettingsError(ValueError):
     """A feature section that cannot be used; the message names site and field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class _Strict(StrictModel):
+    """The sites file's rules: unknown keys, NaN/inf and true/false for a number are errors."""
 
 
 def parse_hhmm(value: str) -> time:
