@@ -7,6 +7,7 @@ use are simply left unset. Validation of kind-specific requirements happens in `
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -116,12 +117,21 @@ def _minute_of_day(hhmm: str) -> int:
 
 def _first_uncovered_minute(bands: list[TouPeriod]) -> int | None:
     """The first local minute no band covers (bands may wrap past midnight; start == end is all day)."""
-    covered = [False] * 1440
-    for b in bands:
-        s, e = _minute_of_day(b.start), _minute_of_day(b.end)
+    return _uncovered(tuple((b.start, b.end) for b in bands))
+
+
+@lru_cache(maxsize=1024)
+def _uncovered(windows: tuple[tuple[str, str], ...]) -> int | None:
+    """Memoised on the windows alone: a fleet file repeats the same few network tariffs thousands of times."""
+    covered = bytearray(1440)
+    for start, end in windows:
+        s, e = _minute_of_day(start), _minute_of_day(end)
         if s == e:
             return None
-        rng = range(s, e) if s < e else [*range(s, 1440), *range(0, e)]
-        for m in rng:
-            covered[m] = True
-    return next((m for m, ok in enumerate(covered) if not ok), None)
+        if s < e:
+            covered[s:e] = b"\x01" * (e - s)
+        else:
+            covered[s:] = b"\x01" * (1440 - s)
+            covered[:e] = b"\x01" * e
+    gap = covered.find(0)
+    return None if gap < 0 else gap
