@@ -66,8 +66,9 @@ class ProviderConfig(StrictModel):
     tou: list[TouPeriod] = []
     spike_threshold_per_mwh: float = Field(3000.0, gt=0)
     stale_after_minutes: int = Field(30, ge=1, le=24 * 60)
-    # http (all network providers)
+    # http (all network providers): per attempt, and for a whole fetch (every request, retry and backoff in it)
     request_timeout_s: float = Field(20.0, gt=0, le=300)
+    fetch_deadline_s: float = Field(30.0, gt=0, le=600)
 
     @field_validator("replay_start", mode="before")
     @classmethod

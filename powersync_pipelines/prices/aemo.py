@@ -69,13 +69,15 @@ def combine_stages(dispatch: pd.DataFrame, p5min: pd.DataFrame | None, predispat
 
 def wholesale_rrp(region: str, now: pd.Timestamp, horizon_hours: float = 48, *, client: httpx.Client | None = None,
                   base: str | None = None, policy: RetryPolicy | None = None, history_hours: float = 0.0,
-                  provider: str = PROVIDER, timeout_s: float = 20.0) -> pd.DataFrame:
+                  provider: str = PROVIDER, timeout_s: float = 20.0,
+                  deadline_s: float | None = None) -> pd.DataFrame:
     """``rrp`` ($/MWh), ``provenance`` (dispatch | p5min | predispatch) and ``is_forecast`` on a 5-min grid.
 
     Predispatch reaches the end of the next trading day (~04:00 NEM time), so the horizon is whatever
     AEMO has published; the frame is never padded with invented prices here.
     """
     root = base or base_url("aemo")
+    policy = (policy or RetryPolicy()).within(deadline_s)
     own = client is None
     client = client or make_client(timeout_s=timeout_s)
     try:
@@ -126,7 +128,8 @@ def fetch_aemo(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *
     """The registry fetcher for ``kind: aemo``."""
     prov = site.provider
     raw = wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
-                        policy=policy, history_hours=history_hours, timeout_s=prov.request_timeout_s)
+                        policy=policy, history_hours=history_hours, timeout_s=prov.request_timeout_s,
+                        deadline_s=prov.fetch_deadline_s)
     return frame_from_rrp(raw, prov.retail, prov.spike_threshold_per_mwh, fetched_at=pd.Timestamp(now))
 
 
@@ -231,7 +234,7 @@ def site_wholesale_rrp(site: SiteConfig, now: pd.Timestamp, horizon_hours: float
     prov = site.provider
     return wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
                          policy=policy, history_hours=history_hours, provider=provider,
-                         timeout_s=prov.request_timeout_s)
+                         timeout_s=prov.request_timeout_s, deadline_s=prov.fetch_deadline_s)
 
 
 def read_wholesale_file(path: str | Path, region: str | None, provider: str = PROVIDER) -> pd.DataFrame:

@@ -225,6 +225,7 @@ def fetch_amber(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, 
                 history_hours: float = 1.0, resolution: int | None = None, **_: object) -> pd.DataFrame:
     """The registry fetcher for ``kind: amber``: ``/sites/{id}/prices/current`` around ``now``."""
     prov = site.provider
+    policy = (policy or RetryPolicy()).within(prov.fetch_deadline_s)
     res = int(resolution or prov.resolution)
     base = base_url("amber", prov.base_url)
     headers = bearer(prov.token_env, PROVIDER)

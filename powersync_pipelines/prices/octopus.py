@@ -238,6 +238,7 @@ def fetch_octopus(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48
                   history_hours: float = 1.0, **_: object) -> pd.DataFrame:
     """The registry fetcher for ``kind: octopus``."""
     prov = site.provider
+    policy = (policy or RetryPolicy()).within(prov.fetch_deadline_s)
     base = base_url("octopus", prov.base_url)
     now = pd.Timestamp(now).tz_convert("UTC")
     start = now.floor(SLOT) - pd.Timedelta(days=PROFILE_DAYS)
