@@ -6,6 +6,7 @@ no DST) and stamps the interval END; RRP is $/MWh ex-GST. Both are converted her
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pandas as pd
 
 from ..config import RetailMapping
 from ..schemas import FrameSchemaError, finalize_price_frame
-from .quality import clean_intervals, price_frame, shown
+from .quality import check_complete_text, clean_intervals, price_frame, shown
 
 NEM_TZ_OFFSET = pd.Timedelta(hours=10)
 _OFFSET_LABEL = r"(?:Z|[+-]\d{2}:?\d{2})$"
@@ -50,12 +51,18 @@ def read_aemo_price_and_demand(paths: str | Path | list[str | Path], region: str
         if not f.exists():
             raise PriceFileError(f"AEMO price file not found: {f}")
         try:
-            df = pd.read_csv(f, dtype=str, skipinitialspace=True)
+            text = f.read_text()
+            check_complete_text(text, f.name, "aemo")
+            df = pd.read_csv(io.StringIO(text), dtype=str, skipinitialspace=True)
         except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise PriceFileError(f"{f.name}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
         missing = {"REGION", "SETTLEMENTDATE", "RRP"} - set(df.columns)
         if missing:
             raise PriceFileError(f"{f.name}: not an AEMO price-and-demand CSV (missing columns {sorted(missing)})")
+        short = df[df.columns[-1]].isna() & df[df.columns[-1]].notna().any()
+        if short.any():
+            n = int(np.flatnonzero(short.to_numpy())[0])
+            raise PriceFileError(f"{f.name}: data row {n + 1} has fewer fields than the header (cut off or edited?)")
         df["REGION"] = df["REGION"].str.strip()
         if region is not None:
             df = df[df["REGION"] == region]
@@ -117,7 +124,9 @@ def read_normalized_csv(path: str | Path, source: str = "normalized") -> pd.Data
     if not f.exists():
         raise PriceFileError(f"price file not found: {f}")
     try:
-        df = pd.read_csv(f)
+        text = f.read_text()
+        check_complete_text(text, f.name, "normalized")
+        df = pd.read_csv(io.StringIO(text))
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise PriceFileError(f"{f.name}: not a readable CSV ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     missing = {"interval_start", "import_price", "export_price"} - set(df.columns)

@@ -8,6 +8,7 @@ is filled from a seasonal profile (median of the same UK half-hour over the prev
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ import pandas as pd
 from ..config import SiteConfig
 from .errors import PriceDataError
 from .http import RetryPolicy, base_url, get_json, make_client, parse_json_bytes
-from .quality import check_price_unit, clean_intervals, price_frame, shown
+from .quality import check_complete_text, check_price_unit, clean_intervals, price_frame, shown
 
 PROVIDER = "octopus"
 UK_TZ = "Europe/London"
@@ -274,10 +275,11 @@ def read_rates_csv(path: str | Path) -> pd.Series:
     text = f.read_text(errors="replace")
     if not text.strip():
         raise PriceDataError(PROVIDER, "empty_file", f"{f.name} is empty")
+    check_complete_text(text, f.name, PROVIDER)
     first = text.split("\n", 1)[0]
     has_header = not re.match(r"^\d{4}-\d{2}-\d{2}", first.strip())
     try:
-        df = pd.read_csv(f, header=0 if has_header else None, skipinitialspace=True, dtype=str)
+        df = pd.read_csv(io.StringIO(text), header=0 if has_header else None, skipinitialspace=True, dtype=str)
     except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
         raise PriceDataError(PROVIDER, "unreadable_file", f"{f.name}: {str(exc).splitlines()[0]}") from None
     if df.empty or df.shape[1] < 2:

@@ -77,6 +77,16 @@ def drop_repeats(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRI
     return df[~df.index.duplicated(keep="first")]
 
 
+def check_complete_text(text: str, name: str, provider: str) -> None:
+    """A saved CSV must end with a line break: a file cut inside its last price ("9.933" -> "9.9") is otherwise
+    a valid-looking row with a wrong price. Every file the providers and our own writers produce ends with one."""
+    if text and not text.endswith(("\n", "\r")):
+        last = text.rsplit("\n", 1)[-1]
+        raise PriceDataError(provider, "truncated_file",
+                             f"{name}: the last line ({last[:40]!r}) has no line break; the file looks cut off "
+                             "(a complete file ends with one)")
+
+
 def clean_intervals(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS,
                     where: str = "") -> pd.DataFrame:
     """What every parser runs on its rows: UTC-aware index, finite prices, each interval once, in order."""

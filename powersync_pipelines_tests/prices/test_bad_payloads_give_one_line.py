@@ -71,7 +71,7 @@ def test_aemo_truncated_mid_line_names_the_row(capsys, tmp_path, real_data):
     lines = aemo_lines(real_data)
     f = tmp_path / "PRICE_AND_DEMAND_cut.csv"
     f.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])
-    assert_one_line(*aemo_prices(capsys, f), "data row 299", "RRP missing", "cut-off")
+    assert_one_line(*aemo_prices(capsys, f), "VIC1,2024/02/02 00:5", "cut off")
 
 
 def test_aemo_inf_rrp_is_one_line(capsys, tmp_path, real_data):
@@ -145,7 +145,7 @@ def test_octopus_csv_cut_off_mid_timestamp(capsys, tmp_path, real_data):
     lines = (real_data / OCTOPUS_J).read_text().splitlines()[:200]
     f = tmp_path / "agile.csv"
     f.write_text("\n".join(lines) + "\n2020-01-0")
-    assert_one_line(*octopus(capsys, f), "data row 200", "2020-01-0")
+    assert_one_line(*octopus(capsys, f), "'2020-01-0'", "cut off")
 
 
 def test_octopus_nan_slot_is_refused_not_dropped(capsys, tmp_path):
@@ -200,3 +200,20 @@ def test_short_gaps_are_filled_and_flagged_long_ones_reported():
     assert int(out["filled"].sum()) == 3 and out.loc[idx[10:13], "import_price"].eq(0.2).all()
     assert idx[100] not in out.index
     assert any("no prices for 2 h (24 intervals)" in w for w in out.attrs["warnings"])
+
+
+# -- a file cut inside its last price (found by the fuzz campaign) -------------------------------------------------
+def test_aemo_cut_inside_the_last_rrp_is_not_a_smaller_price(capsys, tmp_path, real_data):
+    lines = aemo_lines(real_data, 21)
+    f = tmp_path / "aemo.csv"
+    f.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: lines[-1].index(",", 30) + 2])  # '...,4074.38,7'
+    assert_one_line(*aemo_prices(capsys, f), "no line break", "cut off")
+    f.write_text("\n".join(lines[:-1]) + "\n" + lines[-1].rsplit(",", 1)[0] + "\n")  # complete line, one field short
+    assert_one_line(*aemo_prices(capsys, f), "data row 20 has fewer fields than the header")
+
+
+def test_octopus_cut_inside_the_last_price(capsys, tmp_path, real_data):
+    lines = (real_data / OCTOPUS_J).read_text().splitlines()[:50]
+    f = tmp_path / "agile.csv"
+    f.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:-2])  # '...,9.933' -> '...,9.9'
+    assert_one_line(*octopus(capsys, f), "no line break", "cut off")
