@@ -7,6 +7,7 @@ Globird build on ``wholesale_rrp`` too, so the NEMWEB handling lives in one plac
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from . import nemweb
 from .errors import PriceDataError
 from .history import PriceFileError, read_aemo_price_and_demand, read_normalized_csv, retail_prices
 from .http import RetryPolicy, base_url, make_client, request
-from .quality import check_price_unit, clean_intervals, price_frame
+from .quality import check_complete_text, check_price_unit, clean_intervals, price_frame
 
 PROVIDER = "aemo"
 # DISPATCHIS appears ~20 s after its interval starts; older than this and NEMWEB (or a mirror) is stuck.
@@ -164,7 +165,9 @@ def read_dispatchprice_csv(path: str | Path, region: str, provider: str = PROVID
     """A flat DISPATCHPRICE table (one header row, MMS column names) -> ``rrp`` by UTC interval start."""
     f = Path(path)
     try:
-        df = pd.read_csv(f, dtype=str)
+        text = f.read_text()
+        check_complete_text(text, f.name, provider)
+        df = pd.read_csv(io.StringIO(text), dtype=str)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise PriceDataError(provider, "unreadable_file", f"{f.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     missing = {"SETTLEMENTDATE", "REGIONID", "RRP"} - set(df.columns)
