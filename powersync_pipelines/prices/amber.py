@@ -23,6 +23,7 @@ from .quality import check_price_unit, drop_repeats, price_frame, shown
 PROVIDER = "amber"
 CHANNELS = ("general", "feedIn", "controlledLoad")
 INTERVAL_TYPES = {"ActualInterval": "actual", "CurrentInterval": "current", "ForecastInterval": "forecast"}
+DURATIONS = frozenset({5, 15, 30, 60})  # minutes; Amber serves 5 and 30, coarser grids must still tile an hour
 MAX_INTERVALS = 2048  # the API caps next/previous; more is refused
 NEM_OFFSET = pd.Timedelta(hours=10)
 # Amber's ``network`` field on /sites -> NEM region (for AEMO fallbacks and spike watch).
@@ -69,10 +70,16 @@ def _interval_rows(items: list[Any], provider: str) -> pd.DataFrame:
         raise PriceDataError(provider, "naive_timestamps", f"item {n}: endTime {end_text.loc[n]!r} has no offset")
     try:
         end = pd.to_datetime(end_text, utc=True, format="ISO8601")
-        duration = pd.to_numeric(raw["duration"], errors="raise").astype(int)
+        duration = pd.to_numeric(raw["duration"], errors="coerce").fillna(-1)
         per_kwh = pd.to_numeric(raw["perKwh"], errors="coerce").astype(float)
     except (TypeError, ValueError) as exc:
         raise PriceDataError(provider, "malformed_payload", f"intervals: {exc}") from None
+    odd = ~duration.isin(DURATIONS)
+    if odd.any():
+        n = raw.index[_first_bad(odd)]
+        raise PriceDataError(provider, "malformed_payload", f"item {n}: duration {shown(items[n].get('duration'))} "
+                             f"is not one of {sorted(DURATIONS)} minutes")
+    duration = duration.astype(int)
     bad = ~np.isfinite(per_kwh.to_numpy())
     if bad.any():
         n = raw.index[_first_bad(pd.Series(bad))]

@@ -126,8 +126,8 @@ AEMO = "aemo/price_and_demand/VIC1/PRICE_AND_DEMAND_202402_VIC1.csv"
 def aemo_stated(text: str) -> dict[pd.Timestamp, set[float]]:
     """Interval start -> RRPs stated by well-formed rows (NEM-time END, UTC+10)."""
     out: dict[pd.Timestamp, set[float]] = {}
-    for line in text.splitlines()[1:]:
-        cells = line.split(",")
+    for line in text.split("\n")[1:]:  # pandas splits rows on \n (and \r) only, not on \x0c like splitlines
+        cells = line.rstrip("\r").split(",")
         if len(cells) != 5 or cells[0].strip() != "VIC1":
             continue
         try:
@@ -174,8 +174,8 @@ OCTOPUS_CSV = ("octopus/agile_import/csv_agile_A_Eastern_England.csv", "octopus/
 
 def octopus_stated(text: str) -> dict[pd.Timestamp, set[float]]:
     out: dict[pd.Timestamp, set[float]] = {}
-    for line in text.splitlines():
-        cells = line.split(",")
+    for line in text.split("\n"):
+        cells = line.rstrip("\r").split(",")
         try:
             ts = pd.Timestamp(cells[0].strip())
             price = float(cells[-1])
@@ -353,8 +353,8 @@ def normalized_seed() -> list[str]:
 
 def normalized_stated(text: str) -> dict[pd.Timestamp, set[float]]:
     out: dict[pd.Timestamp, set[float]] = {}
-    for line in text.splitlines()[1:]:
-        cells = line.split(",")
+    for line in text.split("\n")[1:]:
+        cells = line.rstrip("\r").split(",")
         try:
             ts = pd.Timestamp(cells[0])
             out.setdefault(ts.tz_convert("UTC"), set()).add(float(cells[1]))
