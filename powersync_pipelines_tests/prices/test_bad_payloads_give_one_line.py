@@ -49,6 +49,15 @@ def test_amber_bad_perkwh_is_one_line(capsys, tmp_path, real_data, value, needle
     assert_one_line(*prices(capsys, "--provider", "amber", "--file", str(f)), "amber", needle)
 
 
+@pytest.mark.parametrize("duration", [1e12, 7, True, "five"])
+def test_amber_impossible_duration_is_one_line(capsys, tmp_path, real_data, duration):
+    items = json.loads((real_data / AMBER_DAY).read_text())
+    items[0]["duration"] = duration
+    f = tmp_path / "amber.json"
+    f.write_text(json.dumps(items))
+    assert_one_line(*prices(capsys, "--provider", "amber", "--file", str(f)), "item 0: duration", "minutes")
+
+
 def test_amber_four_hour_gap_is_refused_with_where_it_is(capsys, tmp_path, real_data):
     items = [x for x in json.loads((real_data / AMBER_DAY).read_text())
              if not "2025-01-15T02" <= x["startTime"] < "2025-01-15T06"]
