@@ -69,11 +69,11 @@ def _interval_rows(items: list[Any], provider: str) -> pd.DataFrame:
         n = raw.index[_first_bad(naive)]
         raise PriceDataError(provider, "naive_timestamps", f"item {n}: endTime {end_text.loc[n]!r} has no offset")
     try:
-        end = pd.to_datetime(end_text, utc=True, format="ISO8601")
+        end = pd.to_datetime(end_text, utc=True, format="ISO8601", errors="raise")
         duration = pd.to_numeric(raw["duration"], errors="coerce").fillna(-1)
         per_kwh = pd.to_numeric(raw["perKwh"], errors="coerce").astype(float)
-    except (TypeError, ValueError) as exc:
-        raise PriceDataError(provider, "malformed_payload", f"intervals: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise PriceDataError(provider, "malformed_payload", f"intervals: {str(exc).splitlines()[0]}") from None
     odd = ~duration.isin(DURATIONS)
     if odd.any():
         n = raw.index[_first_bad(odd)]
@@ -87,7 +87,16 @@ def _interval_rows(items: list[Any], provider: str) -> pd.DataFrame:
                              f"{int(bad.sum())} interval(s) without a finite perKwh, first item {n} "
                              f"({raw.loc[n, 'channelType']} ending {raw.loc[n, 'endTime']}: got {shown(items[n].get('perKwh'))})")
     if "nemTime" in raw:
-        nem = pd.to_datetime(raw["nemTime"].astype(str), utc=True, format="ISO8601")
+        nem_text = raw["nemTime"].astype(str)
+        try:
+            nem = pd.to_datetime(nem_text, utc=True, format="ISO8601", errors="coerce")
+        except (OverflowError, ValueError):
+            nem = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+        junk = nem.isna() & raw["nemTime"].notna()
+        if junk.any():
+            n = raw.index[_first_bad(junk)]
+            raise PriceDataError(provider, "malformed_payload", f"item {n}: nemTime {shown(items[n].get('nemTime'))} "
+                                 "is not an ISO 8601 time")
         shift = (nem - end) / pd.Timedelta(hours=1)
         off = shift.notna() & (shift != 0)
         if off.any():

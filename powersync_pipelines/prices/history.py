@@ -17,6 +17,8 @@ from ..schemas import FrameSchemaError, finalize_price_frame
 from .quality import check_complete_text, clean_intervals, price_frame, shown
 
 NEM_TZ_OFFSET = pd.Timedelta(hours=10)
+AEMO_TIME = "%Y/%m/%d %H:%M:%S"  # as AEMO publishes SETTLEMENTDATE
+ISO_TIME = "%Y-%m-%d %H:%M:%S"
 _OFFSET_LABEL = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
@@ -36,10 +38,13 @@ def _settlement_ends(values: pd.Series, name: str) -> pd.Series:
         n = int(np.flatnonzero(labelled.to_numpy())[0])
         raise PriceFileError(f"{name}: SETTLEMENTDATE must be AEMO's naive NEM time (YYYY/MM/DD HH:MM:SS); "
                              f"data row {n + 1} has {text.iloc[n]!r}")
-    ends = pd.to_datetime(text, format="mixed", errors="coerce")
+    ends = pd.to_datetime(text, format=AEMO_TIME, errors="coerce")
+    if ends.isna().any():  # the same wall clock written ISO-style (a re-saved file) is still unambiguous
+        ends = ends.fillna(pd.to_datetime(text, format=ISO_TIME, errors="coerce"))
     if ends.isna().any():
         n = int(np.flatnonzero(ends.isna().to_numpy())[0])
-        raise PriceFileError(f"{name}: data row {n + 1} has SETTLEMENTDATE {text.iloc[n]!r}, not a date")
+        raise PriceFileError(f"{name}: data row {n + 1} has SETTLEMENTDATE {text.iloc[n]!r}; expected "
+                             "YYYY/MM/DD HH:MM:SS (a date without its time would shift the interval)")
     return ends
 
 
