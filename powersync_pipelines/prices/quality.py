@@ -167,12 +167,6 @@ def check_price_unit(values: pd.Series | np.ndarray, expected: str, provider: st
                              f"{what} look like $/kWh (90th percentile {p90:.4g}); expected {expected}")
 
 
-def check_no_nans(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS) -> None:
-    bad = {c: int(df[c].isna().sum()) for c in columns if c in df and df[c].isna().any()}
-    if bad:
-        raise PriceDataError(provider, "nan_prices", f"missing values {bad}")
-
-
 @dataclass(frozen=True)
 class GapReport:
     """How complete a window is. ``missing_fraction`` counts intervals that are absent (or NaN)."""
