@@ -129,7 +129,6 @@ def parse_sites(data: Any, path: str | None = None) -> SitesFile:
     except ValidationError as exc:
         lines = [_describe(e, raw_sites if isinstance(raw_sites, list) else []) for e in exc.errors()]
         raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(lines)) from None
-    _check_feature_settings(parsed, path)
     seen: set[str] = set()
     dupes = sorted({s.id for s in parsed.sites if s.id in seen or seen.add(s.id)})
     if dupes:
@@ -138,18 +137,6 @@ def parse_sites(data: Any, path: str | None = None) -> SitesFile:
     if problems:
         raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(problems))
     return parsed
-
-
-def _check_feature_settings(parsed: SitesFile, path: str | None) -> None:
-    """Feature sections (export boost, chip mode, curtailment) are typed by the tariffs domain; validate them
-    at load so a bad threshold fails before anything runs, not at the first tariff sync."""
-    from ..tariffs.settings import TariffSettingsError, tariff_features
-
-    for site in parsed.sites:
-        try:
-            tariff_features(site)
-        except TariffSettingsError as exc:
-            raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  {exc}") from None
 
 
 def load_sites(path: str | os.PathLike[str] | None = None) -> SitesFile:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from powersync_pipelines.config.automations import Channel, NotificationSettings
-from powersync_pipelines.live.notify import Notification, NotificationCenter, build_notifier
+from powersync_pipelines.control.notify import Notification, NotificationCenter, build_notifier
 
 TOKEN = "tok-very-secret-123"
 
@@ -20,6 +20,7 @@ class Capture:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.status = 200
+        self.error_body = b'{"message": "boom"}'
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -37,7 +38,7 @@ class Capture:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 cap.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                out = b'[]' if cap.status < 400 else b'{"message": "boom"}'
+                out = b'[]' if cap.status < 400 else cap.error_body
                 self.send_response(cap.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(out)))
@@ -118,6 +119,18 @@ def test_failures_are_recorded_with_their_reason_and_never_raise(capture, store,
     assert rows["outcome"].tolist() == ["failed", "failed", "failed", "sent"]
     dump = store.query("SELECT * FROM notifications").to_json()
     assert TOKEN not in dump  # the token never reaches the database
+
+
+def test_an_error_reply_that_echoes_the_token_is_stored_redacted(capture, store, monkeypatch):
+    monkeypatch.setenv("HOOK_TOKEN", TOKEN)
+    capture.status = 401
+    capture.error_body = f'{{"error": "invalid token Bearer {TOKEN}"}}'.encode()
+    settings = NotificationSettings(channels=[
+        channel(kind="webhook", name="hook", url=capture.url, token_env="HOOK_TOKEN")])
+    out = NotificationCenter(settings, store).send(NOTE)
+    assert out[0].status_code == 401 and "invalid token" in out[0].error
+    assert TOKEN not in out[0].error
+    assert TOKEN not in store.query("SELECT * FROM notifications").to_json()
 
 
 def test_channels_only_get_the_events_they_subscribe_to(capture, store):
