@@ -6,6 +6,8 @@ export positive when the owner is paid. Powers in kW with named directions, SOC 
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Index, Series
@@ -64,6 +66,63 @@ class ScheduleFrame(pa.DataFrameModel):
         name = "ScheduleFrame"
 
 
+class FrameSchemaError(ValueError):
+    """A frame that fails its pandera schema, summarised in one line (column, rows, what was expected).
+
+    pandera's own ``SchemaErrors`` text is a multi-line JSON report; the person reading a failed run or a CLI
+    error needs the first bad column and row, and a count.
+    """
+
+    def __init__(self, what: str, summary: str, columns: tuple[str, ...] = ()) -> None:
+        self.columns = columns
+        super().__init__(f"{what}: {summary}")
+
+
+_CHECK_WORDS = (
+    (re.compile(r"^not_nullable$"), lambda m: "a value, not null/NaN"),
+    (re.compile(r"^greater_than_or_equal_to\((.*)\)$"), lambda m: f">= {m.group(1)}"),
+    (re.compile(r"^less_than_or_equal_to\((.*)\)$"), lambda m: f"<= {m.group(1)}"),
+    (re.compile(r"^greater_than\((.*)\)$"), lambda m: f"> {m.group(1)}"),
+    (re.compile(r"^less_than\((.*)\)$"), lambda m: f"< {m.group(1)}"),
+    (re.compile(r"^isin\((.*)\)$"), lambda m: f"one of {m.group(1)}"),
+    (re.compile(r"^(?:coerce_)?dtype\('?([^')]*)'?\)$"), lambda m: f"type {m.group(1)}"),
+    (re.compile(r"^field_uniqueness$|^unique$"), lambda m: "unique values"),
+)
+
+
+def _expected(check: str) -> str:
+    for pattern, word in _CHECK_WORDS:
+        m = pattern.match(check)
+        if m:
+            return word(m)
+    return check
+
+
+def summarize_schema_errors(exc: pa.errors.SchemaErrors, limit: int = 3) -> tuple[str, tuple[str, ...]]:
+    """One line from a lazy pandera failure: per (column, check) the row count, the first row and its value."""
+    fc = exc.failure_cases.copy()
+    fc["column"] = fc["column"].fillna(fc["schema_context"]).astype(str)
+    fc["check"] = fc["check"].astype(str)
+    parts: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for _, row in fc.iterrows():
+        key = (row["column"], _expected(row["check"]))
+        if key in seen:
+            continue
+        seen.add(key)
+        same = fc[(fc["column"] == row["column"]) & (fc["check"] == row["check"])]
+        where = same["index"].dropna()
+        first = where.iloc[0] if len(where) else None
+        at = f", first at {first.isoformat() if isinstance(first, pd.Timestamp) else first}" if first is not None else ""
+        value = row["failure_case"]
+        shown = not (isinstance(value, str) and value.startswith(("TypeError", "ValueError"))) and row["check"] != "not_nullable"
+        got = f", got {value!r}" if shown else ""
+        parts.append(f"{row['column']}: {len(same)} row(s) where {key[1]} was expected{at}{got}")
+    more = f"; {len(parts) - limit} more problem(s)" if len(parts) > limit else ""
+    columns = tuple(dict.fromkeys(c for c, _ in seen))
+    return "; ".join(parts[:limit]) + more, columns
+
+
 def empty_price_frame() -> pd.DataFrame:
     idx = pd.DatetimeIndex([], tz="UTC", name="interval_start")
     return pd.DataFrame({c: pd.Series(dtype="float64") for c in PRICE_COLUMNS}, index=idx)
@@ -89,4 +148,8 @@ def finalize_price_frame(df: pd.DataFrame, source: str, fetched_at: pd.Timestamp
     out.index = out.index.astype("datetime64[ns, UTC]")
     extra = [c for c in out.columns if c not in PRICE_COLUMNS]
     out = out[PRICE_COLUMNS + extra].sort_index()
-    return PriceFrame.validate(out, lazy=True)
+    try:
+        return PriceFrame.validate(out, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        summary, columns = summarize_schema_errors(exc)
+        raise FrameSchemaError(f"price frame from {source}", summary, columns) from None

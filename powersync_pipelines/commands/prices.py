@@ -183,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError
     from ..prices.errors import PriceDataError
     from ..prices.history import PriceFileError
+    from ..prices.quality import apply_gap_policy
+    from ..schemas import FrameSchemaError
 
     try:
         start = _instant(args.start, "--from")
@@ -191,11 +193,11 @@ def run(args: argparse.Namespace) -> int:
         if args.export_file and not args.file:
             raise InputError("--export-file needs --file")
         site = build_site(args)
-        frame = load_frame(args, site, now, end)
+        frame = apply_gap_policy(load_frame(args, site, now, end), site.provider.kind)
     except (InputError, SiteConfigError) as exc:
         print(f"powersync prices: {exc}", file=sys.stderr)
         return 2
-    except (PriceDataError, PriceFileError) as exc:
+    except (PriceDataError, PriceFileError, FrameSchemaError) as exc:
         print(f"powersync prices: {exc}", file=sys.stderr)
         return 2 if args.file else 1
     for warning in frame.attrs.get("warnings", []):

@@ -27,7 +27,7 @@ class SolarConfig(StrictModel):
 class LoadConfig(StrictModel):
     """Household load until measured history exists: a shipped real profile, scaled to ``annual_kwh``."""
 
-    profile: str = "data/profiles/ausgrid_customer12_load.csv"
+    profile: str = "data/profiles/ausgrid_customer12.csv"
     annual_kwh: float | None = Field(None, gt=0)
 
 

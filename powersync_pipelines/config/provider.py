@@ -6,9 +6,11 @@ use are simply left unset. Validation of kind-specific requirements happens in `
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import StrictModel
 
@@ -64,8 +66,29 @@ class ProviderConfig(StrictModel):
     tou: list[TouPeriod] = []
     spike_threshold_per_mwh: float = Field(3000.0, gt=0)
     stale_after_minutes: int = Field(30, ge=1, le=24 * 60)
-    # http (all network providers)
+    # http (all network providers): per attempt, and for a whole fetch (every request, retry and backoff in it)
     request_timeout_s: float = Field(20.0, gt=0, le=300)
+    fetch_deadline_s: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("replay_start", mode="before")
+    @classmethod
+    def _instant(cls, v: Any) -> Any:
+        """An ISO 8601 instant with its offset (``2024-02-12T20:00:00Z``); YAML may hand over a datetime."""
+        if v is None:
+            return v
+        if isinstance(v, datetime):  # unquoted in YAML
+            if v.tzinfo is None:
+                raise ValueError(f"{v.isoformat()} has no UTC offset; write e.g. {v.isoformat()}Z")
+            return v.isoformat()
+        if not isinstance(v, str):
+            raise ValueError(f"expected an ISO 8601 instant such as 2024-02-12T20:00:00Z, got {v!r}")
+        try:
+            parsed = datetime.fromisoformat(v.strip())
+        except ValueError:
+            raise ValueError(f"{v!r} is not an ISO 8601 instant (e.g. 2024-02-12T20:00:00Z)") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{v!r} has no UTC offset; write e.g. {v.strip()}Z")
+        return v.strip()
 
     @model_validator(mode="after")
     def _check_kind(self) -> ProviderConfig:
@@ -95,12 +118,21 @@ def _minute_of_day(hhmm: str) -> int:
 
 def _first_uncovered_minute(bands: list[TouPeriod]) -> int | None:
     """The first local minute no band covers (bands may wrap past midnight; start == end is all day)."""
-    covered = [False] * 1440
-    for b in bands:
-        s, e = _minute_of_day(b.start), _minute_of_day(b.end)
+    return _uncovered(tuple((b.start, b.end) for b in bands))
+
+
+@lru_cache(maxsize=1024)
+def _uncovered(windows: tuple[tuple[str, str], ...]) -> int | None:
+    """Memoised on the windows alone: a fleet file repeats the same few network tariffs thousands of times."""
+    covered = bytearray(1440)
+    for start, end in windows:
+        s, e = _minute_of_day(start), _minute_of_day(end)
         if s == e:
             return None
-        rng = range(s, e) if s < e else [*range(s, 1440), *range(0, e)]
-        for m in rng:
-            covered[m] = True
-    return next((m for m, ok in enumerate(covered) if not ok), None)
+        if s < e:
+            covered[s:e] = b"\x01" * (e - s)
+        else:
+            covered[s:] = b"\x01" * (1440 - s)
+            covered[:e] = b"\x01" * e
+    gap = covered.find(0)
+    return None if gap < 0 else gap

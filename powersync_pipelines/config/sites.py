@@ -14,8 +14,10 @@ from ..paths import sites_file
 from ._base import StrictModel
 from .automations import AutomationRules, SiteNotifications
 from .battery import BatteryConfig
+from .checks import cross_check
 from .features import AcInverterConfig, EvConfig, FeaturesConfig, LimitsConfig, LoadConfig, SolarConfig
 from .provider import ProviderConfig
+from .yaml_load import YamlError, load_yaml
 
 
 class SiteConfigError(ValueError):
@@ -127,10 +129,13 @@ def parse_sites(data: Any, path: str | None = None) -> SitesFile:
     except ValidationError as exc:
         lines = [_describe(e, raw_sites if isinstance(raw_sites, list) else []) for e in exc.errors()]
         raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(lines)) from None
-    ids = [s.id for s in parsed.sites]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    seen: set[str] = set()
+    dupes = sorted({s.id for s in parsed.sites if s.id in seen or seen.add(s.id)})
     if dupes:
         raise SiteConfigError(f"{path or 'sites file'}: duplicate site id(s): {', '.join(dupes)}")
+    problems = cross_check(parsed.sites)
+    if problems:
+        raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(problems))
     return parsed
 
 
@@ -140,7 +145,11 @@ def load_sites(path: str | os.PathLike[str] | None = None) -> SitesFile:
     if not p.exists():
         raise SiteConfigError(f"sites file not found: {p}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = load_yaml(p.read_text())
+    except YamlError as exc:
+        raise SiteConfigError(f"{p}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise SiteConfigError(f"{p}: not valid YAML: {exc}") from None
+        raise SiteConfigError(f"{p}: not valid YAML: {' '.join(str(exc).split())}") from None
+    except UnicodeDecodeError as exc:
+        raise SiteConfigError(f"{p}: not a text file ({exc.reason} at byte {exc.start})") from None
     return parse_sites(data, str(p))

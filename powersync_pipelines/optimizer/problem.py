@@ -70,11 +70,7 @@ class BatteryParams:
         unknown = set(d) - set(cls.__dataclass_fields__)
         if unknown:
             raise ProblemError(f"battery has unknown keys {sorted(unknown)}")
-        try:
-            kwargs = {k: float(v) for k, v in d.items()}
-        except (TypeError, ValueError) as e:
-            raise ProblemError(f"battery values must be numbers ({e})") from None
-        return cls(**kwargs)
+        return cls(**{k: _number(v, f"battery.{k}", "a number") for k, v in d.items()})
 
 
 @dataclass(frozen=True)
@@ -106,6 +102,13 @@ def _as_array(name: str, v: Any) -> np.ndarray:
     if a.ndim != 1:
         raise ProblemError(f"{name} must be one-dimensional, got shape {a.shape}")
     return a
+
+
+def _number(v: Any, name: str, expected: str) -> float:
+    """A JSON number (not a bool, string, list or object) as a float; anything else is a one-line ProblemError."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ProblemError(f"{name} must be {expected}, got {v!r}")
+    return float(v)
 
 
 def _limit(v: Any, name: str) -> float:
@@ -229,33 +232,45 @@ class OptimizationProblem:
         tv = d.get("terminal_value", "auto")
         if tv is None:
             tv = "none"
+        if not isinstance(tv, str):
+            tv = _number(tv, "terminal_value", "'auto', 'none' or a number >= 0")
+        soc_final = d.get("soc_final")
+        if soc_final is not None:
+            soc_final = _number(soc_final, "soc_final", "a fraction in [0, 1] or null")
         arrays = {}
         for k in ("import_price", "export_price", "solar_kw", "load_kw"):
             v = d[k]
             if not isinstance(v, list):
                 raise ProblemError(f"{k} must be an array")
-            if any(x is None for x in v):
-                raise ProblemError(f"{k} has a null value at index {next(i for i, x in enumerate(v) if x is None)}")
+            bad = next((i for i, x in enumerate(v) if isinstance(x, bool) or not isinstance(x, int | float)), None)
+            if bad is not None:
+                raise ProblemError(f"{k} must hold numbers; index {bad} is {'null' if v[bad] is None else repr(v[bad])}")
             arrays[k] = _as_array(k, v)
         ev = None
         if d.get("ev"):
             e = d["ev"]
+            if not isinstance(e, dict) or not {"energy_kwh", "deadline", "max_kw"} <= set(e):
+                raise ProblemError(f"ev needs energy_kwh, deadline (ISO UTC) and max_kw, got {e!r}")
             try:
-                ev = EvRequirement(float(e["energy_kwh"]), pd.Timestamp(e["deadline"]).tz_convert("UTC"), float(e["max_kw"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ProblemError(f"ev needs energy_kwh, deadline (ISO UTC) and max_kw ({exc})") from None
+                deadline = pd.Timestamp(e["deadline"])
+            except (TypeError, ValueError):
+                raise ProblemError(f"ev.deadline is not a timestamp: {e['deadline']!r}") from None
+            if deadline.tzinfo is None:
+                raise ProblemError(f"ev.deadline must carry a time zone (UTC), got {e['deadline']!r}")
+            ev = EvRequirement(_number(e["energy_kwh"], "ev.energy_kwh", "a number"), deadline.tz_convert("UTC"),
+                               _number(e["max_kw"], "ev.max_kw", "a number"))
         dc = None
         if d.get("demand_charge"):
             c = d["demand_charge"]
-            try:
-                dc = DemandCharge(np.asarray(c["window"], dtype=bool), float(c["price_per_kw"]), float(c.get("existing_peak_kw", 0.0)))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ProblemError(f"demand_charge needs window (bools), price_per_kw and existing_peak_kw ({exc})") from None
+            if not isinstance(c, dict) or "window" not in c or "price_per_kw" not in c:
+                raise ProblemError("demand_charge needs window (bools), price_per_kw and existing_peak_kw")
+            window = c["window"]
+            if not isinstance(window, list) or not all(isinstance(x, bool) for x in window):
+                raise ProblemError("demand_charge.window must be an array of true/false, one per interval")
+            dc = DemandCharge(np.asarray(window, dtype=bool), _number(c["price_per_kw"], "demand_charge.price_per_kw", "a number"),
+                              _number(c.get("existing_peak_kw", 0.0), "demand_charge.existing_peak_kw", "a number"))
         wear = d.get("wear_cost_per_kwh", DEFAULT_WEAR_COST_PER_KWH)
-        try:
-            wear = DEFAULT_WEAR_COST_PER_KWH if wear is None else float(wear)
-        except (TypeError, ValueError):
-            raise ProblemError(f"wear_cost_per_kwh must be a number, got {wear!r}") from None
+        wear = DEFAULT_WEAR_COST_PER_KWH if wear is None else _number(wear, "wear_cost_per_kwh", "a number >= 0")
         p = cls(
             start=d["start"],
             battery=BatteryParams.from_dict(d["battery"]),
@@ -263,9 +278,9 @@ class OptimizationProblem:
             export_limit_kw=d.get("export_limit_kw"),
             import_limit_kw=d.get("import_limit_kw"),
             wear_cost_per_kwh=wear,
-            terminal_value=tv if isinstance(tv, str) else float(tv),
+            terminal_value=tv,
             cost_function=d.get("cost_function", "cost"),
-            soc_final=None if d.get("soc_final") is None else float(d["soc_final"]),
+            soc_final=soc_final,
             ev=ev,
             demand_charge=dc,
             **arrays,

@@ -20,6 +20,7 @@ from .result import ACTION_NAMES, ScheduleResult, classify_actions, energy_cost
 PROFIT_TERMINAL_WEIGHT = 0.3  # "profit": value leftover energy at 30% so the plan sells more within the horizon
 SELF_CONSUMPTION_PRICE_WEIGHT = 1e-3  # "self_consumption": import kWh dominate, prices only break ties
 SELF_CONSUMPTION_TERMINAL_WEIGHT = 0.5
+EV_TARGET_TOL_KWH = 1e-3  # an EV plan short by less than this is the target met (solver tolerance)
 
 
 @dataclass
@@ -271,6 +272,12 @@ def solve(
     res = build_result(prep, plan, status, used, fallback_reason, solve_ms, horizon)
     res.lp_periods = lp_periods
     res.repaired_intervals = repaired
+    if status == "optimal" and problem.ev is not None and not res.extras["ev_target_met"]:
+        # the LP prices undelivered EV energy far above any tariff, so its plan is the most the car can get
+        res.status = "ev_target_infeasible"
+        res.fallback_reason = (f"EV target {problem.ev.energy_kwh:g} kWh by {problem.ev.deadline.isoformat()} cannot be "
+                               f"met: at most {res.extras['ev_energy_kwh']:g} kWh within the charger and grid limits; "
+                               "the plan delivers that")
     if lp_objective is not None:
         res.extras["lp_objective"] = lp_objective
     return res
@@ -341,4 +348,10 @@ def build_result(
     res.extras["final_soc"] = round(float(soc_frac[-1]), 6)
     if p.demand_charge is not None and p.demand_charge.window.any():
         res.extras["demand_peak_kw"] = round(demand_peak(p, plan.imp), 6)
+    if p.ev is not None:
+        delivered = float(np.sum(plan.ev)) * dt
+        res.extras["ev_target_kwh"] = round(float(p.ev.energy_kwh), 6)
+        res.extras["ev_energy_kwh"] = round(delivered, 6)
+        res.extras["ev_shortfall_kwh"] = round(max(0.0, p.ev.energy_kwh - delivered), 6)
+        res.extras["ev_target_met"] = bool(p.ev.energy_kwh - delivered <= EV_TARGET_TOL_KWH)
     return res

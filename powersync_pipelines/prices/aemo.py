@@ -7,6 +7,7 @@ Globird build on ``wholesale_rrp`` too, so the NEMWEB handling lives in one plac
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -15,12 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ..config import RetailMapping, SiteConfig
-from ..schemas import finalize_price_frame
 from . import nemweb
 from .errors import PriceDataError
 from .history import PriceFileError, read_aemo_price_and_demand, read_normalized_csv, retail_prices
 from .http import RetryPolicy, base_url, make_client, request
-from .quality import check_index, check_price_unit
+from .quality import check_complete_text, check_price_unit, clean_intervals, price_frame
 
 PROVIDER = "aemo"
 # DISPATCHIS appears ~20 s after its interval starts; older than this and NEMWEB (or a mirror) is stuck.
@@ -70,13 +70,15 @@ def combine_stages(dispatch: pd.DataFrame, p5min: pd.DataFrame | None, predispat
 
 def wholesale_rrp(region: str, now: pd.Timestamp, horizon_hours: float = 48, *, client: httpx.Client | None = None,
                   base: str | None = None, policy: RetryPolicy | None = None, history_hours: float = 0.0,
-                  provider: str = PROVIDER, timeout_s: float = 20.0) -> pd.DataFrame:
+                  provider: str = PROVIDER, timeout_s: float = 20.0,
+                  deadline_s: float | None = None) -> pd.DataFrame:
     """``rrp`` ($/MWh), ``provenance`` (dispatch | p5min | predispatch) and ``is_forecast`` on a 5-min grid.
 
     Predispatch reaches the end of the next trading day (~04:00 NEM time), so the horizon is whatever
     AEMO has published; the frame is never padded with invented prices here.
     """
     root = base or base_url("aemo")
+    policy = (policy or RetryPolicy()).within(deadline_s)
     own = client is None
     client = client or make_client(timeout_s=timeout_s)
     try:
@@ -114,7 +116,7 @@ def spike_status(rrp: pd.Series, is_forecast: pd.Series, threshold_per_mwh: floa
 def frame_from_rrp(raw: pd.DataFrame, retail: RetailMapping, threshold_per_mwh: float, source: str = PROVIDER,
                    fetched_at: pd.Timestamp | None = None) -> pd.DataFrame:
     """Wholesale ``rrp`` -> the normalised frame with the site's retail mapping (``rrp`` kept as published)."""
-    check_index(raw, source)
+    raw = clean_intervals(raw, source, ("rrp",))
     check_price_unit(raw["rrp"], "$/MWh", source, "RRP values")
     imp, exp = retail_prices(raw["rrp"], retail)
     return retail_frame_from_wholesale(raw, imp, exp, threshold_per_mwh, source, fetched_at,
@@ -127,7 +129,8 @@ def fetch_aemo(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *
     """The registry fetcher for ``kind: aemo``."""
     prov = site.provider
     raw = wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
-                        policy=policy, history_hours=history_hours, timeout_s=prov.request_timeout_s)
+                        policy=policy, history_hours=history_hours, timeout_s=prov.request_timeout_s,
+                        deadline_s=prov.fetch_deadline_s)
     return frame_from_rrp(raw, prov.retail, prov.spike_threshold_per_mwh, fetched_at=pd.Timestamp(now))
 
 
@@ -161,7 +164,12 @@ def _wall_clock_nem(values: pd.Series) -> tuple[pd.Series, list[str]]:
 def read_dispatchprice_csv(path: str | Path, region: str, provider: str = PROVIDER) -> pd.DataFrame:
     """A flat DISPATCHPRICE table (one header row, MMS column names) -> ``rrp`` by UTC interval start."""
     f = Path(path)
-    df = pd.read_csv(f, dtype=str)
+    try:
+        text = f.read_text()
+        check_complete_text(text, f.name, provider)
+        df = pd.read_csv(io.StringIO(text), dtype=str)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise PriceDataError(provider, "unreadable_file", f"{f.name}: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     missing = {"SETTLEMENTDATE", "REGIONID", "RRP"} - set(df.columns)
     if missing:
         raise PriceDataError(provider, "missing_columns", f"{f.name} lacks {sorted(missing)}")
@@ -179,8 +187,7 @@ def read_dispatchprice_csv(path: str | Path, region: str, provider: str = PROVID
     if "PRICE_STATUS" in df:
         out["price_status"] = df["PRICE_STATUS"].str.strip().str.strip('"').to_numpy()
     out.index.name = "interval_start"
-    out = out.sort_index()
-    check_index(out, provider)
+    out = clean_intervals(out, provider, ("rrp",), f"{f.name}: ")
     out.attrs["warnings"] = warnings
     return out
 
@@ -220,7 +227,7 @@ def retail_frame_from_wholesale(raw: pd.DataFrame, imp: np.ndarray, exp: np.ndar
     for col in carry:
         if col in raw:
             df[col] = raw[col].to_numpy()
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return price_frame(df, source, source, fetched_at)
 
 
 def site_wholesale_rrp(site: SiteConfig, now: pd.Timestamp, horizon_hours: float, provider: str, *,
@@ -230,7 +237,7 @@ def site_wholesale_rrp(site: SiteConfig, now: pd.Timestamp, horizon_hours: float
     prov = site.provider
     return wholesale_rrp(prov.region or "", now, horizon_hours, client=client, base=base_url("aemo", prov.base_url),
                          policy=policy, history_hours=history_hours, provider=provider,
-                         timeout_s=prov.request_timeout_s)
+                         timeout_s=prov.request_timeout_s, deadline_s=prov.fetch_deadline_s)
 
 
 def read_wholesale_file(path: str | Path, region: str | None, provider: str = PROVIDER) -> pd.DataFrame:

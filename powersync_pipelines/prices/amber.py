@@ -16,14 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
-from ..schemas import finalize_price_frame
 from .errors import PriceDataError
 from .http import RetryPolicy, base_url, bearer, get_json, make_client, parse_json_bytes
-from .quality import check_price_unit
+from .quality import check_price_unit, drop_repeats, price_frame, shown
 
 PROVIDER = "amber"
 CHANNELS = ("general", "feedIn", "controlledLoad")
 INTERVAL_TYPES = {"ActualInterval": "actual", "CurrentInterval": "current", "ForecastInterval": "forecast"}
+DURATIONS = frozenset({5, 15, 30, 60})  # minutes; Amber serves 5 and 30, coarser grids must still tile an hour
 MAX_INTERVALS = 2048  # the API caps next/previous; more is refused
 NEM_OFFSET = pd.Timedelta(hours=10)
 # Amber's ``network`` field on /sites -> NEM region (for AEMO fallbacks and spike watch).
@@ -69,13 +69,34 @@ def _interval_rows(items: list[Any], provider: str) -> pd.DataFrame:
         n = raw.index[_first_bad(naive)]
         raise PriceDataError(provider, "naive_timestamps", f"item {n}: endTime {end_text.loc[n]!r} has no offset")
     try:
-        end = pd.to_datetime(end_text, utc=True, format="ISO8601")
-        duration = pd.to_numeric(raw["duration"], errors="raise").astype(int)
-        per_kwh = pd.to_numeric(raw["perKwh"], errors="raise").astype(float)
-    except (TypeError, ValueError) as exc:
-        raise PriceDataError(provider, "malformed_payload", f"intervals: {exc}") from None
+        end = pd.to_datetime(end_text, utc=True, format="ISO8601", errors="raise")
+        duration = pd.to_numeric(raw["duration"], errors="coerce").fillna(-1)
+        per_kwh = pd.to_numeric(raw["perKwh"], errors="coerce").astype(float)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise PriceDataError(provider, "malformed_payload", f"intervals: {str(exc).splitlines()[0]}") from None
+    odd = ~duration.isin(DURATIONS)
+    if odd.any():
+        n = raw.index[_first_bad(odd)]
+        raise PriceDataError(provider, "malformed_payload", f"item {n}: duration {shown(items[n].get('duration'))} "
+                             f"is not one of {sorted(DURATIONS)} minutes")
+    duration = duration.astype(int)
+    bad = ~np.isfinite(per_kwh.to_numpy())
+    if bad.any():
+        n = raw.index[_first_bad(pd.Series(bad))]
+        raise PriceDataError(provider, "nan_prices",
+                             f"{int(bad.sum())} interval(s) without a finite perKwh, first item {n} "
+                             f"({raw.loc[n, 'channelType']} ending {raw.loc[n, 'endTime']}: got {shown(items[n].get('perKwh'))})")
     if "nemTime" in raw:
-        nem = pd.to_datetime(raw["nemTime"].astype(str), utc=True, format="ISO8601")
+        nem_text = raw["nemTime"].astype(str)
+        try:
+            nem = pd.to_datetime(nem_text, utc=True, format="ISO8601", errors="coerce")
+        except (OverflowError, ValueError):
+            nem = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[ns, UTC]")
+        junk = nem.isna() & raw["nemTime"].notna()
+        if junk.any():
+            n = raw.index[_first_bad(junk)]
+            raise PriceDataError(provider, "malformed_payload", f"item {n}: nemTime {shown(items[n].get('nemTime'))} "
+                                 "is not an ISO 8601 time")
         shift = (nem - end) / pd.Timedelta(hours=1)
         off = shift.notna() & (shift != 0)
         if off.any():
@@ -142,12 +163,8 @@ def parse_amber_prices(items: list[Any], fetched_at: pd.Timestamp | None = None,
     rows["price"] = np.where(forecastish, rows["predicted"], rows["per_kwh"]) / 100.0
     for c in ("low", "high", "spot"):
         rows[c] = rows[c] / 100.0
-    by = {ch: g.set_index("interval_start") for ch, g in rows.groupby("channel")}
-    for ch, g in by.items():
-        if g.index.duplicated().any():
-            raise PriceDataError(provider, "duplicated_intervals",
-                                 f"{ch}: {int(g.index.duplicated().sum())} duplicated interval(s), first at "
-                                 f"{g.index[g.index.duplicated()][0].isoformat()}")
+    by = {ch: drop_repeats(g.set_index("interval_start"), provider, ("price", "low", "high"), f"{ch}: ")
+          for ch, g in rows.groupby("channel")}
     if "general" not in by:
         raise PriceDataError(provider, "missing_channel", "no 'general' (import) channel in the response")
     gen = by["general"].sort_index()
@@ -172,7 +189,7 @@ def parse_amber_prices(items: list[Any], fetched_at: pd.Timestamp | None = None,
     df["provenance"] = gen["kind"]
     if df.index.duplicated().any() or not df.index.is_monotonic_increasing:
         raise PriceDataError(provider, "out_of_order_intervals", "intervals are not strictly increasing")
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return price_frame(df, provider, source, fetched_at)
 
 
 def read_amber_file(path: str | Path, source: str = "amber_file") -> pd.DataFrame:
@@ -224,6 +241,7 @@ def fetch_amber(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, 
                 history_hours: float = 1.0, resolution: int | None = None, **_: object) -> pd.DataFrame:
     """The registry fetcher for ``kind: amber``: ``/sites/{id}/prices/current`` around ``now``."""
     prov = site.provider
+    policy = (policy or RetryPolicy()).within(prov.fetch_deadline_s)
     res = int(resolution or prov.resolution)
     base = base_url("amber", prov.base_url)
     headers = bearer(prov.token_env, PROVIDER)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import SiteConfig
 from .errors import PriceDataError
-from .quality import TARIFF_SYNC_MAX_MISSING, check_hour_shift, fill_short_gaps, gap_report, native_step
+from .quality import TARIFF_SYNC_MAX_MISSING, apply_gap_policy, check_hour_shift, gap_report, native_step
 
 
 class PriceStore(Protocol):
@@ -38,6 +38,7 @@ class FetchStatus:
     rows_stored: int = 0
     missing_fraction_24h: float = 1.0
     filled_intervals: int = 0
+    warnings: tuple[str, ...] = ()  # long gaps and other data-quality notes on the served frame
 
     @property
     def ok(self) -> bool:
@@ -51,8 +52,10 @@ class FetchStatus:
     @property
     def message(self) -> str:
         if self.source == "live":
+            gaps = [w for w in self.warnings if "no prices for" in w]
+            tail = f"; {len(gaps)} long gap(s), first: {gaps[0].split(': ', 1)[-1]}" if gaps else ""
             return (f"{self.provider}: live prices stored ({self.rows_stored} rows, "
-                    f"{self.missing_fraction_24h:.0%} missing in the next 24 h, {self.filled_intervals} filled)")
+                    f"{self.missing_fraction_24h:.0%} missing in the next 24 h, {self.filled_intervals} filled{tail})")
         age = f"{self.age_minutes:.0f} min old" if self.age_minutes is not None else "none stored"
         what = "STALE, falling back to self-consumption" if self.stale else "using the last good frame"
         return f"{self.provider}: {self.error} -> {what} ({age})"
@@ -89,7 +92,8 @@ def fetch_with_fallback(site: SiteConfig, now: pd.Timestamp, store: PriceStore, 
         frame = fetch(site, now, horizon_hours=horizon_hours, **kwargs)
         if frame.empty:
             raise PriceDataError(kind, "empty_frame", "the provider returned no intervals")
-        frame = fill_short_gaps(frame, kind)
+        # gaps are kept (flagged and reported): the tariff sync, not the store, refuses a horizon that is too gappy
+        frame = apply_gap_policy(frame, kind, max_missing=1.0)
         step = native_step(frame.index)
         stored = store.read_prices(site.id, start=frame.index[0] - pd.Timedelta(hours=1),
                                    end=frame.index[-1] + step + pd.Timedelta(hours=1))
@@ -110,4 +114,5 @@ def fetch_with_fallback(site: SiteConfig, now: pd.Timestamp, store: PriceStore, 
     return frame, FetchStatus(
         site_id=site.id, provider=kind, source="live", stale=False, age_minutes=0.0, rows_stored=rows,
         missing_fraction_24h=report.missing_fraction, filled_intervals=int(frame["filled"].sum()),
+        warnings=tuple(frame.attrs.get("warnings", [])),
     )

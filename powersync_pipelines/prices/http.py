@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -45,14 +45,42 @@ def base_url(provider: str, configured: str | None = None) -> str:
     return chosen.rstrip("/")
 
 
+class Deadline:
+    """One time budget for a whole fetch (every request, attempt and backoff in it).
+
+    Per-attempt timeouts alone multiply: an API that never answers cost 3 attempts x 20 s + backoff = 66 s of
+    a 5-minute planning cycle. ``clock`` is injectable so tests prove the budget without waiting for it.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = float(seconds)
+        self.clock = clock
+        self.ends = clock() + self.seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.ends - self.clock())
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try. ``sleep`` is injectable so tests prove the backoff without waiting for it."""
+    """How hard to try. ``sleep`` is injectable so tests prove the backoff without waiting for it.
+
+    ``deadline`` (set per fetch with ``within``) bounds everything: each attempt's timeout is cut to what is
+    left, no backoff sleeps past it, and no attempt starts once it has passed.
+    """
 
     attempts: int = 3
     backoff_s: float = 1.0
     max_delay_s: float = 60.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+    deadline: Deadline | None = field(default=None, compare=False)
+
+    def within(self, seconds: float | None, clock: Callable[[], float] | None = None) -> RetryPolicy:
+        """This policy with a fresh ``seconds`` budget for one fetch (an existing deadline is kept: a fetch
+        inside a fetch shares the outer budget)."""
+        if seconds is None or self.deadline is not None:
+            return self
+        return replace(self, deadline=Deadline(seconds, clock or time.monotonic))
 
     def delay(self, attempt: int, retry_after: str | None) -> float:
         """Seconds before the next attempt: ``Retry-After`` when given (clamped), else exponential."""
@@ -97,9 +125,19 @@ def request(client: httpx.Client, provider: str, method: str, url: str, *,
     policy = policy or RetryPolicy()
     last, problem = "", "unreachable"
     attempts = max(1, policy.attempts)
+    deadline = policy.deadline
+    tried = 0
     for attempt in range(attempts):
+        timeout: httpx.Timeout | None = None
+        if deadline is not None:
+            left = deadline.remaining()
+            if left <= 0:
+                break
+            timeout = _cut(client.timeout, left)
+        tried += 1
         try:
-            resp = client.request(method, url, params=params, headers=headers)
+            resp = client.request(method, url, params=params, headers=headers,
+                                  **({"timeout": timeout} if timeout is not None else {}))
         except httpx.TimeoutException as exc:
             last = f"timed out ({type(exc).__name__}) calling {_redact(url)}"
             problem = "timeout"
@@ -125,9 +163,25 @@ def request(client: httpx.Client, provider: str, method: str, url: str, *,
             retry_after = resp.headers.get("Retry-After")
         if attempt + 1 < attempts:
             wait = policy.delay(attempt, retry_after)
+            if deadline is not None and wait >= deadline.remaining():
+                break  # the next attempt could not start inside the fetch's budget
             log.warning("%s: %s; retry %d/%d in %.1f s", provider, last, attempt + 1, attempts - 1, wait)
             policy.sleep(wait)
+    if deadline is not None and tried < attempts:
+        what = last or f"no attempt could start calling {_redact(url)}"
+        raise PriceDataError(provider, "timeout" if problem in ("timeout", "unreachable") else problem,
+                             f"{what} (gave up after {tried} attempt(s): the fetch's {deadline.seconds:g} s "
+                             "deadline was spent)")
     raise PriceDataError(provider, problem, f"{last} (gave up after {attempts} attempts)")
+
+
+def _cut(configured: httpx.Timeout, left: float) -> httpx.Timeout:
+    """The client's timeouts, none longer than ``left`` seconds."""
+    def cap(v: float | None) -> float:
+        return left if v is None else min(v, left)
+
+    return httpx.Timeout(connect=cap(configured.connect), read=cap(configured.read), write=cap(configured.write),
+                         pool=cap(configured.pool))
 
 
 def looks_like_html(body: bytes | str) -> bool:

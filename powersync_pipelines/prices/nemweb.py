@@ -15,10 +15,12 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from .errors import PriceDataError
 from .http import looks_like_html
+from .quality import clean_intervals, shown
 
 NEM_OFFSET = pd.Timedelta(hours=10)
 NEM_TIME_FORMAT = "%Y/%m/%d %H:%M:%S"
@@ -157,17 +159,18 @@ def _pricing_run(df: pd.DataFrame, region: str, key: str, provider: str) -> pd.D
 
 def _rrp(df: pd.DataFrame, key: str, provider: str) -> pd.Series:
     rrp = pd.to_numeric(df["RRP"], errors="coerce")
-    if rrp.isna().any():
-        raise PriceDataError(provider, "nan_prices", f"{key}: {int(rrp.isna().sum())} non-numeric RRP value(s)")
+    bad = ~np.isfinite(rrp.to_numpy(dtype=float))
+    if bad.any():
+        raise PriceDataError(provider, "nan_prices", f"{key}: {int(bad.sum())} missing or non-finite RRP value(s), "
+                             f"first {shown(df['RRP'].iloc[int(np.flatnonzero(bad)[0])])}")
     return rrp
 
 
-def _frame(idx: pd.DatetimeIndex, rrp: pd.Series, stage: str, key: str, provider: str) -> pd.DataFrame:
-    out = pd.DataFrame({"rrp": rrp.to_numpy(dtype=float), "provenance": stage}, index=idx)
+def _frame(idx: pd.DatetimeIndex, rrp: pd.Series, stage: str, key: str, provider: str,
+           **extra: object) -> pd.DataFrame:
+    out = pd.DataFrame({"rrp": rrp.to_numpy(dtype=float), "provenance": stage, **extra}, index=idx)
     out.index.name = "interval_start"
-    if out.index.duplicated().any():
-        raise PriceDataError(provider, "duplicated_intervals", f"{key}: duplicated intervals for one region")
-    return out.sort_index()
+    return clean_intervals(out, provider, ("rrp",), f"{key}: ")
 
 
 def dispatch_prices(tables: dict[str, pd.DataFrame], region: str, name: str = "DISPATCHIS",
@@ -177,11 +180,9 @@ def dispatch_prices(tables: dict[str, pd.DataFrame], region: str, name: str = "D
     df = _table(tables, key, name, provider)
     _need(df, ("SETTLEMENTDATE", "REGIONID", "RRP"), key, provider)
     df = _pricing_run(df, region, key, provider)
-    out = _frame(nem_end_to_utc_start(df["SETTLEMENTDATE"], 5, provider), _rrp(df, key, provider),
-                 "dispatch", key, provider)
-    if "PRICE_STATUS" in df:
-        out["price_status"] = df["PRICE_STATUS"].str.strip().to_numpy()
-    return out
+    extra = {"price_status": df["PRICE_STATUS"].str.strip().to_numpy()} if "PRICE_STATUS" in df else {}
+    return _frame(nem_end_to_utc_start(df["SETTLEMENTDATE"], 5, provider), _rrp(df, key, provider),
+                  "dispatch", key, provider, **extra)
 
 
 def p5min_prices(tables: dict[str, pd.DataFrame], region: str, name: str = "P5MIN",

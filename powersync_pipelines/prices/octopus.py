@@ -8,6 +8,7 @@ is filled from a seasonal profile (median of the same UK half-hour over the prev
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
-from ..schemas import finalize_price_frame
 from .errors import PriceDataError
 from .http import RetryPolicy, base_url, get_json, make_client, parse_json_bytes
-from .quality import check_price_unit
+from .quality import check_complete_text, check_price_unit, clean_intervals, price_frame, shown
 
 PROVIDER = "octopus"
 UK_TZ = "Europe/London"
@@ -115,6 +115,42 @@ def resolve_tariff(client: httpx.Client, base: str, product_code: str, gsp: str,
     return expected
 
 
+def _instant(value: Any, n: int, field: str, what: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError):
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n}: {field} {value!r} is not a time") from None
+    if ts is pd.NaT or pd.isna(ts):
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n}: {field} is empty")
+    if ts.tzinfo is None:
+        raise PriceDataError(PROVIDER, "naive_timestamps", f"{what} item {n}: {field} {value!r} has no UTC offset")
+    return ts.tz_convert("UTC")
+
+
+def _rate(n: int, r: Any, what: str) -> tuple[pd.Timestamp, pd.Timestamp | None, float, int]:
+    """One ``results`` entry checked: (valid_from, valid_to or None, p/kWh, payment-method priority)."""
+    if not isinstance(r, dict):
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n} is not an object")
+    for key in ("valid_from", "value_inc_vat"):
+        if r.get(key) is None:
+            raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n} lacks '{key}'")
+    raw = r["value_inc_vat"]
+    try:
+        value = float(raw) if not isinstance(raw, bool) else float("nan")
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise PriceDataError(PROVIDER, "nan_prices",
+                             f"{what} item {n} ({r.get('valid_from')}): value_inc_vat {shown(raw)} is not a finite number")
+    vf = _instant(r["valid_from"], n, "valid_from", what)
+    vt = _instant(r["valid_to"], n, "valid_to", what) if r.get("valid_to") is not None else None
+    if vt is not None and vt <= vf:
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n}: valid_to {r['valid_to']} is not after "
+                             f"valid_from {r['valid_from']}")
+    pm = r.get("payment_method")
+    return vf, vt, value, 0 if pm in (None, "DIRECT_DEBIT") else 1
+
+
 def rates_frame(results: list[dict[str, Any]], start: pd.Timestamp, end: pd.Timestamp,
                 what: str = "unit rates") -> pd.Series:
     """``results`` -> £/kWh on the 30-min grid over ``[start, end)``; block rates (Go, Tracker) are expanded.
@@ -123,26 +159,21 @@ def rates_frame(results: list[dict[str, Any]], start: pd.Timestamp, end: pd.Time
     """
     if not results:
         return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz="UTC", name="interval_start"))
-    rows = []
-    for n, r in enumerate(results):
-        try:
-            value = float(r["value_inc_vat"])
-            vf = pd.Timestamp(r["valid_from"])
-            vt = pd.Timestamp(r["valid_to"]) if r.get("valid_to") else None
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PriceDataError(PROVIDER, "malformed_payload", f"{what} item {n}: {exc!r}") from None
-        if vf.tzinfo is None:
-            raise PriceDataError(PROVIDER, "naive_timestamps", f"{what} item {n}: valid_from has no offset")
-        pm = r.get("payment_method")
-        rows.append((vf.tz_convert("UTC"), vt.tz_convert("UTC") if vt is not None else None, value,
-                     0 if pm in (None, "DIRECT_DEBIT") else 1))
+    rows = [_rate(n, r, what) for n, r in enumerate(results)]
     check_price_unit(np.array([v for _, _, v, _ in rows]), "p/kWh", PROVIDER, what)
     grid = pd.date_range(start.floor(SLOT), end - pd.Timedelta(1, "ns"), freq=SLOT, tz="UTC", name="interval_start")
     values = pd.Series(np.nan, index=grid)
     prio = pd.Series(np.inf, index=grid)
-    for vf, vt, value, p in rows:
+    for n, (vf, vt, value, p) in enumerate(rows):
         hi = vt if vt is not None else end
-        mask = (grid >= vf) & (grid < hi) & (p < prio.to_numpy())
+        inside = (grid >= vf) & (grid < hi)
+        clash = inside & (prio.to_numpy() == p) & ~np.isclose(values.to_numpy(), value / 100.0)
+        if clash.any():
+            slot = grid[np.flatnonzero(clash)[0]]
+            raise PriceDataError(PROVIDER, "conflicting_duplicates",
+                                 f"{what}: slot {slot.isoformat()} has two rates, {values[slot] * 100:g} and "
+                                 f"{value:g} p/kWh (item {n})")
+        mask = inside & (p < prio.to_numpy())
         values[mask] = value / 100.0
         prio[mask] = p
     return values.dropna()
@@ -200,7 +231,7 @@ def build_frame(imp: pd.Series, exp: pd.Series | None, end: pd.Timestamp,
     df["is_forecast"] = filled.reindex(df.index).to_numpy(dtype=bool)
     df["provenance"] = np.where(df["is_forecast"], "seasonal_profile", "published")
     df.index.name = "interval_start"
-    return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    return price_frame(df, PROVIDER, source, fetched_at)
 
 
 def fetch_octopus(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *,
@@ -208,6 +239,7 @@ def fetch_octopus(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48
                   history_hours: float = 1.0, **_: object) -> pd.DataFrame:
     """The registry fetcher for ``kind: octopus``."""
     prov = site.provider
+    policy = (policy or RetryPolicy()).within(prov.fetch_deadline_s)
     base = base_url("octopus", prov.base_url)
     now = pd.Timestamp(now).tz_convert("UTC")
     start = now.floor(SLOT) - pd.Timedelta(days=PROFILE_DAYS)
@@ -240,18 +272,34 @@ def read_rates_csv(path: str | Path) -> pd.Series:
     f = Path(path)
     if not f.exists():
         raise PriceDataError(PROVIDER, "file_not_found", str(f))
-    first = f.read_text(errors="replace").split("\n", 1)[0]
+    text = f.read_text(errors="replace")
+    if not text.strip():
+        raise PriceDataError(PROVIDER, "empty_file", f"{f.name} is empty")
+    check_complete_text(text, f.name, PROVIDER)
+    first = text.split("\n", 1)[0]
     has_header = not re.match(r"^\d{4}-\d{2}-\d{2}", first.strip())
-    df = pd.read_csv(f, header=0 if has_header else None, skipinitialspace=True)
-    ts = pd.to_datetime(df.iloc[:, 0].astype(str).str.strip(), utc=True, format="ISO8601")
+    try:
+        df = pd.read_csv(io.StringIO(text), header=0 if has_header else None, skipinitialspace=True, dtype=str)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise PriceDataError(PROVIDER, "unreadable_file", f"{f.name}: {str(exc).splitlines()[0]}") from None
+    if df.empty or df.shape[1] < 2:
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{f.name}: expected a time column and a price column")
+    stamps = df.iloc[:, 0].astype(str).str.strip()
+    naive = ~stamps.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$", regex=True)
+    if naive.any():
+        n = int(np.flatnonzero(naive.to_numpy())[0])
+        raise PriceDataError(PROVIDER, "naive_timestamps",
+                             f"{f.name}: data row {n + 1} time {stamps.iloc[n]!r} has no UTC offset (or is cut off)")
+    ts = pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce")
+    if ts.isna().any():
+        n = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise PriceDataError(PROVIDER, "malformed_payload", f"{f.name}: data row {n + 1} time {stamps.iloc[n]!r} "
+                             "is not an ISO 8601 time")
     price = pd.to_numeric(df.iloc[:, -1], errors="coerce")
-    if price.isna().any():
-        raise PriceDataError(PROVIDER, "nan_prices", f"{f.name}: {int(price.isna().sum())} non-numeric price(s)")
-    check_price_unit(price, "p/kWh", PROVIDER, f"{f.name} prices")
-    s = pd.Series(price.to_numpy() / 100.0, index=pd.DatetimeIndex(ts, name="interval_start"))
-    if s.index.duplicated().any():
-        raise PriceDataError(PROVIDER, "duplicated_intervals", f"{f.name}: {int(s.index.duplicated().sum())} duplicated")
-    return s.sort_index()
+    s = pd.DataFrame({"import_price": price.to_numpy() / 100.0}, index=pd.DatetimeIndex(ts, name="interval_start"))
+    s = clean_intervals(s, PROVIDER, ("import_price",), f"{f.name}: ")
+    check_price_unit(s["import_price"] * 100.0, "p/kWh", PROVIDER, f"{f.name} prices")
+    return s["import_price"]
 
 
 def read_rates_json(path: str | Path) -> pd.Series:
@@ -263,8 +311,9 @@ def read_rates_json(path: str | Path) -> pd.Series:
     results = body.get("results") if isinstance(body, dict) else body
     if not isinstance(results, list) or not results:
         raise PriceDataError(PROVIDER, "malformed_payload", f"{f.name}: no 'results' list")
-    starts = [pd.Timestamp(r["valid_from"]).tz_convert("UTC") for r in results]
-    ends = [pd.Timestamp(r["valid_to"]).tz_convert("UTC") for r in results if r.get("valid_to")]
+    rows = [_rate(n, r, f.name) for n, r in enumerate(results)]
+    starts = [vf for vf, _, _, _ in rows]
+    ends = [vt for _, vt, _, _ in rows if vt is not None]
     end = max(ends) if ends else max(starts) + pd.Timedelta(days=1)
     return rates_frame(results, min(starts), end, f.name)
 
@@ -285,4 +334,4 @@ def read_octopus_file(path: str | Path, export_path: str | Path | None = None,
     else:
         df["export_price"] = 0.0
     df["provenance"] = "published"
-    return finalize_price_frame(df, source=source, fetched_at=pd.Timestamp("1970-01-01", tz="UTC"))
+    return price_frame(df, PROVIDER, source, pd.Timestamp("1970-01-01", tz="UTC"))

@@ -1,8 +1,11 @@
 """Data-quality checks shared by every provider: the things that silently wreck a battery plan.
 
-Each check either fixes what is safe to fix (a short gap, flagged in ``filled``) or raises a
-``PriceDataError`` naming the provider and the problem (duplicates, disorder, NaNs, wrong units, a clock
-shifted by an hour). Nothing here talks to the network.
+Each check either fixes what is safe to fix (a short gap, flagged in ``filled``; an interval repeated with
+the same prices) or raises a ``PriceDataError`` naming the provider and the problem (one interval at two
+prices, NaN/inf, wrong units, too many gaps, a clock shifted by an hour). Every parser ends in
+``clean_intervals`` + ``price_frame``; whoever serves a frame (the CLI, ``fetch_with_fallback``) runs
+``apply_gap_policy`` (SPEC §3: short gaps filled and flagged, long ones reported, too many refused).
+Nothing here talks to the network.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..schemas import FrameSchemaError, finalize_price_frame
 from .errors import PriceDataError
 
 PRICE_COLS = ("import_price", "export_price")
@@ -19,6 +23,88 @@ PRICE_COLS = ("import_price", "export_price")
 # slot on a 30-min grid. Longer holes stay holes and count as missing.
 DEFAULT_MAX_FILL = pd.Timedelta(minutes=30)
 TARIFF_SYNC_MAX_MISSING = 0.10
+
+
+def _when(ts: object) -> str:
+    return ts.isoformat() if isinstance(ts, pd.Timestamp) else str(ts)
+
+
+def shown(value: object) -> str:
+    """A payload value as the person who wrote it would recognise it (``inf``, ``missing``, ``'abc'``)."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return "missing"
+    if isinstance(value, np.generic):
+        value = value.item()
+    return f"{value:g}" if isinstance(value, float) else repr(value)
+
+
+def check_finite(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS, where: str = "") -> None:
+    """Every price a finite number: a NaN, null or inf is never dropped or carried silently."""
+    for col in columns:
+        if col not in df:
+            continue
+        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raw = df[col].iloc[pos]
+            raise PriceDataError(provider, "nan_prices",
+                                 f"{where}{col} has {int(bad.sum())} missing or non-finite value(s), first at "
+                                 f"{_when(df.index[pos])} (got {shown(raw)})")
+
+
+def drop_repeats(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS,
+                 where: str = "") -> pd.DataFrame:
+    """One row per interval: exact repeats collapse; one interval at two different prices is refused.
+
+    Keeping "the last" of two different prices silently moves the plan and its baseline; which one is right
+    cannot be known from the payload, so the provider's data is refused with both values named.
+    """
+    dup = df.index.duplicated(keep=False)
+    if not dup.any():
+        return df
+    cols = [c for c in columns if c in df]
+    rows = df.loc[dup, cols]
+    distinct = rows.groupby(level=0, sort=False).nunique(dropna=False)
+    clash = distinct.index[(distinct > 1).any(axis=1)] if cols else distinct.index[:0]
+    if len(clash):
+        first = clash[0]
+        col = next(c for c in cols if distinct.loc[first, c] > 1)
+        values = ", ".join(shown(v) for v in df.loc[[first], col].tolist())
+        raise PriceDataError(provider, "conflicting_duplicates",
+                             f"{where}{len(clash)} interval(s) appear more than once with different prices, "
+                             f"first {_when(first)}: {col} {values}")
+    return df[~df.index.duplicated(keep="first")]
+
+
+def check_complete_text(text: str, name: str, provider: str) -> None:
+    """A saved CSV must end with a line break: a file cut inside its last price ("9.933" -> "9.9") is otherwise
+    a valid-looking row with a wrong price. Every file the providers and our own writers produce ends with one."""
+    if text and not text.endswith(("\n", "\r")):
+        last = text.rsplit("\n", 1)[-1]
+        raise PriceDataError(provider, "truncated_file",
+                             f"{name}: the last line ({last[:40]!r}) has no line break; the file looks cut off "
+                             "(a complete file ends with one)")
+
+
+def clean_intervals(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS,
+                    where: str = "") -> pd.DataFrame:
+    """What every parser runs on its rows: UTC-aware index, finite prices, each interval once, in order."""
+    idx = df.index
+    if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None:
+        raise PriceDataError(provider, "naive_timestamps", f"{where}interval times must carry a UTC offset")
+    check_finite(df, provider, columns, where)
+    return drop_repeats(df, provider, columns, where).sort_index()
+
+
+def price_frame(df: pd.DataFrame, provider: str, source: str, fetched_at: pd.Timestamp | None = None,
+                columns: tuple[str, ...] = PRICE_COLS) -> pd.DataFrame:
+    """``clean_intervals`` then the pandera-validated frame; a schema failure is a one-line ``PriceDataError``."""
+    df = clean_intervals(df, provider, columns)
+    try:
+        return finalize_price_frame(df, source=source, fetched_at=fetched_at)
+    except FrameSchemaError as exc:
+        raise PriceDataError(provider, "schema_violation", str(exc)) from None
 
 
 def check_index(df: pd.DataFrame, provider: str) -> None:
@@ -81,12 +167,6 @@ def check_price_unit(values: pd.Series | np.ndarray, expected: str, provider: st
                              f"{what} look like $/kWh (90th percentile {p90:.4g}); expected {expected}")
 
 
-def check_no_nans(df: pd.DataFrame, provider: str, columns: tuple[str, ...] = PRICE_COLS) -> None:
-    bad = {c: int(df[c].isna().sum()) for c in columns if c in df and df[c].isna().any()}
-    if bad:
-        raise PriceDataError(provider, "nan_prices", f"missing values {bad}")
-
-
 @dataclass(frozen=True)
 class GapReport:
     """How complete a window is. ``missing_fraction`` counts intervals that are absent (or NaN)."""
@@ -141,6 +221,62 @@ def fill_short_gaps(df: pd.DataFrame, provider: str, max_gap: pd.Timedelta = DEF
     full["filled"] = fillable.to_numpy()
     full = full[present | fillable.to_numpy()]
     return full
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: pd.Timestamp  # first missing interval
+    intervals: int
+    step: pd.Timedelta
+
+    @property
+    def end(self) -> pd.Timestamp:
+        return self.start + self.intervals * self.step
+
+    def describe(self) -> str:
+        hours = self.intervals * self.step / pd.Timedelta(hours=1)
+        return f"no prices for {hours:g} h ({self.intervals} intervals) from {_when(self.start)} to {_when(self.end)}"
+
+
+def find_gaps(idx: pd.DatetimeIndex, step: pd.Timedelta | None = None) -> list[Gap]:
+    """Holes between the first and last interval (a horizon that simply ends is not a gap)."""
+    if len(idx) < 2:
+        return []
+    step = step or native_step(idx)
+    jumps = np.diff(idx.asi8) // step.value
+    at = np.flatnonzero(jumps > 1)
+    return [Gap(idx[i] + step, int(jumps[i] - 1), step) for i in at]
+
+
+def apply_gap_policy(df: pd.DataFrame, provider: str, max_fill: pd.Timedelta = DEFAULT_MAX_FILL,
+                     max_missing: float = TARIFF_SYNC_MAX_MISSING) -> pd.DataFrame:
+    """SPEC §3 for a frame about to be served: fill holes up to ``max_fill`` (flagged ``filled``), report every
+    longer hole in ``attrs["warnings"]``, and refuse the frame when more than ``max_missing`` of its span has
+    no price (the caller keeps its last good data)."""
+    if df.empty:
+        return df
+    step = native_step(df.index)
+    gaps = find_gaps(df.index, step)
+    out = fill_short_gaps(df, provider, max_fill, step) if gaps else df
+    if "filled" not in out:
+        out = out.assign(filled=False)
+    out.attrs = dict(df.attrs)
+    long_gaps = [g for g in gaps if g.intervals * step > max_fill]
+    span = int((df.index[-1] - df.index[0]) / step) + 1
+    missing = sum(g.intervals for g in long_gaps)
+    warnings = list(out.attrs.get("warnings", []))
+    filled = int(out["filled"].sum())
+    if filled:
+        warnings.append(f"{provider}: {filled} interval(s) in short gaps forward-filled (flagged 'filled')")
+    if missing / span > max_missing:
+        worst = max(long_gaps, key=lambda g: g.intervals)
+        raise PriceDataError(provider, "too_many_gaps",
+                             f"{missing / span:.0%} of the intervals from {_when(df.index[0])} to "
+                             f"{_when(df.index[-1])} have no price (limit {max_missing:.0%}); largest: "
+                             f"{worst.describe()}")
+    warnings += [f"{provider}: {g.describe()}" for g in long_gaps]
+    out.attrs["warnings"] = warnings
+    return out
 
 
 def gap_report(df: pd.DataFrame, start: pd.Timestamp, hours: float = 24.0,

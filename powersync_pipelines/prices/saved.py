@@ -79,7 +79,7 @@ def read_provider_files(kind: str, paths: list[Path], prov: ProviderConfig, tz: 
 
 
 _NOT_PARSE_INPUTS = {"replay_start", "stale_after_minutes", "base_url", "token_env", "site_id",
-                     "request_timeout_s", "resolution", "file"}
+                     "request_timeout_s", "fetch_deadline_s", "resolution", "file"}
 
 
 @lru_cache(maxsize=8)

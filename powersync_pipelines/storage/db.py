@@ -207,8 +207,11 @@ class HistoryStore:
         return self.upsert("telemetry", pd.DataFrame([row]), ["site_id", "ts"])
 
     def record_payload(self, site_id: str, fmt: str, payload: dict[str, Any], payload_hash: str, sent: bool,
-                       reply: Any = None, note: str | None = None, created_at: pd.Timestamp | None = None) -> str:
-        pid = uuid.uuid4().hex
+                       reply: Any = None, note: str | None = None, created_at: pd.Timestamp | None = None,
+                       slot: pd.Timestamp | None = None) -> str:
+        """Store one tariff decision. With ``slot`` (the planning slot it was made for) the row is keyed by
+        (site, format, slot): a re-run of the same slot replaces its row instead of adding a copy."""
+        pid = payload_slot_id(site_id, fmt, slot) if slot is not None else uuid.uuid4().hex
         row = {
             "payload_id": pid, "site_id": site_id, "created_at": created_at or pd.Timestamp.now(tz="UTC"),
             "format": fmt, "payload": json.dumps(payload), "payload_hash": payload_hash, "sent": sent,
@@ -216,6 +219,11 @@ class HistoryStore:
         }
         self.upsert("tariff_payloads", pd.DataFrame([row]), ["payload_id"])
         return pid
+
+
+def payload_slot_id(site_id: str, fmt: str, slot: pd.Timestamp) -> str:
+    """The ``tariff_payloads`` key of a site's decision for one planning slot and format."""
+    return f"{site_id}/{fmt}/{pd.Timestamp(slot).tz_convert('UTC').strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
 def _utc_index(df: pd.DataFrame, col: str, other_ts: Sequence[str] = ()) -> pd.DataFrame:

@@ -5,7 +5,8 @@ allows 30 calls / minute) and Powerwalls re-plan on each new tariff, so re-sendi
 fraction of a cent only adds churn. The comparison is against the last payload that was actually *sent*, so
 small drifts accumulate until they matter.
 
-Every decision is stored (``HistoryStore.record_payload``): what was built, whether it was sent, the reply or
+Every decision is stored (``HistoryStore.record_payload``), one row per site, format and planning slot (a re-run of
+the slot updates its row; a row that says "sent" is never downgraded): what was built, whether it was sent, the reply or
 the error, and a note with the diff summary. Too-incomplete prices (more than 10 % of the next 24 h missing,
 SPEC §3) abort the sync and keep the last good tariff on the battery.
 """
@@ -21,6 +22,7 @@ import pandas as pd
 
 from ..config import SiteConfig
 from ..storage import HistoryStore
+from ..storage.db import payload_slot_id
 from .periods import PERIOD_NAMES, TariffError, missing_fraction
 from .sigenergy import build_sigenergy_tariff
 from .tesla import build_tesla_tariff, payload_hash
@@ -28,6 +30,7 @@ from .tesla import build_tesla_tariff, payload_hash
 Format = Literal["tesla", "sigenergy"]
 FORMATS: tuple[str, ...] = ("tesla", "sigenergy")
 MAX_MISSING_FRACTION = 0.10
+PLANNING_SLOT = pd.Timedelta(minutes=5)  # one stored decision per site, format and planning slot
 DEFAULT_MIN_CHANGE = 0.01  # $/kWh on any one half hour's buy or sell
 
 
@@ -179,11 +182,16 @@ def sync_tariff(prices: pd.DataFrame, site: SiteConfig, now: pd.Timestamp, store
     caller can keep the last good tariff and report.
     """
     fmt = fmt or default_format(site)
+    slot = pd.Timestamp(now).tz_convert("UTC").floor(PLANNING_SLOT)
     prev = last_sent(store, site.id, fmt)
     decision = decide(prices, site, now, fmt, prev[0] if prev else None, plan, min_change)
+    slot_sent = _slot_sent(store, site.id, fmt, slot)
     if decision.action == "abort":
+        if slot_sent:  # a re-run of this slot: the row saying what the battery got stays as it is
+            decision.payload_id = payload_slot_id(site.id, fmt, slot)
+            return decision
         decision.payload_id = store.record_payload(site.id, fmt, {}, "", False, reply=None, note=decision.reason,
-                                                   created_at=now)
+                                                   created_at=now, slot=slot)
         return decision
     if force and decision.action == "skip":
         decision.action, decision.reason = "upload", f"forced ({decision.reason})"
@@ -198,8 +206,20 @@ def sync_tariff(prices: pd.DataFrame, site: SiteConfig, now: pd.Timestamp, store
         except Exception as exc:  # device/API errors are data here: recorded, last good kept
             decision.error = f"{type(exc).__name__}: {exc}"
             decision.reason = f"upload failed: {decision.error}"
+    if slot_sent and not decision.sent:
+        decision.payload_id = payload_slot_id(site.id, fmt, slot)
+        return decision
     decision.payload_id = store.record_payload(
         site.id, fmt, decision.payload, decision.payload_hash, decision.sent,
         reply=decision.reply if decision.error is None else {"error": decision.error}, note=note, created_at=now,
+        slot=slot,
     )
     return decision
+
+
+def _slot_sent(store: HistoryStore, site_id: str, fmt: str, slot: pd.Timestamp) -> bool:
+    """Whether this slot's row already records a payload the battery accepted. A re-run that does not send
+    (skip, abort, failure, dry run) must not overwrite it: "not sent" there would make the next run upload again
+    and lose the record of what the battery has."""
+    rows = store.query("SELECT sent FROM tariff_payloads WHERE payload_id = ?", [payload_slot_id(site_id, fmt, slot)])
+    return not rows.empty and bool(rows.iloc[0]["sent"])

@@ -34,6 +34,7 @@ def test_one_run_covers_two_sites(tmp_path):
     second = json.loads(json.dumps(first))
     second["id"] = "second"
     second["battery"]["capacity_kwh"] = 9.6
+    second["battery"]["port"] = first["battery"]["port"] + 1  # its own device: one writer per battery
     doc["sites"] = [first, second]
     sites = tmp_path / "sites.yaml"
     sites.write_text(yaml.safe_dump(doc))

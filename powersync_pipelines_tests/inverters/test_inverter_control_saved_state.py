@@ -19,7 +19,7 @@ from .brand_peers import GoodWePeer, SungrowSGPeer
 def _site(brand: str, port: int, unit: int):  # noqa: ANN202
     raw = {"id": "ac1", "timezone": "Australia/Adelaide",
            "provider": {"kind": "amber", "site_id": "S", "token_env": "T"},
-           "battery": {"kind": "tesla", "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5},
+           "battery": {"kind": "tesla", "token_env": "TESLA_TOKEN", "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5},
            "ac_inverter": {"brand": brand, "host": "127.0.0.1", "port": port, "device_id": unit, "rated_kw": 8}}
     return parse_sites({"sites": [raw]}).sites[0]
 

@@ -95,6 +95,8 @@ def _site(kind: str, **spike) -> dict:
     battery = {"kind": kind, "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5}
     if kind in ("sungrow_sh", "sigenergy"):
         battery.update(host="127.0.0.1", port=1502)
+    if kind == "tesla":
+        battery["token_env"] = "TESLA_TOKEN"
     return {"id": f"s-{kind}", "timezone": "Australia/Sydney",
             "provider": {"kind": "aemo", "region": "NSW1"}, "battery": battery,
             "features": {"spike_watch": spike}}

@@ -19,6 +19,8 @@ def make_site(timezone: str = "Australia/Sydney", provider: dict[str, Any] | Non
                                "max_discharge_kw": 5.0}
     if battery_kind in ("sungrow_sh", "sigenergy"):
         battery.update(host="127.0.0.1", port=1502)
+    if battery_kind == "tesla":
+        battery["token_env"] = "TESLA_TOKEN"
     site = {
         "id": "t1", "timezone": timezone, "country": "UK" if timezone.startswith("Europe") else "AU",
         "provider": provider or {"kind": "amber", "site_id": "01ABC", "token_env": "AMBER_TOKEN"},

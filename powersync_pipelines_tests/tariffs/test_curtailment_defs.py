@@ -28,7 +28,7 @@ def _sites_file(tmp_path: Path, ac_port: int) -> Path:
     # the site partitions come from the shipped sites file, so the test site reuses the id "demo"
     doc = {"sites": [{"id": "demo", "timezone": "Australia/Adelaide",
                       "provider": {"kind": "amber", "site_id": "S", "token_env": "T"},
-                      "battery": {"kind": "tesla", "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5},
+                      "battery": {"kind": "tesla", "token_env": "TESLA_TOKEN", "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5},
                       "features": {"curtailment": {"dc": False}},
                       "ac_inverter": {"brand": "goodwe", "host": "127.0.0.1", "port": ac_port, "device_id": 247}}]}
     path = tmp_path / "sites.yaml"

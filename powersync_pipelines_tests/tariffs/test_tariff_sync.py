@@ -62,11 +62,11 @@ def test_small_changes_accumulate_until_material(store: HistoryStore) -> None:
     sync_tariff(frame, site, START, store, up)
     nudged = frame.copy()
     nudged.loc["2024-06-03T05:00Z":"2024-06-03T05:25Z", "import_price"] += 0.004
-    step = sync_tariff(nudged, site, START, store, up)
+    step = sync_tariff(nudged, site, START + pd.Timedelta(minutes=5), store, up)
     assert step.action == "skip" and "below threshold" in step.reason and step.diff["max_change"] == pytest.approx(0.004)
     more = nudged.copy()
     more.loc["2024-06-03T05:00Z":"2024-06-03T05:25Z", "import_price"] += 0.007  # 1.1 c from what was *sent*
-    step = sync_tariff(more, site, START, store, up)
+    step = sync_tariff(more, site, START + pd.Timedelta(minutes=10), store, up)
     assert step.action == "upload" and step.sent and len(up.calls) == 2
     assert list(step.diff["changes"]) == ["PERIOD_15_00"]
     assert step.diff["changes"]["PERIOD_15_00"]["buy"][1] - step.diff["changes"]["PERIOD_15_00"]["buy"][0] == pytest.approx(0.011)
@@ -80,7 +80,7 @@ def test_too_many_missing_prices_abort_and_keep_the_last_good(store: HistoryStor
     up = RecordingUploader()
     good = sync_tariff(frame, site, START, store, up)
     holed = frame.drop(frame.loc["2024-06-03T06:00Z":"2024-06-03T08:35Z"].index)  # 32 of 288 slots = 11 %
-    bad = sync_tariff(holed, site, START, store, up)
+    bad = sync_tariff(holed, site, START + pd.Timedelta(minutes=5), store, up)
     assert bad.action == "abort" and "11% of the next 24 h" in bad.reason and len(up.calls) == 1
     assert last_sent(store, site.id, "tesla")[1] == good.payload_hash
     assert _rows(store).iloc[-1]["note"].startswith("aborted")
@@ -116,3 +116,29 @@ def test_rows_padded_by_the_pipeline_count_as_missing() -> None:
     frame.loc["2024-06-03T12:00Z":"2024-06-03T15:00Z", "filled"] = True  # 37 of 288 slots padded
     decision = decide(frame, site, START, "tesla", None)
     assert decision.action == "abort" and decision.missing_fraction == pytest.approx(37 / 288)
+
+
+def test_rerunning_a_planning_slot_updates_its_row_instead_of_adding_one(store: HistoryStore) -> None:
+    """The demo re-run (same replay clock) used to add an identical row every time; README says re-runs update."""
+    site = make_site("Australia/Brisbane")
+    frame = encoded_prices(START, 30)
+    up = RecordingUploader()
+    first = sync_tariff(frame, site, START, store, up)
+    again = sync_tariff(frame, site, START + pd.Timedelta(minutes=2), store, up)  # same 5-min slot
+    assert again.payload_id == first.payload_id and len(_rows(store)) == 1
+    row = _rows(store).iloc[0]
+    assert bool(row["sent"]) and row["payload_hash"] == first.payload_hash  # "sent" is not downgraded by the skip
+    assert last_sent(store, site.id, "tesla")[1] == first.payload_hash and len(up.calls) == 1
+    later = sync_tariff(frame, site, START + pd.Timedelta(minutes=5), store, up)  # the next slot: its own row
+    assert later.payload_id != first.payload_id and len(_rows(store)) == 2
+
+
+def test_a_failed_upload_then_a_rerun_of_the_slot_leaves_one_row_that_says_sent(store: HistoryStore) -> None:
+    site = make_site("Australia/Brisbane")
+    frame = encoded_prices(START, 30)
+    failed = sync_tariff(frame, site, START, store, RecordingUploader(fail=True))
+    assert not failed.sent
+    ok = sync_tariff(frame, site, START, store, RecordingUploader())
+    rows = _rows(store)
+    assert ok.sent and ok.payload_id == failed.payload_id and len(rows) == 1 and bool(rows.iloc[0]["sent"])
+    assert json.loads(rows.iloc[0]["reply"]) == {"response": {"code": 201, "message": "Updated"}}
