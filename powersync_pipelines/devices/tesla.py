@@ -18,7 +18,15 @@ from typing import Any
 import pandas as pd
 
 from .base import BatteryDevice, CommandResult, DeviceError, Telemetry, Unsupported, VerifyError, split_power
-from .tesla_api import FLEET_NA, TESLEMETRY_CALLS_PER_MINUTE, TeslaClient
+from .tesla_api import (
+    AUTH_URL_ENV,
+    FLEET_AUTH_TOKEN_URL,
+    FLEET_NA,
+    TESLEMETRY_CALLS_PER_MINUTE,
+    FleetOAuthClient,
+    TeslaClient,
+    TeslaOAuth,
+)
 from .tesla_tariff import FORCE_CODE_PREFIX, window_tariff
 
 OPERATION_MODES = ("self_consumption", "autonomous", "backup")
@@ -41,6 +49,8 @@ class TeslaPowerwall(BatteryDevice):
     # -- connection -------------------------------------------------------------------------------------
     @property
     def client(self) -> TeslaClient:
+        if self._client is None and self.cfg.refresh_token_env:
+            self._client = fleet_oauth_client(self.site, self.base_url)
         if self._client is None:
             env = self.cfg.token_env
             token = os.environ.get(env) if env else None
@@ -284,3 +294,26 @@ class TeslaPowerwall(BatteryDevice):
         return {"soh": soh, "total_pack_energy_wh": pack, "nameplate_energy_wh": nameplate,
                 "degradation_pct": None if soh is None else round((1 - soh) * 100, 2),
                 "soc": (live.get("percentage_charged") or 0) / 100.0}
+
+
+def fleet_oauth(site: Any) -> TeslaOAuth:
+    """The site's Fleet API log-in (``battery.oauth_client_id`` + ``refresh_token_env``), its rotated tokens
+    kept in ``$POWERSYNC_HOME/credentials/tesla_<refresh_token_env>.json`` (one file per account, shared by
+    every site and process that names the same variable)."""
+    from .credentials import CredentialFile
+
+    cfg = site.battery
+    seed = os.environ.get(cfg.refresh_token_env or "", "").strip()
+    if not seed:
+        raise DeviceError(f"site {site.id!r}: Tesla refresh token missing: environment variable "
+                          f"{cfg.refresh_token_env} is not set")
+    access = (os.environ.get(cfg.token_env, "").strip() or None) if cfg.token_env else None
+    url = cfg.oauth_token_url or os.environ.get(AUTH_URL_ENV) or FLEET_AUTH_TOKEN_URL
+    return TeslaOAuth(cfg.oauth_client_id, seed, CredentialFile(f"tesla_{cfg.refresh_token_env}"), token_url=url,
+                      access_token=access, timeout_s=cfg.timeout_s, seed_name=str(cfg.refresh_token_env))
+
+
+def fleet_oauth_client(site: Any, base_url: str) -> FleetOAuthClient:
+    cfg = site.battery
+    return FleetOAuthClient(base_url, fleet_oauth(site), timeout_s=cfg.timeout_s, attempts=cfg.connect_attempts,
+                            backoff_base_s=cfg.backoff_base_s, rate_limit_per_minute=cfg.rate_limit_per_minute)

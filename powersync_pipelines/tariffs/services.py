@@ -68,9 +68,9 @@ def _sigenergy_uploader(site: SiteConfig):  # noqa: ANN202
         return None
 
     def upload(payload: dict[str, Any]) -> dict[str, Any]:
-        from ..devices.sigenergy_cloud import SigenergyCloud
+        from ..devices.sigenergy_cloud import cloud_for_site
 
-        cloud = SigenergyCloud(b.cloud_base_url, user, password, timeout_s=b.timeout_s)
+        cloud = cloud_for_site(site)  # device id, and tokens kept between runs
         try:
             body = {**payload, "stationId": cloud.station_id(b.station_id)}
             return {"stationId": body["stationId"], "reply": cloud.request("POST", SIGENERGY_SAVE, body)}
