@@ -152,6 +152,10 @@ class SigenergyCloud:
             except DeviceRejected:
                 self.login()
 
+    def renew(self) -> None:
+        """Refresh (or log in) now, whatever the expiry (``powersync auth --refresh``)."""
+        self.refresh(rejected=self._access)
+
     def _ensure_token(self) -> str:
         if not self._valid():
             with self._shared():

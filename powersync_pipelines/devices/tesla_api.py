@@ -303,6 +303,10 @@ class TeslaOAuth:
         assert self._access is not None
         return self._access
 
+    def renew(self) -> str:
+        """Refresh now, whatever the expiry (``powersync auth --refresh``: proves the chain, rotates it)."""
+        return self.refresh(rejected=self._access)
+
     def status(self) -> dict[str, Any]:
         """What the log-in looks like, without any token: for ``powersync auth``."""
         stored = self.credentials.read()

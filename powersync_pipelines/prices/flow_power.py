@@ -105,6 +105,7 @@ def fetch_flow_power(site: SiteConfig, now: pd.Timestamp, horizon_hours: float =
     frame = flow_power_frame(raw, prov, site.timezone, fetched_at=fetched)
     if fallback:
         frame.attrs["wholesale_fallback"] = fallback
+        frame.attrs.setdefault("warnings", []).append(fallback)
     return frame
 
 

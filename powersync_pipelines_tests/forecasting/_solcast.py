@@ -30,16 +30,20 @@ def real_items(root: Path) -> list[dict[str, Any]]:
     return json.loads(real_response(root))["forecasts"]
 
 
-def solcast_site(base_url: str | None, resource_id: str = RESOURCE, **solar: Any) -> SiteConfig:
-    """A site in France (where the real response comes from: sun 08:00-16:00 UTC in late December)."""
-    doc = {"sites": [{
+def solcast_site_doc(base_url: str | None, resource_id: str = RESOURCE, **solar: Any) -> dict[str, Any]:
+    """A sites document with one site in France (where the real response comes from: sun 08:00-16:00 UTC in
+    late December)."""
+    return {"sites": [{
         "id": "roof", "timezone": "Europe/Paris", "country": "UK", "latitude": 45.76, "longitude": 4.84,
         "provider": {"kind": "aemo", "region": "VIC1"},
         "battery": {"kind": "simulated", "capacity_kwh": 10, "max_charge_kw": 5, "max_discharge_kw": 5},
         "solar": {"peak_kw": 1.5, "tilt": 35, "azimuth": 180, "solcast_resource_id": resource_id,
                   "solcast_token_env": KEY_ENV, **({"solcast_base_url": base_url} if base_url else {}), **solar},
     }]}
-    return parse_sites(doc).sites[0]
+
+
+def solcast_site(base_url: str | None, resource_id: str = RESOURCE, **solar: Any) -> SiteConfig:
+    return parse_sites(solcast_site_doc(base_url, resource_id, **solar)).sites[0]
 
 
 def forecasts_path(resource_id: str = RESOURCE) -> str:
@@ -56,3 +60,20 @@ def solcast_peer() -> Iterator[LoopbackServer]:
     finally:
         srv.httpd.shutdown()
         srv.httpd.server_close()
+
+
+def response_moved_to(root: Path, now: pd.Timestamp) -> bytes:
+    """The real response's shape and values, its periods moved so the first one holds ``now`` (for code that
+    runs on the wall clock)."""
+    body = json.loads(real_response(root))
+    first_end = now.floor("30min") + pd.Timedelta(minutes=30)
+    for k, item in enumerate(body["forecasts"]):
+        item["period_end"] = (first_end + k * pd.Timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    return json.dumps(body).encode()
+
+
+def write_sites(path: Path, doc: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(doc))
+    return path

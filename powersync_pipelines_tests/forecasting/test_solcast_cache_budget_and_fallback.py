@@ -5,7 +5,6 @@ with provenance saying why."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -25,7 +24,17 @@ from powersync_pipelines.forecasts.solar import (
 from powersync_pipelines.forecasts.solcast import account_of, reserve_call
 from powersync_pipelines.storage import HistoryStore
 
-from ._solcast import ISSUED, JSON, KEY, KEY_ENV, forecasts_path, real_response, solcast_peer, solcast_site
+from ._solcast import (
+    ISSUED,
+    JSON,
+    KEY,
+    KEY_ENV,
+    forecasts_path,
+    real_response,
+    response_moved_to,
+    solcast_peer,
+    solcast_site,
+)
 
 MIN5 = pd.Timedelta(minutes=5)
 
@@ -253,11 +262,7 @@ def test_the_nowcast_scales_solcast_and_its_quantiles_by_the_measured_half_hour(
 def test_the_live_stage_stores_solcast_with_its_quantiles_and_provenance(peer, key, store, real_data):
     """``pipeline.solar_forecast`` on the wall clock: the real response's shape, moved to today."""
     now = pd.Timestamp.now(tz="UTC").floor("5min")
-    body = json.loads(real_response(real_data))
-    first_end = now.ceil("30min") if now != now.ceil("30min") else now + pd.Timedelta(minutes=30)
-    for k, item in enumerate(body["forecasts"]):
-        item["period_end"] = (first_end + k * pd.Timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
-    peer.routes[forecasts_path()] = (200, JSON, json.dumps(body).encode())
+    peer.routes[forecasts_path()] = (200, JSON, response_moved_to(real_data, now))
     site = solcast_site(peer.url)
     solar = pipeline.solar_forecast(site, now, store)
     assert len(peer.hits) == 1
