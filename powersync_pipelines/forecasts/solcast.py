@@ -24,6 +24,7 @@ import logging
 import os
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -193,15 +194,14 @@ class Ledger:
 def read_ledger(store: HistoryStore, account: str, resource_id: str, wall: pd.Timestamp,
                 own_resources: int = 1) -> Ledger:
     day = wall.tz_convert("UTC").date()
-    today = store.query(
-        "SELECT resource_id, status, reason FROM solcast_calls WHERE account = ? AND utc_day = ?", [account, day])
-    mine = store.query(
-        "SELECT requested_at, status, reason FROM solcast_calls WHERE account = ? AND resource_id = ? "
-        "ORDER BY requested_at DESC LIMIT 50", [account, resource_id])
-    seen = store.query(
-        "SELECT count(DISTINCT resource_id) AS n FROM solcast_calls WHERE account = ? AND requested_at >= ?",
-        [account, (wall - SHARE_LOOKBACK).to_pydatetime()])
-    led = Ledger(used_today=len(today), resources=max(int(seen["n"].iloc[0] or 0), own_resources, 1))
+    with store.connect() as con:  # one connection: opening one costs more than these three queries
+        today = con.execute("SELECT resource_id, status, reason FROM solcast_calls WHERE account = ? AND utc_day = ?",
+                            [account, day]).df()
+        mine = con.execute("SELECT requested_at, status, reason FROM solcast_calls WHERE account = ? "
+                           "AND resource_id = ? ORDER BY requested_at DESC LIMIT 50", [account, resource_id]).df()
+        seen = con.execute("SELECT count(DISTINCT resource_id) FROM solcast_calls WHERE account = ? "
+                           "AND requested_at >= ?", [account, (wall - SHARE_LOOKBACK).to_pydatetime()]).fetchone()
+    led = Ledger(used_today=len(today), resources=max(int((seen or [0])[0] or 0), own_resources, 1))
     led.quota_exhausted = bool((today["status"] == "quota_exhausted").any())
     rejected = today[(today["status"] == "rejected")
                      & ((today["reason"] != "http_404") | (today["resource_id"] == resource_id))]
@@ -412,27 +412,33 @@ def solcast_forecast(site: SiteConfig, index: pd.DatetimeIndex, store: HistorySt
     out = SolcastOutcome(empty, daily_limit=solar.solcast_daily_limit)
     since = wall - pd.Timedelta(hours=solar.solcast_max_age_hours)
     not_live = refresh and not live
-    http = client
+    http: list[httpx.Client] = [client] if client is not None else []
+
+    def get_client() -> httpx.Client:  # made only when a call is due (most cycles make none)
+        if not http:
+            http.append(_client(site))
+        return http[0]
+
     grids, fetched = [], []
     try:
         if refresh and live:
-            http = http or _client(site)
             for rid in resources:
-                _maybe_refresh(site, rid, key, account, wall, now, since, store, http, out, len(resources))
+                _maybe_refresh(site, rid, key, account, wall, now, since, store, get_client, out, len(resources))
         for rid in resources:
             cached = cached_periods(store, rid, index[0], index[-1] + STEP, since)
             grids.append(to_grid(cached.drop(columns="fetched_at"), index))
             if not cached.empty:
                 fetched.append(cached["fetched_at"].min())
     finally:
-        if client is None and http is not None:
-            http.close()
+        if client is None and http:
+            http[0].close()
     total = grids[0]
     for g in grids[1:]:
         total = total + g  # a slot some array lacks stays NaN: a partial sum would understate the roof
     out.grid = total
     out.fetched_at = min(fetched) if fetched else None
-    out.calls_today = read_ledger(store, account, resources[0], wall).used_today
+    if out.calls_today is None:
+        out.calls_today = read_ledger(store, account, resources[0], wall).used_today
     if total["pv_estimate"].isna().all():
         failed = [c for c in out.calls if c["status"] != "ok"]
         if failed:
@@ -452,11 +458,12 @@ def _client(site: SiteConfig) -> httpx.Client:
 
 
 def _maybe_refresh(site: SiteConfig, rid: str, key: str, account: str, wall: pd.Timestamp, now: pd.Timestamp,
-                   since: pd.Timestamp, store: HistoryStore, client: httpx.Client, out: SolcastOutcome,
-                   own_resources: int) -> None:
+                   since: pd.Timestamp, store: HistoryStore, get_client: Callable[[], httpx.Client],
+                   out: SolcastOutcome, own_resources: int) -> None:
     solar = site.solar
     assert solar is not None
     ledger = read_ledger(store, account, rid, wall, own_resources)
+    out.calls_today = ledger.used_today  # includes the calls this cycle already made for other arrays
     cached = cached_periods(store, rid, now, now + pd.Timedelta(days=30), since)
     covered_until = None
     if not cached.empty and cached.index[0] <= now:
@@ -477,8 +484,9 @@ def _maybe_refresh(site: SiteConfig, rid: str, key: str, account: str, wall: pd.
         if covered_until is None:
             out.reason, out.detail = "budget_spent", f"{solar.solcast_daily_limit} calls already made today (UTC)"
         return
+    out.calls_today += 1
     try:
-        periods = fetch_rooftop(client, base_url(site), rid, key)
+        periods = fetch_rooftop(get_client(), base_url(site), rid, key)
     except SolcastError as exc:
         status = _STATUS_OF.get(exc.reason, "failed")
         finish_call(store, call_id, status, exc.reason, exc.http_status, error=str(exc))
