@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "prices": "Fetch and print a provider's normalised price frame",
     "backtest": "Replay historical prices through the planner and report savings",
     "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
+    "status": "Show who holds each site's battery, the current plan slot, SOC, the last command and price freshness",
     "tariff": "Write the TOU tariff payload a site would get now",
     "forecast": "Show a site's solar forecast (Solcast or pvlib), where it came from and the Solcast call budget",
     "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",

@@ -35,14 +35,15 @@ def _num(v: Any) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
+    from ..control.clock import Clock
     from ..forecasts.solar import site_solar_forecast, store_solar_forecast
     from ..paths import duckdb_path
-    from ..pipeline import horizon_index, site_now
     from ..storage import HistoryStore
+    from ..timegrid import STEPS_PER_HOUR, horizon_index
 
     try:
         site = load_sites(args.sites).get(args.site_id)
-        now = site_now(site, fixed=args.now)
+        now = Clock(fixed=args.now).site_now(site)
     except (SiteConfigError, ValueError) as exc:
         print(f"powersync forecast: {exc}", file=sys.stderr)
         return 2
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         out.index = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in out.index]
         sys.stdout.write(out.to_csv(index_label="interval_start", float_format="%.4f", lineterminator="\n"))
         return 0
-    energy = {q: _num(frame[c].sum() / 12) if frame[c].notna().any() else None
+    energy = {q: _num(frame[c].sum() / STEPS_PER_HOUR) if frame[c].notna().any() else None
               for q, c in (("p10", "p10_kw"), ("p50", "solar_kw"), ("p90", "p90_kw"))}
     prov = fc.provenance.as_dict()
     if args.format == "json":

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-from powersync_pipelines.localhttp import serve_in_thread, stop_server
+from powersync_pipelines.sim.localhttp import serve_in_thread, stop_server
 
 TOKEN_PATH = "/oauth2/v3/token"
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from powersync_pipelines import cli
-from powersync_pipelines.devices.simulators.sigenergy_cloud import SigenergyCloudSimulator
-from powersync_pipelines.devices.simulators.tesla import SITE_ID, TeslaSimulator
+from powersync_pipelines.sim.sigenergy_cloud import SigenergyCloudSimulator
+from powersync_pipelines.sim.tesla import SITE_ID, TeslaSimulator
 
 from .tesla_auth_peer import TeslaAuthPeer
 

@@ -13,7 +13,7 @@ import pytest
 
 from powersync_pipelines.devices.credentials import CredentialFile
 from powersync_pipelines.devices.sigenergy_cloud import cloud_for_site
-from powersync_pipelines.devices.simulators.sigenergy_cloud import SigenergyCloudSimulator
+from powersync_pipelines.sim.sigenergy_cloud import SigenergyCloudSimulator
 
 from .conftest import make_site
 

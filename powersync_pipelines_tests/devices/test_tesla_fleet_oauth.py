@@ -12,7 +12,6 @@ import pytest
 
 from powersync_pipelines.devices.base import DeviceError
 from powersync_pipelines.devices.credentials import CredentialFile
-from powersync_pipelines.devices.simulators.tesla import SITE_ID, TeslaSimulator
 from powersync_pipelines.devices.tesla import TeslaPowerwall, fleet_oauth
 from powersync_pipelines.devices.tesla_api import (
     REFRESH_MARGIN_S,
@@ -21,6 +20,7 @@ from powersync_pipelines.devices.tesla_api import (
     TeslaClient,
     TeslaOAuth,
 )
+from powersync_pipelines.sim.tesla import SITE_ID, TeslaSimulator
 
 from .conftest import make_site
 from .tesla_auth_peer import TeslaAuthPeer, jwt

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from powersync_pipelines import pipeline
+from powersync_pipelines.control import cycle
 from powersync_pipelines.forecasts.solar import (
     PVLIB_MODEL,
     site_solar_forecast,
@@ -23,6 +23,7 @@ from powersync_pipelines.forecasts.solar import (
 )
 from powersync_pipelines.forecasts.solcast import account_of, reserve_call
 from powersync_pipelines.storage import HistoryStore
+from powersync_pipelines.timegrid import horizon_index
 
 from ._solcast import (
     ISSUED,
@@ -51,7 +52,7 @@ def key(monkeypatch):
 
 
 def plan_cycle(site, store, now, wall=None, recent=None):
-    return site_solar_forecast(site, pipeline.horizon_index(now), store, now, wall_now=wall or now, recent=recent)
+    return site_solar_forecast(site, horizon_index(now), store, now, wall_now=wall or now, recent=recent)
 
 
 def _clear_cache(store: HistoryStore) -> None:
@@ -108,7 +109,7 @@ def test_the_eleventh_call_of_a_utc_day_is_not_made(peer, key, store, real_data)
     p = fc.provenance
     assert (p.source, p.reason, p.call_made, p.calls_today) == ("pvlib", "budget_spent", False, 10)
     assert p.model == f"{PVLIB_MODEL}[solcast:budget_spent]" and "10 Solcast calls" in p.detail
-    pd.testing.assert_series_equal(fc.kw, solar_forecast_kw(site, pipeline.horizon_index(now)))
+    pd.testing.assert_series_equal(fc.kw, solar_forecast_kw(site, horizon_index(now)))
     # the quota resets at 00:00 UTC, not at local midnight
     fc = plan_cycle(site, store, pd.Timestamp("2024-12-27T00:05Z"))
     assert len(peer.hits) == 11 and fc.provenance.source == "solcast"
@@ -158,7 +159,7 @@ QUOTA = b'{"response_status":{"error_code":"TooManyRequests","message":"You have
 def test_a_failed_call_serves_pvlib_says_why_and_is_not_hammered(peer, key, store, reply, reason):
     peer.routes[forecasts_path()] = reply
     site = solcast_site(peer.url)
-    idx = pipeline.horizon_index(ISSUED)
+    idx = horizon_index(ISSUED)
     fc = plan_cycle(site, store, ISSUED)
     assert len(peer.hits) == 1
     p = fc.provenance
@@ -199,7 +200,7 @@ def test_a_failed_refresh_keeps_serving_the_cache_and_pvlib_fills_past_its_end(p
     assert len(peer.hits) == 2
     p = fc.provenance
     assert (p.source, p.model, p.refresh_error, p.reason) == ("solcast", "solcast+pvlib_fill", "http_500", None)
-    idx = pipeline.horizon_index(morning)
+    idx = horizon_index(morning)
     tail = idx >= pd.Timestamp("2024-12-28T17:30Z")  # the cached response ends here
     assert p.filled_slots == int(tail.sum()) == 186
     np.testing.assert_array_equal(fc.kw[tail], solar_forecast_kw(site, idx)[tail])
@@ -261,11 +262,11 @@ def test_the_nowcast_scales_solcast_and_its_quantiles_by_the_measured_half_hour(
 
 
 def test_the_live_stage_stores_solcast_with_its_quantiles_and_provenance(peer, key, store, real_data):
-    """``pipeline.solar_forecast`` on the wall clock: the real response's shape, moved to today."""
+    """``cycle.solar_forecast`` on the wall clock: the real response's shape, moved to today."""
     now = pd.Timestamp.now(tz="UTC").floor("5min")
     peer.routes[forecasts_path()] = (200, JSON, response_moved_to(real_data, now))
     site = solcast_site(peer.url)
-    solar = pipeline.solar_forecast(site, now, store)
+    solar = cycle.solar_forecast(site, now, store)
     assert len(peer.hits) == 1
     assert solar.attrs["provenance"]["source"] == "solcast"
     rows = store.query("SELECT value, p10, p90, model FROM forecasts WHERE site_id = 'roof' AND kind = 'solar'")
