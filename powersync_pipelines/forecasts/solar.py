@@ -27,11 +27,11 @@ import pvlib
 
 from ..config import SiteConfig
 from ..storage import HistoryStore
+from ..timegrid import STEP
 from .nowcast import RECENT_STEPS, solar_nowcast
 from .solcast import cached_p50, solcast_forecast
 
 PVLIB_MODEL = "pvlib_clearsky_climatology"
-STEP = pd.Timedelta(minutes=5)
 # Solcast must cover this share of the first 24 h to be served (the rest filled by pvlib); less is a stale
 # or broken cache, and pvlib serves the whole horizon.
 MIN_SOLCAST_COVERAGE = 0.9
