@@ -279,6 +279,7 @@ class TeslaOAuth:
         self.credentials, self.seed_name = credentials, seed_name
         self._seed_fp = fingerprint(seed_refresh_token)
         self._refresh_token = seed_refresh_token
+        register(seed_refresh_token, access_token)  # masked in every error text and log line from here on
         self._http = httpx.Client(timeout=timeout_s)
         self._access: str | None = access_token
         self._expires_at: float | None = _jwt_expiry(access_token) if access_token else None
@@ -297,8 +298,10 @@ class TeslaOAuth:
         if stored.get("seed_fp") != self._seed_fp or not stored.get("refresh_token"):
             return False
         self._refresh_token = str(stored["refresh_token"])
+        register(self._refresh_token)
         if stored.get("access_token"):
             self._access = str(stored["access_token"])
+            register(self._access)
             self._expires_at = float(stored.get("expires_at") or 0.0)
         return True
 
@@ -356,7 +359,7 @@ class TeslaOAuth:
         if r.status_code >= 400 or not isinstance(body, dict):
             err = body.get("error") if isinstance(body, dict) else None
             raise TeslaAuthError(
-                f"Tesla auth {self.token_url}: refresh refused (HTTP {r.status_code}: {err or 'no JSON'}); "
+                f"Tesla auth {self.token_url}: refresh refused (HTTP {r.status_code}: {excerpt(err or 'no JSON', 120)}); "
                 f"re-authorise the app and put the new refresh token in {self.seed_name}", 401)
         access, rotated = body.get("access_token"), body.get("refresh_token")
         expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN_S)
@@ -364,6 +367,7 @@ class TeslaOAuth:
                 or not isinstance(expires_in, int | float) or expires_in <= 0:
             raise DeviceRejected(f"Tesla auth {self.token_url}: token reply without a usable access_token / "
                                  f"expires_in (keys: {sorted(body)})")
+        register(access, rotated)
         now = self.clock()
         previous = self.credentials.read()
         rotations = int(previous.get("rotations", 0)) + 1 if previous.get("seed_fp") == self._seed_fp else 1

@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
+from ..redaction import excerpt, register, request_secrets, response_excerpt
 from ..storage import HistoryStore
+from ..timegrid import STEP
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,6 @@ FIRST_BACKOFF = pd.Timedelta(minutes=15)  # after a failed call; doubles per con
 MAX_BACKOFF = pd.Timedelta(hours=4)  # ... up to this
 LIVE_CLOCK_SLACK = pd.Timedelta(hours=1)  # a planning clock further than this from the wall is a replay
 SHARE_LOOKBACK = pd.Timedelta(days=3)  # rooftop sites seen on a key this recently share its budget
-STEP = pd.Timedelta(minutes=5)
 _PERIOD = re.compile(r"^PT(\d+)M$")
 
 
@@ -147,6 +148,7 @@ def base_url(site: SiteConfig) -> str:
 def api_key(site: SiteConfig) -> str | None:
     env = site.solar.solcast_token_env if site.solar else None
     key = os.environ.get(env, "").strip() if env else ""
+    register(key)  # masked in every error text and log line from here on
     return key or None
 
 
@@ -351,13 +353,18 @@ def _error_code(r: httpx.Response) -> str | None:
 
 
 def _error_text(r: httpx.Response) -> str:
+    """The server's message, redacted: an echoing server may send the API key back."""
     try:
         body = r.json()
     except ValueError:
-        return repr(r.text[:120])
+        return repr(response_excerpt(r, 120))
     status = body.get("response_status") if isinstance(body, dict) else None
     if isinstance(status, dict):
-        return str(status.get("message") or status.get("error_code") or "")[:160]
+        try:
+            sent = request_secrets(r.request)
+        except RuntimeError:  # a reply built without its request
+            sent = []
+        return excerpt(status.get("message") or status.get("error_code") or "", 160, extra=sent)
     return ""
 
 

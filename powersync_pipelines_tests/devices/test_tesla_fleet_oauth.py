@@ -20,6 +20,7 @@ from powersync_pipelines.devices.tesla_api import (
     TeslaClient,
     TeslaOAuth,
 )
+from powersync_pipelines.redaction import MASK, redact
 from powersync_pipelines.sim.tesla import SITE_ID, TeslaSimulator
 
 from .conftest import make_site
@@ -171,6 +172,22 @@ def test_no_token_reaches_the_log_or_a_repr(fleet, auth, caplog):
     text = caplog.text + repr(o) + repr(o.credentials) + str(o.status())
     assert not [s for s in secrets if s in text]
     assert o.status()["rotations"] == 2 and o.status()["stored"]
+
+
+def test_refreshed_and_rotated_tokens_are_masked_in_any_later_error_text(fleet, auth):
+    """A token this process obtained by refreshing is registered for redaction, so a server or a log line that
+    repeats it in plain prose (no ``token=`` shape to catch) still shows only the mask."""
+    o = oauth(auth)
+    c = client(fleet, o)
+    c.live_status(SITE_ID)
+    auth.expire_access()
+    c.live_status(SITE_ID)
+    c.close()
+    rotated = CredentialFile("tesla_TESLA_REFRESH").read()["refresh_token"]
+    assert rotated.startswith("NA_") and rotated not in (SEED,)
+    for secret in (rotated, auth.issued[-1]):
+        text = redact(f"upstream said: {secret} is not valid here")
+        assert secret not in text and secret[:12] not in text and MASK in text
 
 
 def test_the_powerwall_driver_stays_logged_in_through_the_site_config(fleet, auth, monkeypatch):

@@ -5,6 +5,7 @@ with provenance saying why."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -170,6 +171,22 @@ def test_a_failed_call_serves_pvlib_says_why_and_is_not_hammered(peer, key, stor
     assert stored_solar_forecast(store, site.id, idx)["model"].unique().tolist() == [p.model]
     again = plan_cycle(site, store, ISSUED + MIN5)  # five minutes later: no second call
     assert len(peer.hits) == 1 and again.provenance.source == "pvlib" and not again.provenance.call_made
+
+
+@pytest.mark.parametrize("body", [
+    b'{"response_status":{"error_code":"BadRequest","message":"bad key sk-solcast-test-SECRET-7f3a for site"}}',
+    b"Bad request: Authorization Bearer sk-solcast-test-SECRET-7f3a not accepted",
+], ids=["json_message", "plain_text"])
+def test_a_server_echoing_the_key_leaves_it_out_of_the_error_the_ledger_and_the_log(peer, key, store, body, caplog):
+    """Solcast may echo the request's bearer key in a 400; that text reaches provenance and ``solcast_calls``."""
+    caplog.set_level(logging.DEBUG)
+    peer.routes[forecasts_path()] = (400, JSON, body)
+    fc = plan_cycle(solcast_site(peer.url), store, ISSUED)
+    assert (fc.provenance.source, fc.provenance.reason) == ("pvlib", "http_400") and "HTTP 400" in fc.provenance.detail
+    errors = store.query("SELECT error FROM solcast_calls")["error"].dropna().tolist()
+    assert errors and all("HTTP 400" in e for e in errors)
+    text = fc.provenance.detail + " ".join(errors) + caplog.text
+    assert KEY not in text and KEY[:12] not in text
 
 
 def test_after_a_server_error_the_next_call_waits_then_recovers(peer, key, store, real_data):
