@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
     "status": "Show who holds each site's battery, the current plan slot, SOC, the last command and price freshness",
     "tariff": "Write the TOU tariff payload a site would get now",
+    "forecast": "Show a site's solar forecast (Solcast or pvlib), where it came from and the Solcast call budget",
+    "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",
 }
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..forecasts.price_mapping import SpikeReserveRule, check_gate
 from ._base import StrictModel
 from .tariff_features import ChipModeSettings, CurtailmentSettings, ExportBoostSettings
 
 _RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # an environment variable's name (never its value)
 
 
 class SolarConfig(StrictModel):
@@ -20,8 +22,40 @@ class SolarConfig(StrictModel):
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
     losses_pct: float = Field(14, ge=0, le=60)
+    # Solcast rooftop sites (forecasts/solcast.py): one resource id, or several comma-separated (arrays facing
+    # different ways, summed); the API key is read from the environment variable ``solcast_token_env`` names.
     solcast_resource_id: str | None = None
-    solcast_token_env: str | None = None
+    solcast_token_env: str | None = Field(None, pattern=ENV_NAME)
+    solcast_base_url: str | None = None  # beats $POWERSYNC_SOLCAST_BASE_URL, which beats the public API
+    solcast_daily_limit: int = Field(10, ge=1, le=10000)  # calls per UTC day for the key (hobbyist: 10)
+    solcast_max_age_hours: float = Field(24, gt=0, le=168)  # older cached forecasts are not planned on
+    solcast_timeout_s: float = Field(20, gt=0, le=120)
+
+    @field_validator("solcast_resource_id")
+    @classmethod
+    def _resource_ids(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        ids = [p.strip() for p in v.split(",")]
+        bad = [p for p in ids if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{2,63}", p)]
+        if bad or not ids:
+            raise ValueError(f"Solcast resource id(s) {bad or [v]} are not ids like 'ab12-cd34-ef56-7890' "
+                             "(comma-separated for several arrays)")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"Solcast resource id listed twice in {v!r}")
+        return ",".join(ids)
+
+    @model_validator(mode="after")
+    def _solcast_key(self) -> SolarConfig:
+        if self.solcast_resource_id and not self.solcast_token_env:
+            raise ValueError("solcast_resource_id needs solcast_token_env: the name of the environment variable "
+                             "holding the Solcast API key (the key never goes in the sites file)")
+        return self
+
+    @property
+    def solcast_resources(self) -> list[str]:
+        """The configured Solcast rooftop resource ids (empty when Solcast is not configured)."""
+        return self.solcast_resource_id.split(",") if self.solcast_resource_id else []
 
 
 class LoadConfig(StrictModel):

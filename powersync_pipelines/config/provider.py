@@ -64,6 +64,11 @@ class ProviderConfig(StrictModel):
     happy_hour_end: str = Field("19:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     happy_hour_export_per_kwh: float = Field(0.45, ge=0, le=20)
     tou: list[TouPeriod] = []
+    # flow power: where the wholesale price comes from. ``auto``: Amber's spot price (spotPerKwh) when an Amber
+    # token is configured (``token_env``, optional ``site_id``), else AEMO NEMWEB; ``amber_base_url`` beats
+    # $POWERSYNC_AMBER_BASE_URL (``base_url`` stays NEMWEB's, the fallback).
+    wholesale_source: Literal["auto", "aemo", "amber"] = "auto"
+    amber_base_url: str | None = None
     spike_threshold_per_mwh: float = Field(3000.0, gt=0)
     stale_after_minutes: int = Field(30, ge=1, le=24 * 60)
     # http (all network providers): per attempt, and for a whole fetch (every request, retry and backoff in it)
@@ -100,6 +105,12 @@ class ProviderConfig(StrictModel):
             raise ValueError(f"region must be one of {', '.join(NEM_REGIONS)}, got {self.region!r}")
         if self.kind == "octopus" and not self.gsp:
             raise ValueError("provider kind 'octopus' needs 'gsp' (a GSP region letter A-P, not I or O)")
+        if self.wholesale_source != "auto" and self.kind != "flow_power":
+            raise ValueError("wholesale_source chooses Flow Power's wholesale feed; it does not apply to "
+                             f"provider kind '{self.kind}'")
+        if self.kind == "flow_power" and self.wholesale_source == "amber" and not self.token_env:
+            raise ValueError("wholesale_source 'amber' needs token_env: the environment variable holding the "
+                             "Amber API token")
         if self.kind == "globird" and not self.tou:
             raise ValueError("provider kind 'globird' needs 'tou' bands (its prices are a static time-of-use tariff)")
         for name in ("tou", "network_tariff"):

@@ -14,16 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
 from ..forecasts.blend import blend_price_horizon
 from ..forecasts.load import load_forecast_kw
-from ..forecasts.nowcast import RECENT_STEPS, load_nowcast, solar_nowcast
+from ..forecasts.nowcast import RECENT_STEPS, load_nowcast
 from ..forecasts.price_mapping import RetailMap
 from ..forecasts.price_registry import load_latest_model, record_forecast, stored_history
-from ..forecasts.solar import solar_forecast_kw
+from ..forecasts.solar import site_solar_forecast, store_solar_forecast
 from ..optimizer import Planner, PlannerSettings, ReplanResult, ScheduleResult
 from ..prices.errors import PriceDataError
 from ..prices.fallback import fetch_with_fallback
@@ -167,22 +166,15 @@ def recent_intervals(measured: pd.Series | None, now: pd.Timestamp) -> pd.Series
 
 
 def solar_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> pd.Series:
-    """Solar kW on the horizon grid, corrected by the last half hour's measured production where telemetry has
-    it (:func:`.forecasts.nowcast.solar_nowcast`); stored in ``forecasts`` (kind ``solar``)."""
-    solar = solar_forecast_kw(site, horizon_index(now))
-    model = "pvlib_clearsky_climatology"
+    """Solar kW on the horizon grid (:func:`.forecasts.solar.site_solar_forecast`: Solcast where configured,
+    else pvlib, corrected by the last half hour's measured production); stored in ``forecasts`` (kind
+    ``solar``, P10/P90 beside it). ``attrs["provenance"]`` says where it came from."""
     recent = recent_intervals(telemetry_series(store, site, now, "solar_kw", RECENT_STEPS * STEP), now)
-    if recent is not None and len(solar):
-        grid = pd.date_range(now - RECENT_STEPS * STEP, periods=RECENT_STEPS, freq=STEP)
-        modelled = solar_forecast_kw(site, grid).reindex(recent.index)
-        values = solar_nowcast(solar.to_numpy(), recent.to_numpy(), modelled.to_numpy())
-        if site.solar is not None:  # a bright half hour never lifts the forecast above the array's rating
-            values = np.minimum(values, site.solar.peak_kw)
-        if not np.array_equal(values, solar.to_numpy()):
-            solar, model = pd.Series(values, index=solar.index, name=solar.name), model + "+nowcast"
+    fc = site_solar_forecast(site, horizon_index(now), store, now, recent=recent)
     if store is not None:
-        store.upsert_forecasts(site.id, "solar", solar, model, now)
-    return solar
+        store_solar_forecast(store, site.id, fc, now)
+    fc.kw.attrs["provenance"] = fc.provenance.as_dict()
+    return fc.kw
 
 
 def load_forecast(site: SiteConfig, now: pd.Timestamp, store: HistoryStore | None = None) -> tuple[pd.Series, str]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import SiteConfig
 from ..devices import DeviceError
-from ..devices.sigenergy_cloud import SigenergyCloud
+from ..devices.sigenergy_cloud import cloud_for_site
 from ..prices.registry import fetch_price_frame
 from ..tariffs.sync import FORMATS, Uploader, default_format, sync_tariff
 from .arbiter import Request
@@ -62,7 +62,10 @@ def _sigenergy_uploader(ctx: ControlContext, site: SiteConfig) -> Uploader | Non
         return None
 
     def post(payload: dict[str, Any]) -> _CloudUpload:
-        cloud = SigenergyCloud(b.cloud_base_url, user, password, timeout_s=b.timeout_s)
+        try:
+            cloud = cloud_for_site(site)  # the account's device id, and its tokens kept between runs
+        except DeviceError as exc:
+            return _CloudUpload(None, str(exc))
         try:
             body = {**payload, "stationId": cloud.station_id(b.station_id)}
             return _CloudUpload({"stationId": body["stationId"],

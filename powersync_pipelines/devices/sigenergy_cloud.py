@@ -2,9 +2,10 @@
 
 Login: ``POST /auth/oauth/token`` (Basic ``sigen:sigen``, form ``username``, AES-128-CBC/PKCS7 encrypted and
 base64 ``password``, ``grant_type=password``); the reply's ``data`` holds ``access_token``, ``refresh_token``,
-``expires_in``. The token is refreshed (``grant_type=refresh_token``) before it expires and after a 401, with
-a fresh login when the refresh is refused. Tariff: ``POST /device/stationelecsetprice/save``. Passwords and
-tokens never reach logs or error messages.
+``expires_in``; accounts that have a 13-digit ``userDeviceId`` send it with the login. The token is refreshed
+(``grant_type=refresh_token``) before it expires and after a 401, with a fresh login when the refresh is
+refused, and kept between processes in a 0600 credential file. Tariff: ``POST
+/device/stationelecsetprice/save``. Passwords and tokens never reach logs or error messages.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 import base64
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -63,10 +65,19 @@ def tariff_body(station_id: int, buy: list[tuple[str, str, float]], sell: list[t
 
 
 class SigenergyCloud:
+    """The app API client. ``device_id`` is the account's 13-digit ``userDeviceId`` (sent with the password
+    login where the account has one). ``credentials`` (a ``CredentialFile``) keeps the tokens between
+    processes: a new Dagster run reuses the access token, or refreshes it, instead of logging in again with
+    the password; refreshes happen under the file's lock after re-reading it, so two processes never spend
+    the same single-use refresh token."""
+
     def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 15.0, attempts: int = 3,
-                 backoff_base_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
+                 backoff_base_s: float = 0.5, clock: Callable[[], float] = time.time, device_id: str | None = None,
+                 credentials: Any = None) -> None:
+        from .credentials import fingerprint
+
         self.base_url = base_url.rstrip("/")
-        self._username, self._password = username, password
+        self._username, self._password, self.device_id = username, password, device_id
         register(password)
         self.attempts, self.backoff_base_s, self.clock = max(1, attempts), backoff_base_s, clock
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
@@ -75,11 +86,38 @@ class SigenergyCloud:
         self._expires_at = 0.0
         self.logins = 0
         self.refreshes = 0
+        self.credentials = credentials
+        self._account = fingerprint(f"{self.base_url}|{username}")
+        self._load()
+
+    def __repr__(self) -> str:
+        return f"SigenergyCloud({self.base_url!r}, account {self._account})"
 
     def close(self) -> None:
         self._http.close()
 
     # -- tokens -----------------------------------------------------------------------------------------
+    def _load(self) -> None:
+        """Adopt the tokens another process stored for this account (no-op without a credential file)."""
+        stored = self.credentials.read() if self.credentials is not None else {}
+        if stored.get("account") == self._account and stored.get("access_token"):
+            refresh = stored.get("refresh_token")
+            self._access, self._refresh = str(stored["access_token"]), refresh if isinstance(refresh, str) else None
+            register(self._access, self._refresh)
+            self._expires_at = float(stored.get("expires_at") or 0.0)
+
+    @contextmanager
+    def _shared(self) -> Iterator[None]:
+        if self.credentials is None:
+            yield
+            return
+        with self.credentials.locked():
+            self._load()
+            yield
+
+    def _valid(self) -> bool:
+        return self._access is not None and self.clock() <= self._expires_at - 60  # refresh a minute early
+
     def _token_request(self, form: dict[str, str]) -> None:
         register(*(form.get(k) for k in ("password", "refresh_token")))
         try:
@@ -98,27 +136,45 @@ class SigenergyCloud:
         self._access, self._refresh = data["access_token"], refresh if isinstance(refresh, str) else None
         register(self._access, self._refresh)
         self._expires_at = self.clock() + _expires_in(data.get("expires_in"))
+        if self.credentials is not None:
+            self.credentials.write({"kind": "sigenergy_cloud", "account": self._account, "access_token": self._access,
+                                    "refresh_token": self._refresh, "expires_at": self._expires_at,
+                                    "refreshed_at": self.clock()})
 
     def login(self) -> None:
         self.logins += 1
-        self._token_request({"username": self._username, "password": encrypt_password(self._password),
-                             "grant_type": "password"})
+        form = {"username": self._username, "password": encrypt_password(self._password), "grant_type": "password"}
+        if self.device_id:
+            form["userDeviceId"] = self.device_id
+        with self._shared():
+            self._token_request(form)
 
-    def refresh(self) -> None:
-        if not self._refresh:
-            self.login()
-            return
-        self.refreshes += 1
-        try:
-            self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
-        except DeviceRejected:
-            self.login()
+    def refresh(self, rejected: str | None = None) -> None:
+        """A new access token (after a 401 on ``rejected``, or near expiry): the one another process stored
+        if it is newer, else a refresh, else a fresh password login."""
+        with self._shared():
+            if self._access is not None and self._access != rejected and self._valid():
+                return
+            if not self._refresh:
+                self.login()
+                return
+            self.refreshes += 1
+            try:
+                self._token_request({"grant_type": "refresh_token", "refresh_token": self._refresh})
+            except DeviceRejected:
+                self.login()
+
+    def renew(self) -> None:
+        """Refresh (or log in) now, whatever the expiry (``powersync auth --refresh``)."""
+        self.refresh(rejected=self._access)
 
     def _ensure_token(self) -> str:
-        if self._access is None:
-            self.login()
-        elif self.clock() > self._expires_at - 60:  # refresh a minute early
-            self.refresh()
+        if not self._valid():
+            with self._shared():
+                if self._access is None:
+                    self.login()
+                elif not self._valid():
+                    self.refresh()
         assert self._access is not None
         return self._access
 
@@ -138,7 +194,7 @@ class SigenergyCloud:
                 continue
             if r.status_code == 401 and not refreshed:
                 refreshed = True
-                self.refresh()
+                self.refresh(rejected=token)
                 continue
             if r.status_code == 429:
                 last = DeviceRejected(f"Sigenergy cloud {what}: rate limited (429)", 429)
@@ -222,8 +278,11 @@ def _retry_after(value: str | None) -> float:
 
 def cloud_for_site(site: Any) -> SigenergyCloud:
     """The cloud client a Sigenergy site configures (``battery.cloud_base_url``, ``cloud_username_env``,
-    ``cloud_password_env``); the login comes from those environment variables, never from the sites file."""
+    ``cloud_password_env``, ``cloud_device_id``); the login comes from those environment variables, never from
+    the sites file, and its tokens are kept in ``$POWERSYNC_HOME/credentials/sigenergy_<account>.json``."""
     import os
+
+    from .credentials import CredentialFile, fingerprint
 
     b = site.battery
     missing = [f for f in ("cloud_username_env", "cloud_password_env") if not getattr(b, f)]
@@ -233,5 +292,7 @@ def cloud_for_site(site: Any) -> SigenergyCloud:
     unset = [n for n, v in ((b.cloud_username_env, user), (b.cloud_password_env, password)) if not v]
     if unset:
         raise DeviceError(f"site {site.id!r}: environment variable(s) {', '.join(unset)} not set")
-    return SigenergyCloud(b.cloud_base_url or REGIONS["aus"], user, password, timeout_s=b.timeout_s,
-                          attempts=b.connect_attempts, backoff_base_s=b.backoff_base_s)
+    base = (b.cloud_base_url or REGIONS["aus"]).rstrip("/")
+    return SigenergyCloud(base, user, password, timeout_s=b.timeout_s, attempts=b.connect_attempts,
+                          backoff_base_s=b.backoff_base_s, device_id=b.cloud_device_id,
+                          credentials=CredentialFile(f"sigenergy_{fingerprint(f'{base}|{user}', 12)}"))

@@ -27,7 +27,15 @@ from .base import (
     VerifyError,
     split_power,
 )
-from .tesla_api import FLEET_NA, TESLEMETRY_CALLS_PER_MINUTE, TeslaClient
+from .tesla_api import (
+    AUTH_URL_ENV,
+    FLEET_AUTH_TOKEN_URL,
+    FLEET_NA,
+    TESLEMETRY_CALLS_PER_MINUTE,
+    FleetOAuthClient,
+    TeslaClient,
+    TeslaOAuth,
+)
 from .tesla_tariff import FORCE_CODE_PREFIX, window_tariff
 
 OPERATION_MODES = ("self_consumption", "autonomous", "backup")
@@ -50,6 +58,8 @@ class TeslaPowerwall(BatteryDevice):
     # -- connection -------------------------------------------------------------------------------------
     @property
     def client(self) -> TeslaClient:
+        if self._client is None and self.cfg.refresh_token_env:
+            self._client = fleet_oauth_client(self.site, self.base_url)
         if self._client is None:
             env = self.cfg.token_env
             token = os.environ.get(env) if env else None
@@ -322,3 +332,26 @@ def _timestamp(value: Any, where: str) -> pd.Timestamp:
 def _soh(live: dict[str, Any], info: dict[str, Any], where: str) -> float | None:
     pack, nameplate = _number(live, "total_pack_energy", where), _number(info, "nameplate_energy", where)
     return min(1.0, pack / nameplate) if pack and nameplate and nameplate > 0 and pack > 0 else None
+
+
+def fleet_oauth(site: Any) -> TeslaOAuth:
+    """The site's Fleet API log-in (``battery.oauth_client_id`` + ``refresh_token_env``), its rotated tokens
+    kept in ``$POWERSYNC_HOME/credentials/tesla_<refresh_token_env>.json`` (one file per account, shared by
+    every site and process that names the same variable)."""
+    from .credentials import CredentialFile
+
+    cfg = site.battery
+    seed = os.environ.get(cfg.refresh_token_env or "", "").strip()
+    if not seed:
+        raise DeviceError(f"site {site.id!r}: Tesla refresh token missing: environment variable "
+                          f"{cfg.refresh_token_env} is not set")
+    access = (os.environ.get(cfg.token_env, "").strip() or None) if cfg.token_env else None
+    url = cfg.oauth_token_url or os.environ.get(AUTH_URL_ENV) or FLEET_AUTH_TOKEN_URL
+    return TeslaOAuth(cfg.oauth_client_id, seed, CredentialFile(f"tesla_{cfg.refresh_token_env}"), token_url=url,
+                      access_token=access, timeout_s=cfg.timeout_s, seed_name=str(cfg.refresh_token_env))
+
+
+def fleet_oauth_client(site: Any, base_url: str) -> FleetOAuthClient:
+    cfg = site.battery
+    return FleetOAuthClient(base_url, fleet_oauth(site), timeout_s=cfg.timeout_s, attempts=cfg.connect_attempts,
+                            backoff_base_s=cfg.backoff_base_s, rate_limit_per_minute=cfg.rate_limit_per_minute)

@@ -229,3 +229,182 @@ def _retry_after(r: httpx.Response) -> float:
             except ValueError:
                 continue
     return 1.0
+
+
+# -- Fleet API OAuth: log-ins that stay logged in --------------------------------------------------------------
+# Third-party tokens (developer.tesla.com, "Third-Party Tokens"): an access token lives 8 h (``expires_in``
+# 28800); ``POST {token_url}`` with ``grant_type=refresh_token``, ``client_id`` and ``refresh_token`` returns a
+# new access token *and a new refresh token*; the old refresh token is then spent (single use, 3 months).
+# So the rotated refresh token is written to the credential file before the new access token is used, and a
+# refresh happens under the file's cross-process lock, after re-reading it: a process whose token was already
+# rotated by another one takes the stored token instead of spending a dead one. Teslemetry tokens do not
+# rotate: a Teslemetry site keeps the plain ``TeslaClient``.
+
+FLEET_AUTH_TOKEN_URL = "https://fleet-auth.prd.vn.cloud.tesla.com/oauth2/v3/token"
+AUTH_URL_ENV = "POWERSYNC_TESLA_AUTH_URL"
+REFRESH_MARGIN_S = 300.0  # refresh this long before the access token expires
+DEFAULT_EXPIRES_IN_S = 28800.0
+
+
+def _jwt_expiry(token: str) -> float | None:
+    """The ``exp`` claim of a JWT access token (read, not verified: it only schedules the refresh)."""
+    import base64
+    import json as _json
+
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = _json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, TypeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+class TeslaOAuth:
+    """The Fleet API access token of one account, refreshed before it expires and after a 401.
+
+    ``seed_refresh_token`` is the refresh token the owner put in the environment. Once it has been used, the
+    credential file holds the current (rotated) one; a *different* seed (the owner re-authorised) wins over the
+    file. No token ever reaches a log line, an exception message or ``repr``.
+    """
+
+    def __init__(self, client_id: str, seed_refresh_token: str, credentials: Any, *,
+                 token_url: str = FLEET_AUTH_TOKEN_URL, access_token: str | None = None, timeout_s: float = 10.0,
+                 clock: Callable[[], float] = time.time, seed_name: str = "the refresh token variable") -> None:
+        from .credentials import fingerprint
+
+        self.client_id, self.token_url, self.clock = client_id, token_url, clock
+        self.credentials, self.seed_name = credentials, seed_name
+        self._seed_fp = fingerprint(seed_refresh_token)
+        self._refresh_token = seed_refresh_token
+        register(seed_refresh_token, access_token)  # masked in every error text and log line from here on
+        self._http = httpx.Client(timeout=timeout_s)
+        self._access: str | None = access_token
+        self._expires_at: float | None = _jwt_expiry(access_token) if access_token else None
+        self.refreshes = 0
+        with credentials.locked():
+            self._adopt(credentials.read())
+
+    def __repr__(self) -> str:
+        return f"TeslaOAuth(client_id={self.client_id!r}, token_url={self.token_url!r}, file={self.credentials!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _adopt(self, stored: dict[str, Any]) -> bool:
+        """Take the stored tokens if they descend from the current seed; True when they were taken."""
+        if stored.get("seed_fp") != self._seed_fp or not stored.get("refresh_token"):
+            return False
+        self._refresh_token = str(stored["refresh_token"])
+        register(self._refresh_token)
+        if stored.get("access_token"):
+            self._access = str(stored["access_token"])
+            register(self._access)
+            self._expires_at = float(stored.get("expires_at") or 0.0)
+        return True
+
+    def _valid(self) -> bool:
+        if self._access is None:
+            return False
+        return self._expires_at is None or self.clock() < self._expires_at - REFRESH_MARGIN_S
+
+    def access_token(self) -> str:
+        """A token good for at least ``REFRESH_MARGIN_S`` more seconds (refreshing first if needed)."""
+        if self._valid():
+            assert self._access is not None
+            return self._access
+        with self.credentials.locked():
+            self._adopt(self.credentials.read())  # another process may have refreshed already
+            if not self._valid():
+                self._refresh_locked()
+        assert self._access is not None
+        return self._access
+
+    def refresh(self, rejected: str | None = None) -> str:
+        """A new access token after the API refused ``rejected`` (401): the stored one if another process has
+        refreshed since, else a refresh."""
+        with self.credentials.locked():
+            self._adopt(self.credentials.read())
+            if self._access is None or self._access == rejected or not self._valid():
+                self._refresh_locked()
+        assert self._access is not None
+        return self._access
+
+    def renew(self) -> str:
+        """Refresh now, whatever the expiry (``powersync auth --refresh``: proves the chain, rotates it)."""
+        return self.refresh(rejected=self._access)
+
+    def status(self) -> dict[str, Any]:
+        """What the log-in looks like, without any token: for ``powersync auth``."""
+        stored = self.credentials.read()
+        return {"client_id": self.client_id, "token_url": self.token_url, "credential_file": str(self.credentials.path),
+                "stored": bool(stored.get("refresh_token")) and stored.get("seed_fp") == self._seed_fp,
+                "access_expires_at": stored.get("expires_at"), "refreshed_at": stored.get("refreshed_at"),
+                "rotations": stored.get("rotations", 0)}
+
+    def _refresh_locked(self) -> None:
+        form = {"grant_type": "refresh_token", "client_id": self.client_id, "refresh_token": self._refresh_token}
+        try:
+            r = self._http.post(self.token_url, data=form, headers={"Accept": "application/json"})
+        except httpx.HTTPError as exc:
+            raise DeviceUnavailable(f"Tesla auth {self.token_url}: {type(exc).__name__} refreshing the access token") from None
+        try:
+            body = r.json()
+        except ValueError:
+            body = None
+        if r.status_code >= 500 or r.status_code == 429:
+            raise DeviceUnavailable(f"Tesla auth {self.token_url}: HTTP {r.status_code} refreshing the access token")
+        if r.status_code >= 400 or not isinstance(body, dict):
+            err = body.get("error") if isinstance(body, dict) else None
+            raise TeslaAuthError(
+                f"Tesla auth {self.token_url}: refresh refused (HTTP {r.status_code}: {excerpt(err or 'no JSON', 120)}); "
+                f"re-authorise the app and put the new refresh token in {self.seed_name}", 401)
+        access, rotated = body.get("access_token"), body.get("refresh_token")
+        expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN_S)
+        if not isinstance(access, str) or not access or (rotated is not None and not isinstance(rotated, str)) \
+                or not isinstance(expires_in, int | float) or expires_in <= 0:
+            raise DeviceRejected(f"Tesla auth {self.token_url}: token reply without a usable access_token / "
+                                 f"expires_in (keys: {sorted(body)})")
+        register(access, rotated)
+        now = self.clock()
+        previous = self.credentials.read()
+        rotations = int(previous.get("rotations", 0)) + 1 if previous.get("seed_fp") == self._seed_fp else 1
+        self.credentials.write({
+            "kind": "tesla_fleet_oauth", "client_id": self.client_id, "seed_fp": self._seed_fp,
+            "refresh_token": rotated or self._refresh_token, "access_token": access,
+            "expires_at": now + float(expires_in), "refreshed_at": now, "rotations": rotations,
+        })
+        self._refresh_token = rotated or self._refresh_token
+        self._access, self._expires_at = access, now + float(expires_in)
+        self.refreshes += 1
+        log.info("Tesla access token refreshed (valid %.0f min)", float(expires_in) / 60)
+
+
+class FleetOAuthClient(TeslaClient):
+    """``TeslaClient`` whose bearer token comes from ``TeslaOAuth``: fresh before each call, and a 401 gets
+    exactly one refresh and one retry (a second 401 is reported, never looped on)."""
+
+    def __init__(self, base_url: str, oauth: TeslaOAuth, **kwargs: Any) -> None:
+        super().__init__(base_url, "", **kwargs)
+        self.oauth = oauth
+        self.auth_retries = 0
+
+    def close(self) -> None:
+        super().close()
+        self.oauth.close()
+
+    def _bearer(self, token: str) -> None:
+        self._http.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+                params: dict[str, Any] | None = None) -> Any:
+        token = self.oauth.access_token()
+        self._bearer(token)
+        try:
+            return super().request(method, path, json=json, params=params)
+        except TeslaAuthError:
+            self._bearer(self.oauth.refresh(rejected=token))
+            self.auth_retries += 1
+            return super().request(method, path, json=json, params=params)

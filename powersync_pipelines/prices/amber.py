@@ -238,12 +238,15 @@ def pick_site_id(sites: list[dict[str, Any]]) -> str:
 
 def fetch_amber(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48, *,
                 client: httpx.Client | None = None, policy: RetryPolicy | None = None,
-                history_hours: float = 1.0, resolution: int | None = None, **_: object) -> pd.DataFrame:
-    """The registry fetcher for ``kind: amber``: ``/sites/{id}/prices/current`` around ``now``."""
+                history_hours: float = 1.0, resolution: int | None = None, base: str | None = None,
+                **_: object) -> pd.DataFrame:
+    """The registry fetcher for ``kind: amber``: ``/sites/{id}/prices/current`` around ``now``.
+
+    ``base``: the API root when the site's ``base_url`` belongs to another service (Flow Power's NEMWEB)."""
     prov = site.provider
     policy = (policy or RetryPolicy()).within(prov.fetch_deadline_s)
     res = int(resolution or prov.resolution)
-    base = base_url("amber", prov.base_url)
+    base = base or base_url("amber", prov.base_url)
     headers = bearer(prov.token_env, PROVIDER)
     own = client is None
     client = client or make_client(timeout_s=prov.request_timeout_s)

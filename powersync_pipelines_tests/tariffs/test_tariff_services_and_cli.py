@@ -116,3 +116,31 @@ def test_sync_tou_schedule_uploads_to_the_sigenergy_cloud(tmp_path: Path, monkey
         assert saved["buyPrice"]["staticPricing"]["combinedPrices"][0]["weekPrices"][0]["timeRange"][-1]["timeRange"] == "23:30-24:00"
     finally:
         cloud.stop()
+
+
+def test_sigenergy_tariff_uploads_keep_one_cloud_login_between_runs(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each upload opens the cloud as a new run would; the tokens kept in the credential file spare the second
+    one a password login (the account is not logged in again every 30 minutes)."""
+    import os
+
+    from powersync_pipelines.sim.sigenergy_cloud import SigenergyCloudSimulator
+
+    cloud = SigenergyCloudSimulator(username="owner@example.com", password="s3cret", station_id=202411).start()
+    try:
+        monkeypatch.setenv("SIGEN_USER", "owner@example.com")
+        monkeypatch.setenv("SIGEN_PASS", "s3cret")
+        battery = BatteryConfig(kind="sigenergy", host="127.0.0.1", port=1502, capacity_kwh=13.5, max_charge_kw=5,
+                                max_discharge_kw=5, cloud_base_url=cloud.base_url, cloud_username_env="SIGEN_USER",
+                                cloud_password_env="SIGEN_PASS", cloud_device_id="1234567890123")
+        site = load_sites().get("demo").model_copy(update={"battery": battery})
+        ctx = _ctx(HistoryStore(tmp_path / "h.duckdb"))
+        for _ in range(2):
+            out = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW, "force": True}, ctx)
+            assert out["ok"] and out["sent"], out
+        assert len(cloud.saved) == 2
+        assert cloud.requests.count(("POST", "/auth/oauth/token")) == 1
+        kept = list((Path(os.environ["POWERSYNC_HOME"]) / "credentials").glob("sigenergy_*.json"))
+        assert len(kept) == 1 and "s3cret" not in kept[0].read_text()
+    finally:
+        cloud.stop()

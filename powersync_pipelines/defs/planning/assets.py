@@ -114,9 +114,9 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
     return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
-@dg.asset(kinds={"python", "pvlib"}, description="Solar kW on the 5-min grid, 48 h ahead "
-          "(pvlib clear-sky x climatology, scaled by the last half hour's measured production where telemetry "
-          "has it).", pool="duckdb_history", **COMMON)
+@dg.asset(kinds={"python", "pvlib"}, description="Solar kW on the 5-min grid, 48 h ahead (Solcast P50 with "
+          "P10/P90 where the site has a rooftop resource, else pvlib clear-sky x climatology; scaled by the last "
+          "half hour's measured production where telemetry has it).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
     store = history.store()
@@ -126,6 +126,7 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         solar = cycle.solar_forecast(site, now, store)
         meta[f"{site_id}/energy_kwh_48h"] = float(solar.sum() / 12)
         meta[f"{site_id}/peak_kw"] = float(solar.max())
+        meta[f"{site_id}/provenance"] = dg.MetadataValue.json(solar.attrs.get("provenance", {}))
 
     _each_site(context, sites, clock, meta, step)
     return dg.MaterializeResult(metadata=meta)
