@@ -79,11 +79,16 @@ class BatteryParams:
 
 @dataclass(frozen=True)
 class EvRequirement:
-    """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised)."""
+    """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised).
+
+    ``battery_to_ev=False`` keeps the home battery's discharge to the house and exports, so the car is charged
+    from the grid and solar only (the sites file's ``ev.allow_battery_to_ev``, default off).
+    """
 
     energy_kwh: float
     deadline: pd.Timestamp
     max_kw: float
+    battery_to_ev: bool = True
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,8 @@ class OptimizationProblem:
         if d.get("ev"):
             e = d["ev"]
             try:
-                ev = EvRequirement(float(e["energy_kwh"]), pd.Timestamp(e["deadline"]).tz_convert("UTC"), float(e["max_kw"]))
+                ev = EvRequirement(float(e["energy_kwh"]), pd.Timestamp(e["deadline"]).tz_convert("UTC"), float(e["max_kw"]),
+                                   bool(e.get("battery_to_ev", True)))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ProblemError(f"ev needs energy_kwh, deadline (ISO UTC) and max_kw ({exc})") from None
         dc = None
@@ -294,7 +300,8 @@ class OptimizationProblem:
         if self.soc_final is not None:
             d["soc_final"] = float(self.soc_final)
         if self.ev is not None:
-            d["ev"] = {"energy_kwh": self.ev.energy_kwh, "deadline": self.ev.deadline.strftime("%Y-%m-%dT%H:%M:%SZ"), "max_kw": self.ev.max_kw}
+            d["ev"] = {"energy_kwh": self.ev.energy_kwh, "deadline": self.ev.deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "max_kw": self.ev.max_kw, "battery_to_ev": self.ev.battery_to_ev}
         if self.demand_charge is not None:
             dc = self.demand_charge
             d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw, "existing_peak_kw": dc.existing_peak_kw}
