@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "backtest": "Replay historical prices through the planner and report savings",
     "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
     "tariff": "Write the TOU tariff payload a site would get now",
+    "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
 }
 
 
