@@ -178,3 +178,19 @@ def test_meter_values_are_parsed_scaled_and_bad_samples_skipped():
         ("Energy.Active.Import.Register", "Wh", 12500.0, ""), ("Power.Active.Import", "W", 7200.0, "L1"),
         ("Energy.Active.Import.Register", "Wh", 1234.0, "")]
     assert rows[0]["ts"] == pd.Timestamp("2024-02-12T08:00:00Z") and rows[0]["transaction_id"] == 7
+
+
+def test_the_ocpp_charger_interface_drives_the_charge_point_through_the_hand_off(charge_point):
+    from powersync_pipelines.ev.chargers import open_charger
+
+    store, sim = charge_point
+    ch = open_charger(load_sites().get("demo").ev, "demo", store)
+    r = ch.set_current_limit(18.6)
+    assert r.ok and r.readback["status"] == "applied" and sim.allowed_amps() == 18
+    wait_until(lambda: len(store.query("SELECT * FROM ocpp_meter_values WHERE measurand = 'Current.Offered' AND value = 18")), "18 A metered")
+    st = ch.read_status()
+    assert st.car_connected and st.charging and st.state == "Charging" and st.session_energy_kwh > 0
+    assert ch.set_power(2.0).ok and sim.allowed_amps() == pytest.approx(2000 / 230)  # W profile, 8.7 A
+    r = ch.stop()
+    assert r.ok
+    wait_until(lambda: sim.state.transaction_id is None, "the stop")
