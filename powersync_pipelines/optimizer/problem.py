@@ -93,7 +93,8 @@ class EvRequirement:
 
 @dataclass(frozen=True)
 class DemandCharge:
-    """A demand tariff: ``price_per_kw`` on the peak 30-min average import inside ``window`` (SPEC §11).
+    """A demand tariff: ``price_per_kw`` on the peak average import over ``interval_minutes`` (UTC-aligned)
+    inside ``window`` (SPEC §11).
 
     ``existing_peak_kw`` is the billing month's peak so far; only exceeding it costs money.
     """
@@ -101,6 +102,7 @@ class DemandCharge:
     window: np.ndarray  # bool per interval
     price_per_kw: float
     existing_peak_kw: float = 0.0
+    interval_minutes: int = 30
 
 
 def _as_array(name: str, v: Any) -> np.ndarray:
@@ -217,6 +219,8 @@ class OptimizationProblem:
                 raise ProblemError(f"length mismatch: demand_charge.window has {len(dc.window)} values, import_price has {n}")
             if not (math.isfinite(dc.price_per_kw) and dc.price_per_kw >= 0 and math.isfinite(dc.existing_peak_kw) and dc.existing_peak_kw >= 0):
                 raise ProblemError("demand_charge.price_per_kw and existing_peak_kw must be finite numbers >= 0")
+            if dc.interval_minutes not in (5, 10, 15, 30, 60) or dc.interval_minutes < self.interval_minutes:
+                raise ProblemError(f"demand_charge.interval_minutes must be 5, 10, 15, 30 or 60 and at least interval_minutes, got {dc.interval_minutes!r}")
 
     # ----- JSON contract -----
     @classmethod
@@ -254,7 +258,8 @@ class OptimizationProblem:
         if d.get("demand_charge"):
             c = d["demand_charge"]
             try:
-                dc = DemandCharge(np.asarray(c["window"], dtype=bool), float(c["price_per_kw"]), float(c.get("existing_peak_kw", 0.0)))
+                dc = DemandCharge(np.asarray(c["window"], dtype=bool), float(c["price_per_kw"]), float(c.get("existing_peak_kw", 0.0)),
+                                  int(c.get("interval_minutes", 30)))
             except (KeyError, TypeError, ValueError) as exc:
                 raise ProblemError(f"demand_charge needs window (bools), price_per_kw and existing_peak_kw ({exc})") from None
         wear = d.get("wear_cost_per_kwh", DEFAULT_WEAR_COST_PER_KWH)
@@ -304,5 +309,6 @@ class OptimizationProblem:
                        "max_kw": self.ev.max_kw, "battery_to_ev": self.ev.battery_to_ev}
         if self.demand_charge is not None:
             dc = self.demand_charge
-            d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw, "existing_peak_kw": dc.existing_peak_kw}
+            d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw,
+                                  "existing_peak_kw": dc.existing_peak_kw, "interval_minutes": dc.interval_minutes}
         return d

@@ -85,13 +85,13 @@ def prepare(problem: OptimizationProblem) -> Prepared:
 
 
 def demand_blocks(problem: OptimizationProblem, bounds: np.ndarray) -> list[DemandBlock]:
-    """Rows for the demand peak: periods grouped by UTC half-hour (longer periods stand alone)."""
+    """Rows for the demand peak: periods grouped by the UTC-aligned measurement interval (longer periods stand alone)."""
     dc = problem.demand_charge
     if dc is None or not dc.window.any():
         return []
     im = problem.interval_minutes
     first = int(problem.start.value // 10**9 // 60 // im)  # absolute interval index
-    per30 = max(1, 30 // im)
+    per30 = max(1, dc.interval_minutes // im)
     groups: dict[tuple[int, int], list[int]] = {}
     hours: dict[tuple[int, int], float] = {}
     for k in range(len(bounds) - 1):
