@@ -95,10 +95,10 @@ class _Ctx:
         return self.session.limits
 
 
-def _context(problem: OptimizationProblem, session: EvSession, base: ScheduleResult | None) -> _Ctx:
+def _context(problem: OptimizationProblem, session: EvSession, base: ScheduleResult | None, horizon: str) -> _Ctx:
     problem.validate()
     if base is None:
-        base = solve(replace(problem, ev=None), horizon="tiered")
+        base = solve(replace(problem, ev=None), horizon=horizon)
     df = base.intervals
     chg = df["battery_charge_kw"].to_numpy()
     ends = problem.index() + pd.Timedelta(minutes=problem.interval_minutes)
@@ -166,24 +166,37 @@ def _quantize(kw: np.ndarray, cap_kw: np.ndarray, need_grid_kwh: float, limits: 
     return out
 
 
-def _site_costs(ctx: _Ctx, ev_kw: np.ndarray) -> tuple[float, float]:
-    """(site cost with the car added to the battery-only plan, the same without the car)."""
+def _site_costs(ctx: _Ctx, ev_kw: np.ndarray) -> tuple[float, float, float]:
+    """(site cost with the car added to the battery-only plan, the same without the car, kWh kept in the battery).
+
+    The meter nets each interval, so a battery planned to export while the car charges would in effect charge
+    the car. Unless the site allows that, the battery's discharge is cut to the house's own deficit in those
+    intervals and the energy it keeps is returned (valued by the caller at the terminal value).
+    """
     p, df, dt = ctx.problem, ctx.base.intervals, ctx.dt
     imp0, exp0 = df["grid_import_kw"].to_numpy(), df["grid_export_kw"].to_numpy()
-    g = imp0 - exp0 + ev_kw
-    with_ev = float(energy_cost(np.maximum(g, 0.0), np.maximum(-g, 0.0), p.import_price, p.export_price, dt).sum())
+    dis0 = df["battery_discharge_kw"].to_numpy()
     without = float(energy_cost(imp0, exp0, p.import_price, p.export_price, dt).sum())
-    return with_ev, without
+    g = imp0 - exp0 + ev_kw
+    kept_kwh = 0.0
+    if not ctx.session.allow_battery_to_ev:
+        deficit = np.maximum(p.load_kw - p.solar_kw, 0.0)
+        cut = np.where(ev_kw > 0, np.maximum(dis0 - deficit, 0.0), 0.0)
+        g = g + cut
+        kept_kwh = float(cut.sum()) * dt / p.battery.discharge_efficiency
+    exp = np.minimum(np.maximum(-g, 0.0), p.export_limit_kw)
+    with_ev = float(energy_cost(np.maximum(g, 0.0), exp, p.import_price, p.export_price, dt).sum())
+    return with_ev, without, kept_kwh
 
 
 def _result(ctx: _Ctx, mode: str, amps: np.ndarray, feasible: bool, best: float, reason: str,
             site_cost: float | None = None, stored_delta_kwh: float = 0.0, schedule: ScheduleResult | None = None) -> EvPlan:
     lim, s = ctx.limits, ctx.session
     ev_kw = np.array([lim.kw_for(a) for a in amps], dtype=float)
-    with_ev, without = _site_costs(ctx, ev_kw)
+    with_ev, without, kept = _site_costs(ctx, ev_kw)
     if site_cost is not None:
-        with_ev = site_cost
-    ev_cost = with_ev - without - ctx.base.terminal_value * stored_delta_kwh
+        with_ev, kept = site_cost, 0.0
+    ev_cost = with_ev - without - ctx.base.terminal_value * (stored_delta_kwh + kept)
     energy = float(ev_kw[ctx.before].sum()) * ctx.dt * s.efficiency
     return EvPlan(mode, ctx.problem.index(), ev_kw, amps, s.energy_kwh, energy, feasible, best, with_ev, without,
                   ev_cost, reason, schedule)
@@ -236,15 +249,16 @@ def plan_time_critical(ctx: _Ctx) -> EvPlan:
     return _result(ctx, "time_critical", _time_critical(ctx), True, best_achievable_kwh(ctx), "max power until the target is met")
 
 
-def plan_cost_optimized(ctx: _Ctx, horizon: str = "tiered", time_limit_s: float = 5.0) -> EvPlan:
+def plan_cost_optimized(ctx: _Ctx, horizon: str = "full", time_limit_s: float = 5.0) -> EvPlan:
     p, s, lim = ctx.problem, ctx.session, ctx.limits
     req = EvRequirement(s.grid_energy_kwh, s.departure, lim.max_kw, battery_to_ev=s.allow_battery_to_ev)
     joint = solve(replace(p, ev=req), horizon=horizon, time_limit_s=time_limit_s)
     df = joint.intervals
     if joint.status != "optimal" or "ev_kw" not in df:
-        amps = _time_critical(ctx)
-        return _result(ctx, "cost_optimized", amps, True, best_achievable_kwh(ctx),
-                       f"the joint plan fell back ({joint.status}: {joint.fallback_reason}); charging at max")
+        plan = plan_solar_preferred(ctx)
+        plan.mode = "cost_optimized"
+        plan.reason = f"the joint plan fell back ({joint.status}: {joint.fallback_reason}); charging in the cheapest intervals"
+        return plan
     chg = df["battery_charge_kw"].to_numpy()
     room = np.where(ctx.before, np.clip(p.import_limit_kw - (p.load_kw - p.solar_kw + chg), 0.0, lim.max_kw), 0.0)
     amps = _quantize(df["ev_kw"].to_numpy(), room, s.grid_energy_kwh, lim, ctx.dt, p.import_price)
@@ -258,14 +272,16 @@ def plan_cost_optimized(ctx: _Ctx, horizon: str = "tiered", time_limit_s: float 
 
 
 def plan_session(problem: OptimizationProblem, session: EvSession, mode: str | None = None, *,
-                 base: ScheduleResult | None = None, horizon: str = "tiered") -> EvPlan:
+                 base: ScheduleResult | None = None, horizon: str = "full") -> EvPlan:
     """Plan ``session`` in ``mode`` (default: the session's) on ``problem``'s horizon (the battery-only problem).
 
-    ``base`` is the battery-only plan when the caller has it (saves one solve). A target no mode can meet by
+    ``base`` is the battery-only plan when the caller has it (saves one solve); ``horizon`` is the joint LP's
+    (``full``: the car can take the cheapest 5-minute intervals, which a tiered grid would average away). A
+    target no mode can meet by
     departure is reported (``feasible=False`` with ``best_achievable_kwh``) and planned at max power.
     """
     mode = mode or session.mode
-    ctx = _context(problem, session, base)
+    ctx = _context(problem, session, base, horizon)
     best = best_achievable_kwh(ctx)
     if mode == "solar_only":
         return plan_solar_only(ctx)

@@ -6,7 +6,9 @@ length, and one matrix serves the full 5-min grid, a tiered grid, and every repl
     imp_j, exp_j, chg_j, dis_j, cur_j >= 0      grid import/export, AC battery charge/discharge, solar curtailed
     soc_j in [floor_j, capacity]                stored energy at the END of the slot's period
     (ev_j >= 0)                                 EV energy, when an EV is planned
-    (no_b2e_j:  dis - exp <= max(load - solar, 0) * dt)  when the battery must not charge the car
+    (no_b2e_j:  dis + P_dis/P_ev * ev <= (max(load - solar, 0) + P_dis) * dt)  while the car may charge and the
+                battery must not feed it: the linear hull of "car charging => battery covers only the house";
+                exact when the car charges at full power or not at all, and free of export/import exploits
     balance_j:  imp - exp - chg + dis - cur - ev = (load - solar) * dt
     dynamics_j: soc_j - soc_{j-1 mod S} - eta_c * chg_j + dis_j / eta_d = 0
 
@@ -93,6 +95,7 @@ class BatteryLp:
         has_ev: bool = False,
         ev_energy_kwh: float = 0.0,
         battery_to_ev: bool = True,
+        ev_max_kw: float = 0.0,
         demand_blocks: list[DemandBlock] | None = None,
         demand_price_per_kw: float = 0.0,
         existing_peak_kw: float = 0.0,
@@ -118,7 +121,8 @@ class BatteryLp:
         self.row_ev = 2 * S if has_ev else -1
         self.row_dem0 = 2 * S + (1 if has_ev else 0)
         # battery energy may only serve the house or be exported, never the car (when EV and not allowed)
-        self.row_b2e0 = self.row_dem0 + len(self.blocks) if has_ev and not battery_to_ev else -1
+        self.row_b2e0 = self.row_dem0 + len(self.blocks) if has_ev and not battery_to_ev and ev_max_kw > 0 else -1
+        self.b2e_ratio = self.max_dis / ev_max_kw if ev_max_kw > 0 else 0.0
         self.n_row = self.row_dem0 + len(self.blocks) + (S if self.row_b2e0 >= 0 else 0)
         self.time_limit_s = time_limit_s
         self.h = new_highs(time_limit_s, presolve)
@@ -167,7 +171,7 @@ class BatteryLp:
             add(np.array([self.col_peak]), np.array([self.row_dem0 + b]), -blk.hours)
         if self.row_b2e0 >= 0:
             add(DIS * S + j, self.row_b2e0 + j, 1.0)
-            add(EXP * S + j, self.row_b2e0 + j, -1.0)
+            add(N_GROUPS * S + j, self.row_b2e0 + j, self.b2e_ratio)
         c, r, v = np.concatenate(cols), np.concatenate(rows), np.concatenate(vals)
         order = np.lexsort((r, c))
         c, r, v = c[order], r[order], v[order]
@@ -237,7 +241,9 @@ class BatteryLp:
             b2e = slice(self.row_b2e0, self.row_b2e0 + S)
             rlo[b2e] = -INF
             rhi[b2e] = INF  # padding and the "now" slot: free
-            rhi[self.row_b2e0 + slots] = np.maximum(inp.load_kw - inp.solar_kw, 0.0) * dt
+            assert inp.ev_max_kw is not None
+            room = (np.maximum(inp.load_kw - inp.solar_kw, 0.0) + self.max_dis) * dt
+            rhi[self.row_b2e0 + slots] = np.where(inp.ev_max_kw > 0, room, INF)  # only while the car may charge
         if self.blocks:
             lo[self.col_peak] = self.existing_peak
             hi[self.col_peak] = INF

@@ -81,8 +81,9 @@ class BatteryParams:
 class EvRequirement:
     """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised).
 
-    ``battery_to_ev=False`` keeps the home battery's discharge to the house and exports, so the car is charged
-    from the grid and solar only (the sites file's ``ev.allow_battery_to_ev``, default off).
+    ``battery_to_ev=False`` keeps the home battery's discharge to the house while the car charges, so the car
+    is charged from the grid and solar (the sites file's ``ev.allow_battery_to_ev``, default off); see
+    ``model.py`` for the linear form.
     """
 
     energy_kwh: float
