@@ -66,7 +66,7 @@ def share(limits: ChargerLimits, requested_kw: float, limit_kw: float, load_kw: 
             raise ValueError(f"power sharing: {name} must be a finite number >= 0, got {v!r}")
     room = room_kw(limit_kw, load_kw, solar_kw, battery_charge_kw)
     room_a = limits.amps_for(room)
-    want_a = limits.amps_for(min(max(requested_kw, 0.0), room))
+    want_a = limits.amps_for(min(max(requested_kw, 0.0), room, limits.max_kw))
     cur = state.amps
     if want_a <= 0:
         reason = "paused: below the charger's minimum" if requested_kw > 0 else "paused: nothing requested"
