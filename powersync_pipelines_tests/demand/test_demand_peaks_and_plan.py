@@ -41,8 +41,8 @@ def test_the_view_averages_telemetry_per_half_hour_and_the_month_peak_follows(tm
     ts = pd.date_range("2024-02-12T04:00Z", "2024-02-12T10:55Z", freq="5min")  # Mon 15:00-21:55 local
     imp = np.where((ts >= "2024-02-12T07:00Z") & (ts < "2024-02-12T07:30Z"), 9.0, 2.0)  # 18:00-18:30 local
     imp[ts == pd.Timestamp("2024-02-12T08:00Z")] = 20.0  # one 5-min burst: the 30-min mean is (20 + 5*2)/6 = 5
-    for t, v in zip(ts, imp, strict=True):
-        store.upsert_telemetry("s1", t, {"grid_import_kw": float(v), "grid_export_kw": 0.0})
+    store.upsert("telemetry", pd.DataFrame({"site_id": "s1", "ts": ts, "grid_import_kw": imp, "grid_export_kw": 0.0}),
+                 ["site_id", "ts"])
     avg = read_interval_imports(store, "s1")
     assert avg.loc[pd.Timestamp("2024-02-12T07:00Z")] == pytest.approx(9.0)
     assert avg.loc[pd.Timestamp("2024-02-12T08:00Z")] == pytest.approx(5.0)

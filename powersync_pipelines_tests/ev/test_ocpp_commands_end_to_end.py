@@ -83,6 +83,9 @@ def test_serve_and_simulated_charge_point_processes(tmp_path):
     (["ocpp", "serve", "--port", "9000", "--sites", "/nonexistent.yaml"], "sites file not found"),
     (["simulate", "ocpp-cp"], "needs --url"),
 ])
-def test_bad_arguments_get_one_clear_line(argv, message):
-    r = subprocess.run([*POWERSYNC, *argv], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+def test_bad_arguments_get_one_clear_line(argv, message, capsys):
+    from powersync_pipelines.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
