@@ -346,7 +346,7 @@ class SimulatedChargePoint:
             except Exception as exc:  # any drop is reported, then retried
                 if self._stopping:
                     break
-                log.warning("%s: connection to %s lost (%s: %s); retrying in %.0f s",
+                log.warning("%s: no connection to %s (%s: %s); retrying in %.0f s",
                             self.charge_point_id, self.url, type(exc).__name__, exc, delay)
             finally:
                 self.connected.clear()
