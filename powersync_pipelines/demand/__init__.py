@@ -8,6 +8,7 @@ from .peaks import (
     month_peak_so_far,
     month_peaks,
     read_interval_imports,
+    strategy_demand_report,
     window_mask,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "month_peak_so_far",
     "month_peaks",
     "read_interval_imports",
+    "strategy_demand_report",
     "window_mask",
 ]

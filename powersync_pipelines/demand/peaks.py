@@ -129,3 +129,25 @@ def avoided_demand_cost(peak_without_kw: float, peak_with_kw: float, existing_pe
     billed_without = max(peak_without_kw, existing_peak_kw)
     billed_with = max(peak_with_kw, existing_peak_kw)
     return max(0.0, billed_without - billed_with) * price_per_kw
+
+
+def strategy_demand_report(intervals: pd.DataFrame, cfg: DemandChargeConfig, tz: str | ZoneInfo) -> dict:
+    """Demand charges each strategy's realised imports would be billed (a backtest's ``intervals``: columns
+    ``interval_start``, ``strategy``, ``grid_import_kw``), per month, and what each avoided against ``none``."""
+    out: dict = {"tariff": {"start": cfg.start, "end": cfg.end, "weekdays": list(cfg.weekdays),
+                            "price_per_kw_month": cfg.price_per_kw_month, "interval_minutes": cfg.interval_minutes},
+                 "strategies": {}}
+    for s, grp in intervals.groupby("strategy", sort=False):
+        ts = pd.Series(grp["grid_import_kw"].to_numpy(dtype=float),
+                       index=pd.DatetimeIndex(pd.to_datetime(grp["interval_start"], utc=True)))
+        peaks = month_peaks(interval_averages(ts, cfg.interval_minutes), cfg, tz)
+        out["strategies"][s] = {
+            "demand_charge": round(float(peaks["charge"].sum()), 4) if len(peaks) else 0.0,
+            "months": [{"month": r["month"], "peak_kw": round(r["peak_kw"], 4), "peak_at": r["peak_at"].isoformat(),
+                        "charge": round(r["charge"], 4)} for r in peaks.to_dict(orient="records")],
+        }
+    base = out["strategies"].get("none", {}).get("demand_charge")
+    if base is not None:
+        for v in out["strategies"].values():
+            v["avoided_vs_no_battery"] = round(base - v["demand_charge"], 4)
+    return out
