@@ -137,6 +137,16 @@ class _Link(OcppChargePoint):
             sql_fn(con)
             con.execute("COMMIT")
 
+    def restore_state(self) -> None:
+        """Running transactions and connector states as last stored: a restarted central system must still bind
+        profiles to the transaction the charge point is in."""
+        store = self.cs.store
+        tx = store.query("SELECT connector_id, transaction_id FROM ocpp_transactions WHERE charge_point_id = ? "
+                         "AND status = 'active' ORDER BY started_at", [self.id])
+        self.transactions = {int(c): int(t) for c, t in zip(tx["connector_id"], tx["transaction_id"], strict=True)}
+        st = store.query("SELECT connector_id, status FROM ocpp_connector_status WHERE charge_point_id = ?", [self.id])
+        self.connector_status = {int(c): str(v) for c, v in zip(st["connector_id"], st["status"], strict=True)}
+
     # -- from the charge point --------------------------------------------------------------------------
     @on(Action.boot_notification)
     async def on_boot(self, charge_point_vendor: str, charge_point_model: str, **kw: Any) -> call_result.BootNotification:
@@ -352,7 +362,9 @@ class _Link(OcppChargePoint):
         else:
             status, outcome, cmd_outcome = "accepted", f"{kind}: accepted" + (f" ({value:g} {sp.unit})" if value is not None else ""), "ok"
         if value is not None and sp.limit_value is not None and value != sp.limit_value:
-            outcome += f"; asked {sp.limit_value:g}, sent {value:g} (charger range {self.spec.cfg.min_amps:g}-{self.spec.cfg.max_amps:g} A)"
+            c = self.spec.cfg
+            rng = f"{c.min_amps:g}-{c.max_amps:g} A" if sp.unit != "W" else f"{c.min_kw * 1000:g}-{c.max_kw * 1000:g} W"
+            outcome += f"; asked {sp.limit_value:g}, sent {value:g} (charger range {rng}, 0 pauses)"
         reply = {"status": status_word, "composite_limit": readback}
         await self._db(handoff.answer, self.cs.store, sp.setpoint_id, status, outcome, sent_value=value,
                        transaction_id=tx, profile=written, reply=reply)
@@ -404,6 +416,7 @@ class CentralSystem:
             return
         spec = self.chargers[self.identity(connection.request.path)]
         link = _Link(spec, connection, self)
+        await link._db(link.restore_state)
         old = self.links.get(spec.charge_point_id)
         self.links[spec.charge_point_id] = link
         if old is not None:

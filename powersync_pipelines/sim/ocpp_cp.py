@@ -182,6 +182,7 @@ class SimulatedChargePoint:
         self.booted = threading.Event()
         self.connected = threading.Event()
         self.protocol: _Protocol | None = None
+        self._listener: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -256,8 +257,14 @@ class SimulatedChargePoint:
 
     # -- protocol flows -----------------------------------------------------------------------------------
     async def _send(self, payload: Any) -> Any:
-        assert self.protocol is not None
-        return await self.protocol.call(payload)
+        """A CALL; if the connection drops while it waits, fail at once (and reconnect) instead of timing out."""
+        assert self.protocol is not None and self._listener is not None
+        pending = asyncio.ensure_future(self.protocol.call(payload))
+        done, _ = await asyncio.wait({pending, self._listener}, return_when=asyncio.FIRST_COMPLETED)
+        if pending in done:
+            return pending.result()
+        pending.cancel()
+        raise ConnectionError("the central system closed the connection")
 
     async def _status(self, force: bool = False) -> None:
         s = self._status_now()
@@ -307,7 +314,7 @@ class SimulatedChargePoint:
 
     async def _session(self, ws: Any) -> None:
         self.protocol = _Protocol(self.charge_point_id, ws, self)
-        listener = asyncio.get_running_loop().create_task(self.protocol.start())
+        listener = self._listener = asyncio.get_running_loop().create_task(self.protocol.start())
         try:
             boot = await self._send(call.BootNotification(charge_point_vendor=self.vendor, charge_point_model=self.model,
                                                           firmware_version="sim-1"))
@@ -319,6 +326,8 @@ class SimulatedChargePoint:
             last_meter = last_beat = time.monotonic()
             while not self._stopping:
                 await asyncio.sleep(self.tick_s)
+                if listener.done():
+                    raise ConnectionError("the central system closed the connection")
                 self._advance(self.tick_s * self.time_scale)
                 await self._status()
                 now = time.monotonic()

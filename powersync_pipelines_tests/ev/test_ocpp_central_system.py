@@ -194,3 +194,24 @@ def test_the_ocpp_charger_interface_drives_the_charge_point_through_the_hand_off
     r = ch.stop()
     assert r.ok
     wait_until(lambda: sim.state.transaction_id is None, "the stop")
+
+
+def test_a_restarted_central_system_binds_profiles_to_the_running_transaction(tmp_path):
+    store = HistoryStore(tmp_path / "r.duckdb")
+    cs = CentralSystem(store, load_sites(), port=0, poll_s=0.1, meter_interval_s=30)
+    port = cs.start_in_thread()
+    sim = SimulatedChargePoint(f"ws://127.0.0.1:{port}/demo-cp1", time_scale=60.0, tick_s=0.05)
+    sim.start_in_thread()
+    try:
+        wait_until(lambda: sim.state.transaction_id is not None, "the transaction")
+        tx = sim.state.transaction_id
+        cs.stop()  # the charge point reconnects (backoff from 1 s) to a new central system on the same port
+        cs = CentralSystem(store, load_sites(), port=port, poll_s=0.1, meter_interval_s=30)
+        cs.start_in_thread()
+        wait_until(lambda: "demo-cp1" in cs.links, "the reconnect")
+        sp = _set(store, 11)
+        assert sp.status == "applied" and "set_charging_profile:" in sp.outcome  # TxProfile, no new RemoteStart
+        assert sim.state.transaction_id == tx and sim.allowed_amps() == 11
+    finally:
+        sim.stop()
+        cs.stop()
