@@ -215,3 +215,15 @@ def test_a_restarted_central_system_binds_profiles_to_the_running_transaction(tm
     finally:
         sim.stop()
         cs.stop()
+
+
+def test_a_site_with_rate_unit_w_gets_power_profiles(charge_point):
+    from powersync_pipelines.ev.chargers import open_charger
+
+    store, sim = charge_point
+    cfg = load_sites().get("demo").ev.model_copy(update={"rate_unit": "W"})
+    r = open_charger(cfg, "demo", store).set_current_limit(32)
+    assert r.ok
+    sp = store.query("SELECT unit, sent_value, status FROM ev_setpoints ORDER BY requested_at DESC LIMIT 1").iloc[0]
+    assert (sp["unit"], sp["sent_value"], sp["status"]) == ("W", 7360.0, "applied")  # 32 A x 230 V
+    assert sim.state.profiles[-1].unit == "W" and sim.allowed_amps() == pytest.approx(32)

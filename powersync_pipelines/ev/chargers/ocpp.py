@@ -82,9 +82,14 @@ class OcppCharger(Charger):
             self.store = store
 
     def set_current_limit(self, amps: float) -> CommandResult:
+        """Whole amps within the charger, sent in the site's ``rate_unit`` (A per phase, or the same power in W)."""
         a = self.clamp(amps) if amps >= 0 else amps
+        if self.cfg.rate_unit == "W" and a >= 0:
+            value, unit = a * self.cfg.voltage * self.cfg.phases, "W"
+        else:
+            value, unit = float(a), "A"
         return self._handoff("set_current_limit", {"amps": amps}, lambda: handoff.request_setpoint(
-            self.hstore, self.site_id, self.cp, float(a), "A", connector_id=self.connector))
+            self.hstore, self.site_id, self.cp, value, unit, connector_id=self.connector))
 
     def set_power(self, kw: float) -> CommandResult:
         return self._handoff("set_power", {"kw": kw}, lambda: handoff.request_setpoint(
