@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from ..timegrid import DT_H, STEPS_PER_DAY
 from .battery import ACTION_CODES, ACTION_NAMES, NO_BATTERY, BatterySpec, apply_step
-from .data import DT_H, STEPS_PER_DAY, BacktestData
+from .data import BacktestData
 from .errors import BacktestInputError
 from .forecasts import ForecastOptions, make_forecast
 from .planners import PLANNER_STRATEGIES, make_planner, perfect_foresight_plan

@@ -10,6 +10,7 @@ from ..forecasts.price_mapping import SpikeReserveRule, check_gate
 from ._base import StrictModel
 from .demand import DemandChargeConfig
 from .ev import EvConfig
+from .tariff_features import ChipModeSettings, CurtailmentSettings, ExportBoostSettings
 
 _RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
 
@@ -78,9 +79,11 @@ class SpikeReserveConfig(StrictModel):
 
 class FeaturesConfig(StrictModel):
     spike_protection: bool = True
-    export_boost: dict[str, Any] = {}
-    chip_mode: dict[str, Any] = {}
-    curtailment: dict[str, Any] = {}
+    # A boost or chip-mode section that is present is on unless it says ``enabled: false``; absent means off.
+    # Curtailment is on by default: every site with solar must stop paying to export.
+    export_boost: ExportBoostSettings = ExportBoostSettings(enabled=False)
+    chip_mode: ChipModeSettings = ChipModeSettings(enabled=False)
+    curtailment: CurtailmentSettings = CurtailmentSettings()
     spike_watch: SpikeWatchConfig = SpikeWatchConfig()
     spike_reserve: SpikeReserveConfig = SpikeReserveConfig()
     demand_charge: DemandChargeConfig | None = None
@@ -89,6 +92,13 @@ class FeaturesConfig(StrictModel):
     @classmethod
     def _empty_is_none(cls, v: Any) -> Any:
         return None if v == {} else v  # `demand_charge: {}` (the old default) means no demand tariff
+
+    @field_validator("export_boost", "chip_mode", mode="before")
+    @classmethod
+    def _present_means_on(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {"enabled": bool(v), **v}
+        return v
 
 
 class AcInverterConfig(StrictModel):

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..timegrid import HORIZON_STEPS, STEP
 from .price_mapping import RetailMap, SpikeReserveRule, reserve_gate_open
-from .price_model import STEP, FittedPriceModel, PriceModelError, price_scale
+from .price_model import FittedPriceModel, PriceModelError, price_scale
 
-HORIZON_STEPS = 576
 PROVENANCE = ("provider", "learned", "filled")
 
 

@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..optimizer.sdp import bin_distribution
-from .price_model import STEP, STEPS_PER_DAY, PriceModelError, local_keys, price_scale
+from ..timegrid import STEP, STEPS_PER_DAY
+from .price_model import PriceModelError, local_keys, price_scale
 
 # $/MWh: negative, cheap, ordinary (four), dear, high, spike, extreme, cap-like.
 BIN_EDGES_PER_MWH = (0.0, 40.0, 80.0, 120.0, 170.0, 250.0, 400.0, 800.0, 2000.0, 6000.0)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from .price_model import STEPS_PER_DAY
+from ..timegrid import STEPS_PER_DAY
 
 SPIKE_THRESHOLD_PER_MWH = 200.0
 RESERVE_WEIGHT = 1.0

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from powersync_pipelines.config.ev import EvConfig
-from powersync_pipelines.devices.inverters.peers import HttpPeer, HttpReply, RegisterPeer
 from powersync_pipelines.ev.chargers import open_charger
 from powersync_pipelines.ev.chargers.tesla_wall_connector import vitals_power_kw
+from powersync_pipelines.sim.inverter_peers import HttpPeer, HttpReply, RegisterPeer
 from powersync_pipelines.storage import HistoryStore
 
 USER, PASSWORD = "owner@example.com", "s3cret-pw"
