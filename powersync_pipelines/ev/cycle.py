@@ -11,12 +11,15 @@
    when measurements are given) is shared with the house and the battery within the connection limit
    (``sharing.share``), and the charger is told the resulting whole amps.
 
-It writes only through the charger interface; the arbiter (who may write to the charger now) sits above it.
+Every write goes through ``send(command, write)``: the control layer (``control.ev``) passes one that asks the
+arbiter for the ``ev_charger`` control, so a person's command or a safety hold is never overridden; without it
+the write runs directly (a tool or a test driving an unarbitrated charger).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +53,7 @@ class EvCycleResult:
     session: EvSession | None = None
     plan: EvPlan | None = None
     decision: SharingDecision | None = None
-    command: CommandResult | None = None
+    command: Any = None  # what ``send`` returned: the driver's CommandResult, or the arbiter's Outcome
     note: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -64,9 +67,17 @@ class EvCycleResult:
             "plan": None if self.plan is None else self.plan.to_dict(),
             "amps": None if self.decision is None else self.decision.amps,
             "sharing": None if self.decision is None else self.decision.reason,
-            "command": None if self.command is None else {"ok": self.command.ok, "outcome": self.command.outcome,
-                                                          "error": self.command.error},
+            "command": self._command_dict(),
         }
+
+    def _command_dict(self) -> dict[str, Any] | None:
+        c = self.command
+        if c is None:
+            return None
+        if hasattr(c, "as_dict"):  # the arbiter's Outcome: its decision, the holder it yielded to, the driver's error
+            d = c.as_dict()
+            return {"ok": d["ok"], "outcome": d["outcome"], "error": d["error"], "arbiter": d}
+        return {"ok": c.ok, "outcome": c.outcome, "error": c.error}
 
 
 def _plugged_in(store: HistoryStore | None, site: SiteConfig, status: ChargerStatus, now: pd.Timestamp) -> pd.Timestamp:
@@ -78,14 +89,33 @@ def _plugged_in(store: HistoryStore | None, site: SiteConfig, status: ChargerSta
     return now
 
 
+def _running(status: ChargerStatus) -> bool:
+    """A charge or an OCPP transaction is under way (a limit alone starts nothing on an OCPP charge point)."""
+    tx = status.raw.get("transaction_id") if isinstance(status.raw, dict) else None
+    return status.charging or tx is not None or "transaction_id" not in (status.raw or {})
+
+
+def charge_at(charger: Charger, status: ChargerStatus, amps: float) -> CommandResult:
+    """Set the limit to ``amps``, first starting a transaction where the car waits without one (OCPP
+    ``Preparing``) and ``amps`` would charge it."""
+    if amps > 0 and status.car_connected and not _running(status):
+        started = charger.start()
+        if not started.ok:
+            return started
+    return charger.set_current_limit(amps)
+
+
 def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, store: HistoryStore, now: pd.Timestamp,
              *, readings: SiteReadings | None = None, state: SharingState | None = None,
-             base: ScheduleResult | None = None, mode: str | None = None) -> EvCycleResult:
+             base: ScheduleResult | None = None, mode: str | None = None,
+             send: Callable[[str, Callable[[], CommandResult]], Any] | None = None) -> EvCycleResult:
     """Plan the site's car for this cycle and send the charger its current (see the module docstring).
 
     ``problem`` is the battery-only problem starting at the current interval; ``state`` the last cycle's
-    sharing state (hysteresis); ``mode`` overrides the stored one for this cycle.
+    sharing state (hysteresis); ``mode`` overrides the stored one for this cycle; ``send`` carries each write
+    (default: straight to the charger).
     """
+    go = send if send is not None else (lambda _name, write: write())
     cfg = site.ev
     if cfg is None:
         raise ValueError(f"site {site.id!r} has no ev: section")
@@ -95,7 +125,7 @@ def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, s
     if not status.car_connected:
         res.note = "no car connected"
         return res
-    plugged = _plugged_in(store, site, status, now)
+    plugged = min(_plugged_in(store, site, status, now), now)  # a replayed clock runs behind the charger's
     departure = settings.departure or "07:30"
     dep = next_local_time(departure, plugged, site.timezone)
     if dep <= now:
@@ -109,7 +139,7 @@ def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, s
     if session.energy_kwh <= 1e-3:
         res.note = "target reached"
         res.decision = share(session.limits, 0.0, problem.import_limit_kw, 0.0, 0.0, 0.0, state or SharingState())
-        res.command = charger.set_current_limit(0)
+        res.command = go("set_current_limit", lambda: charger.set_current_limit(0))
         return res
     plan = plan_session(problem, session, base=base)
     res.plan = plan
@@ -127,6 +157,6 @@ def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, s
     decision = share(session.limits, requested, problem.import_limit_kw, r.load_kw, r.solar_kw, r.battery_charge_kw,
                      state or SharingState())
     res.decision = decision
-    res.command = charger.set_current_limit(decision.amps)
+    res.command = go("set_current_limit", lambda: charge_at(charger, status, decision.amps))
     res.note = decision.reason
     return res

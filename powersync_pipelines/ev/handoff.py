@@ -49,6 +49,7 @@ class Setpoint:
     sent_value: float | None = None
     answered_at: pd.Timestamp | None = None
     reply: Any = None
+    requested_by: str = "ev"
 
     @property
     def done(self) -> bool:
@@ -121,7 +122,7 @@ def _row(r: dict[str, Any]) -> Setpoint:
     return Setpoint(r["setpoint_id"], r["site_id"], r["charge_point_id"], int(r["connector_id"]), r["command"],
                     num(r.get("limit_value")), r.get("unit"), ts(r["requested_at"]), ts(r["expires_at"]), r["status"],
                     r.get("outcome"), num(r.get("sent_value")), ts(r.get("answered_at")),
-                    json.loads(reply) if isinstance(reply, str) else reply)
+                    json.loads(reply) if isinstance(reply, str) else reply, str(r.get("requested_by") or "ev"))
 
 
 def _select(store: HistoryStore, where: str, params: list[Any]) -> list[Setpoint]:

@@ -39,6 +39,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ..config import EvConfig, SitesFile
+from ..control.owners import OWNERS
 from ..storage import HistoryStore
 from . import handoff
 
@@ -260,9 +261,9 @@ class _Link(OcppChargePoint):
             except TimeoutError:
                 log.warning("%s: ChangeConfiguration %s timed out", self.id, key)
         last = await self._db(handoff.latest_applied, self.cs.store, self.id, self.spec.cfg.connector_id)
-        if last is not None and last.limit_value is not None:
+        if last is not None and last.limit_value is not None:  # a rebooted charge point forgot the granted limit
             await self._db(handoff.request_setpoint, self.cs.store, self.spec.site_id, self.id, last.limit_value,
-                           last.unit or "A", connector_id=last.connector_id, requested_by="reboot")
+                           last.unit or "A", connector_id=last.connector_id, requested_by=last.requested_by)
 
     async def pump(self) -> None:
         """Send pending setpoints, one at a time, for as long as the charge point is connected."""
@@ -371,7 +372,8 @@ class _Link(OcppChargePoint):
         await self._db(self.cs.store.record_command, self.spec.site_id, "ocpp", kind, cmd_outcome,
                        params={"setpoint_id": sp.setpoint_id, "charge_point_id": self.id, "limit": sp.limit_value,
                                "unit": sp.unit, "command": sp.command},
-                       written=written, readback=reply, error=None if cmd_outcome == "ok" else outcome)
+                       written=written, readback=reply, error=None if cmd_outcome == "ok" else outcome,
+                       owner=sp.requested_by if sp.requested_by in OWNERS else None)
 
 
 class CentralSystem:

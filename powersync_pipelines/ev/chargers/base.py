@@ -3,8 +3,10 @@
 A driver implements the brand's primitives; this base adds what all share: the limit is clamped to the
 charger (never above ``max_amps``; below ``min_amps`` means pause, as IEC 61851 allows nothing in between),
 whole amps, every write read back where the protocol allows, and every command recorded in the ``commands``
-table (``device_kind`` ``ev_<kind>``) with what was written and read back. Errors are the battery drivers'
-(``devices.base``): ``DeviceUnavailable``, ``DeviceRejected``, ``VerifyError``, ``Unsupported``.
+table (``device_kind`` ``ev_<kind>``) with what was written and read back and the owner it was made for. Errors
+are the battery drivers' (``devices.base``): ``DeviceUnavailable``, ``DeviceRejected``, ``VerifyError``,
+``Unsupported``. A charger opened for live control (``arbitrated``, ``ControlContext.charger``) refuses every write
+made without the arbiter's grant (``devices.grants``), like the battery drivers.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...devices.base import CommandRefused, CommandResult, DeviceError, Unsupported, VerifyError
+from ...devices.grants import grant_owner, missing_grant
+from ...redaction import redact, register
 
 if TYPE_CHECKING:
     from ...config import EvConfig
@@ -53,6 +57,7 @@ def secret(env_name: str | None, what: str) -> str:
     value = os.environ.get(env_name or "")
     if not env_name or not value:
         raise CommandRefused(f"{what}: environment variable {env_name or '(none named)'} is not set")
+    register(value)  # masked in every error and log line from here on
     return value
 
 
@@ -65,6 +70,7 @@ class Charger(ABC):
         if cfg.charger != self.kind:
             raise ValueError(f"{type(self).__name__} drives {self.kind!r}, config says {cfg.charger!r}")
         self.cfg, self.site_id, self.store = cfg, site_id, store
+        self.arbitrated = False  # live control: every write needs the arbiter's grant (devices.grants)
         self._written: dict[str, Any] = {}
         self._readback: dict[str, Any] = {}
 
@@ -140,6 +146,8 @@ class Charger(ABC):
         self._written, self._readback = {}, {}
         outcome, error = "ok", None
         try:
+            if why := missing_grant(self.site_id, self.arbitrated):
+                raise CommandRefused(f"ev {self.kind}: {why}")
             fn()
         except Unsupported as exc:
             outcome, error = "refused", str(exc)
@@ -149,10 +157,12 @@ class Charger(ABC):
             outcome, error = "verify_failed", str(exc)
         except DeviceError as exc:
             outcome, error = "error", str(exc)
+        error = redact(error) if error is not None else None
         res = CommandResult(name, params, dict(self._written), dict(self._readback), outcome == "ok", error, outcome)
         if self.store is not None:
             res.command_id = self.store.record_command(self.site_id, f"ev_{self.kind}", name, outcome, params=params,
-                                                       written=res.written, readback=res.readback, error=error)
+                                                       written=res.written, readback=res.readback, error=error,
+                                                       owner=grant_owner())
         if error:
             log.warning("ev %s %s: %s", self.kind, name, error)
         return res

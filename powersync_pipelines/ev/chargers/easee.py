@@ -21,6 +21,7 @@ from typing import Any
 
 from ...config import EvConfig
 from ...devices.base import DeviceRejected
+from ...redaction import register
 from ...storage import HistoryStore
 from .base import Charger, ChargerStatus, secret
 from .http import JsonHttp
@@ -49,6 +50,7 @@ class Easee(Charger):
     def _take(self, body: Any, what: str) -> None:
         try:
             self._access, self._refresh = str(body["accessToken"]), str(body["refreshToken"])
+            register(self._access, self._refresh)
             self._expires = time.time() + float(body["expiresIn"])
         except (KeyError, TypeError, ValueError):
             raise DeviceRejected(f"easee {what}: the answer has no accessToken/refreshToken/expiresIn") from None

@@ -1,8 +1,9 @@
 """An OCPP charge point as a ``Charger``, from the planner's side of the ``ev_setpoints`` hand-off.
 
 The websocket belongs to the central system (``powersync ocpp serve``, another process), so a write is a
-request in ``ev_setpoints`` answered by the central system (which also records the command it sent); the
-status is what the charge point last reported, read from DuckDB.
+request in ``ev_setpoints`` answered by the central system (which also records the command it sent, for the
+owner the arbiter granted the write to: ``requested_by``); the status is what the charge point last reported,
+read from DuckDB.
 """
 
 from __future__ import annotations
@@ -13,11 +14,17 @@ import pandas as pd
 
 from ...config import EvConfig
 from ...devices.base import CommandRefused, CommandResult, DeviceUnavailable, VerifyError
+from ...devices.grants import grant_owner
 from ...storage import HistoryStore
 from .. import handoff
 from .base import Charger, ChargerStatus
 
 STALE_AFTER = pd.Timedelta(minutes=15)
+
+
+def _owner() -> str:
+    """Whom the write is made for: the arbiter's grant, else ``ev`` (an unarbitrated driver in a test or a tool)."""
+    return grant_owner() or "ev"
 
 
 class OcppCharger(Charger):
@@ -89,20 +96,22 @@ class OcppCharger(Charger):
         else:
             value, unit = float(a), "A"
         return self._handoff("set_current_limit", {"amps": amps}, lambda: handoff.request_setpoint(
-            self.hstore, self.site_id, self.cp, value, unit, connector_id=self.connector))
+            self.hstore, self.site_id, self.cp, value, unit, connector_id=self.connector, requested_by=_owner()))
 
     def set_power(self, kw: float) -> CommandResult:
         return self._handoff("set_power", {"kw": kw}, lambda: handoff.request_setpoint(
             self.hstore, self.site_id, self.cp, max(0.0, min(kw, self.cfg.max_kw)) * 1000.0, "W",
-            connector_id=self.connector))
+            connector_id=self.connector, requested_by=_owner()))
 
     def start(self) -> CommandResult:
         return self._handoff("start", {}, lambda: handoff.request_command(self.hstore, self.site_id, self.cp, "start",
-                                                                          connector_id=self.connector))
+                                                                          connector_id=self.connector,
+                                                                          requested_by=_owner()))
 
     def stop(self) -> CommandResult:
         return self._handoff("stop", {}, lambda: handoff.request_command(self.hstore, self.site_id, self.cp, "stop",
-                                                                         connector_id=self.connector))
+                                                                         connector_id=self.connector,
+                                                                         requested_by=_owner()))
 
     def _write_current(self, amps: int) -> None:  # writes go through the hand-off (set_current_limit)
         raise CommandRefused("ocpp: use set_current_limit")

@@ -21,6 +21,7 @@ from typing import Any
 
 from ...config import EvConfig
 from ...devices.base import DeviceRejected
+from ...redaction import register
 from ...storage import HistoryStore
 from .base import Charger, ChargerStatus, secret
 from .http import JsonHttp
@@ -56,6 +57,7 @@ class Wallbox(Charger):
         try:
             a = body["data"]["attributes"]
             self._token, self._refresh, self._expires_ms = str(a["token"]), str(a["refresh_token"]), int(a["ttl"])
+            register(self._token, self._refresh)
         except (KeyError, TypeError, ValueError):
             raise DeviceRejected(f"wallbox {what}: the answer has no data.attributes.token/refresh_token/ttl") from None
 
