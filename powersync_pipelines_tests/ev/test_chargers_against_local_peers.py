@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from powersync_pipelines import redaction
 from powersync_pipelines.config.ev import EvConfig
 from powersync_pipelines.ev.chargers import open_charger
 from powersync_pipelines.ev.chargers.tesla_wall_connector import vitals_power_kw
@@ -16,6 +17,13 @@ from powersync_pipelines.sim.inverter_peers import HttpPeer, HttpReply, Register
 from powersync_pipelines.storage import HistoryStore
 
 USER, PASSWORD = "owner@example.com", "s3cret-pw"
+
+
+@pytest.fixture(autouse=True)
+def own_secrets(monkeypatch):
+    """The redaction registry is process-wide: secrets other tests registered must not mask this test's text,
+    and this test's must not mask theirs."""
+    monkeypatch.setattr(redaction, "_known", {})
 
 
 @pytest.fixture

@@ -52,12 +52,14 @@ class ChargerError(DeviceError):
     """A charger request failed (the message names the charger and the endpoint, never a secret)."""
 
 
-def secret(env_name: str | None, what: str) -> str:
-    """The value of the environment variable the sites file names; a clear error when it is missing."""
+def secret(env_name: str | None, what: str, *, sensitive: bool = True) -> str:
+    """The value of the environment variable the sites file names; a clear error when it is missing.
+    ``sensitive`` values (passwords, keys) are masked in every later error and log line; a user name is not."""
     value = os.environ.get(env_name or "")
     if not env_name or not value:
         raise CommandRefused(f"{what}: environment variable {env_name or '(none named)'} is not set")
-    register(value)  # masked in every error and log line from here on
+    if sensitive:
+        register(value)
     return value
 
 

@@ -56,7 +56,7 @@ class Easee(Charger):
             raise DeviceRejected(f"easee {what}: the answer has no accessToken/refreshToken/expiresIn") from None
 
     def _login(self) -> None:
-        body = {"userName": secret(self.cfg.username_env, "easee login"),
+        body = {"userName": secret(self.cfg.username_env, "easee login", sensitive=False),
                 "password": secret(self.cfg.password_env, "easee login")}
         try:
             _, r = self.http.request("POST", "/api/accounts/login", json=body)

@@ -62,7 +62,7 @@ class Wallbox(Charger):
             raise DeviceRejected(f"wallbox {what}: the answer has no data.attributes.token/refresh_token/ttl") from None
 
     def _sign_in(self) -> None:
-        user = secret(self.cfg.username_env, "wallbox sign-in")
+        user = secret(self.cfg.username_env, "wallbox sign-in", sensitive=False)
         password = secret(self.cfg.password_env, "wallbox sign-in")
         basic = base64.b64encode(f"{user}:{password}".encode()).decode()
         try:
