@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "tariff": "Write the TOU tariff payload a site would get now",
     "forecast": "Show a site's solar forecast (Solcast or pvlib), where it came from and the Solcast call budget",
     "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",
+    "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
 }
 
 

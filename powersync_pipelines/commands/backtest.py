@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", nargs="?", const="", default=None, metavar="DUCKDB",
                         help="also write results into DuckDB (no value: the default history file)")
     parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--demand-charge", action="store_true",
+                        help="report the demand charge each strategy's imports are billed under the site's "
+                             "features.demand_charge (the planners do not optimise the peak here)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         site = load_sites(args.sites).get(args.site_id)
+        if args.demand_charge and site.features.demand_charge is None:
+            raise SiteConfigError(f"--demand-charge: site {site.id!r} has no features.demand_charge")
         strategies = tuple(s.strip() for s in args.strategies.split(",") if s.strip())
         params = []
         for item in args.forecast_param:
@@ -76,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     except (BacktestInputError, SiteConfigError) as exc:
         print(f"powersync backtest: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    if args.demand_charge:
+        from ..demand import strategy_demand_report
+
+        result.summary["demand_charge"] = strategy_demand_report(result.intervals, site.features.demand_charge,
+                                                                 site.timezone)
     out = Path(args.out)
     paths = write_outputs(result, out, title=f"Backtest of site {site.id}")
     if args.db is not None:
@@ -89,4 +99,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{s['intervals']} intervals, {s['replans']} replans in {s['elapsed_s']:.1f} s "
           f"({s['replans_per_s'] or 0:.0f}/s): baseline ${s['baseline_cost']:.2f}, {s['strategy']} ${s['cost']:.2f}, "
           f"savings ${s['savings']:.2f}, perfect foresight ${s['perfect_foresight_cost']:.2f}, capture {cap} -> {paths['summary'].parent}")
+    if "demand_charge" in s:
+        dc = s["demand_charge"]["strategies"]
+        print("demand charge: " + ", ".join(f"{k} ${v['demand_charge']:.2f}" for k, v in dc.items()))
     return 0

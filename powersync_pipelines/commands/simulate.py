@@ -1,12 +1,14 @@
-"""``powersync simulate sungrow|sigenergy|tesla --port N``: a battery peer on loopback, in the foreground."""
+"""``powersync simulate sungrow|sigenergy|tesla --port N``: a battery peer on loopback, in the foreground;
+``powersync simulate ocpp-cp --url ws://HOST:PORT/<id>``: an OCPP 1.6J charge point with a car, connecting out."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 HELP = "Run a battery simulator (Modbus/HTTP peer) in the foreground"
-KINDS = ("sungrow", "sigenergy", "tesla")
+KINDS = ("sungrow", "sigenergy", "tesla", "ocpp-cp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None,
                         help="tesla: bearer token the server accepts (default: $POWERSYNC_TESLA_SIM_TOKEN or 'sim-token')")
     parser.add_argument("--rate-limit", type=int, default=None, help="tesla: calls per 60 s before HTTP 429")
+    parser.add_argument("--url", help="ocpp-cp: the central system's ws://HOST:PORT/<charge_point_id>")
+    parser.add_argument("--car-kwh", type=float, default=60.0, help="ocpp-cp: the car's battery (kWh; --soc is its SOC)")
+    parser.add_argument("--amps", type=float, default=32.0, help="ocpp-cp: the charge point's rated current per phase")
+    parser.add_argument("--phases", type=int, choices=(1, 3), default=1, help="ocpp-cp: phases")
+    parser.add_argument("--unplugged", action="store_true", help="ocpp-cp: start with no car plugged in")
 
 
 def _fail(msg: str) -> int:
@@ -50,6 +57,30 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - one of three simulator cl
                           rate_limit_per_minute=args.rate_limit, **common)
 
 
+def _run_ocpp_cp(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
+    from ..sim.ocpp_cp import SimCar, SimulatedChargePoint
+
+    if not args.url or not args.url.startswith(("ws://", "wss://")):
+        return _fail("ocpp-cp needs --url ws://HOST:PORT/<charge_point_id>")
+    if args.car_kwh <= 0 or args.amps < 6:
+        return _fail("--car-kwh must be positive and --amps at least 6")
+    try:
+        sim = SimulatedChargePoint(args.url, car=SimCar(battery_kwh=args.car_kwh, soc=args.soc, max_amps=args.amps),
+                                   plugged=not args.unplugged, max_amps=args.amps, phases=args.phases,
+                                   time_scale=args.time_scale)
+    except ValueError as exc:
+        return _fail(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("ocpp").setLevel(logging.WARNING)
+    print(f"simulated charge point {sim.charge_point_id!r} connecting to {args.url} (Ctrl-C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(sim.run())
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     if not 0 <= args.soc <= 1:
         return _fail(f"--soc {args.soc} must be a fraction between 0 and 1")
@@ -57,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"--port {args.port} is not a TCP port")
     if args.capacity_kwh <= 0 or args.max_kw <= 0 or args.time_scale < 0:
         return _fail("--capacity-kwh and --max-kw must be positive, --time-scale non-negative")
+    if args.kind == "ocpp-cp":
+        return _run_ocpp_cp(args)
     try:
         sim = build(args)
         sim.start()

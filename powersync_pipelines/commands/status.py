@@ -2,7 +2,7 @@
 
 Per site: the holder (``optimizer``, ``spike``, ``automation``, ``manual``, ``curtailment``, ``ev``, ``safety`` or
 ``none``) and until when, the plan's current slot (action, kW, until), the SOC, the last command and its outcome,
-and how fresh the prices are. Read from the DuckDB history (the control ledger, plans, telemetry, commands).
+and how fresh the prices are; with an EV charger, who holds it, the car's session, mode and current limit. Read from the DuckDB history (the control ledger, plans, telemetry, commands).
 """
 
 from __future__ import annotations
@@ -44,8 +44,16 @@ def _table(rows: list[dict]) -> str:
                   f"  SOC          {soc}",
                   f"  last command {last}" + (f": {r['last_error']}" if r["last_error"] else ""),
                   f"  prices       {prices}"]
+        if r.get("ev"):
+            ev = r["ev"]
+            ev_until = f" until {ev['held_until']}" if ev["held_until"] else ""
+            limit = ev["current_limit"]
+            session = (f"session {ev['session'].get('energy_kwh')} kWh delivered" if ev["session"] else "no session")
+            lines.append(f"  ev charger   {ev['charger']} {ev['charger_status'] or '-'}, holder {ev['holder']}{ev_until}, "
+                         f"mode {ev['mode']}, {session}"
+                         + (f", limit {cell(limit.get('value'), 0)} {limit.get('unit')}" if limit else ""))
         for control, h in r["controls"].items():
-            if control != "battery":
+            if control not in ("battery", "ev_charger"):
                 lines.append(f"  {control:<12} held by {h['holder']} ({h['command']})"
                              + (f" until {h['held_until']}" if h["held_until"] else ""))
     return "\n".join(lines)

@@ -1,8 +1,10 @@
-"""``powersync ui``: the simulated batteries plus ``dagster dev`` (webserver + daemon) on loopback."""
+"""``powersync ui``: the simulated batteries plus ``dagster dev`` (webserver + daemon) on loopback; with an OCPP
+charger in the sites file, also the OCPP central system and a simulated charge point for it."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +18,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sites", help="sites YAML (default $POWERSYNC_SITES or data/sites.yaml)")
     parser.add_argument("--port", type=int, default=3000, help="webserver port (default 3000)")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--ocpp-port", type=int, default=9000,
+                        help="OCPP central system port when a site has an ocpp charger (default 9000; 0 = none)")
+
+
+def _ev_processes(sites, port: int, env: dict[str, str]) -> list[subprocess.Popen]:  # noqa: ANN001 - SitesFile
+    """`powersync ocpp serve` for the sites' OCPP chargers, and a simulated charge point for each of them."""
+    cps = [s.ev.charge_point_id for s in sites.sites if s.ev is not None and s.ev.charger == "ocpp"]
+    if not cps or port <= 0:
+        return []
+    exe = [sys.executable, "-m", "powersync_pipelines.cli"]
+    procs = [subprocess.Popen([*exe, "ocpp", "serve", "--sites", str(sites.path), "--port", str(port)], env=env,
+                              start_new_session=True)]
+    print(f"OCPP central system on ws://127.0.0.1:{port}/<charge_point_id> ({', '.join(cps)})")
+    for cp in cps:
+        procs.append(subprocess.Popen([*exe, "simulate", "ocpp-cp", "--url", f"ws://127.0.0.1:{port}/{cp}"], env=env,
+                                      start_new_session=True))
+        print(f"simulated charge point {cp!r} with a car plugged in")
+    return procs
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    import signal
+
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     home = str(ensure_dagster_home())
     env["DAGSTER_HOME"] = home
     dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or "dagster"
-    with simulated_devices(sites.sites) as endpoints:
+    ev_procs = _ev_processes(sites, args.ocpp_port, env)
+    with contextlib.ExitStack() as stack:
+        stack.callback(_stop_all, ev_procs)
+        endpoints = stack.enter_context(simulated_devices(sites.sites))
         env["POWERSYNC_ENDPOINTS"] = json.dumps(endpoints)
         for sid, ep in endpoints.items():
             print(f"simulated battery for {sid!r} on {ep}")

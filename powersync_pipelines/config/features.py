@@ -1,4 +1,4 @@
-"""Optional site sections: solar, load, grid limits, features, AC inverter, EV, automations."""
+"""Optional site sections: solar, load, grid limits, features, AC inverter, automations (EV: ``config/ev.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..forecasts.price_mapping import SpikeReserveRule, check_gate
 from ._base import StrictModel
+from .demand import DemandChargeConfig
+from .ev import EvConfig
 from .tariff_features import ChipModeSettings, CurtailmentSettings, ExportBoostSettings
 
 _RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
@@ -118,7 +120,12 @@ class FeaturesConfig(StrictModel):
     curtailment: CurtailmentSettings = CurtailmentSettings()
     spike_watch: SpikeWatchConfig = SpikeWatchConfig()
     spike_reserve: SpikeReserveConfig = SpikeReserveConfig()
-    demand_charge: dict[str, Any] = {}
+    demand_charge: DemandChargeConfig | None = None
+
+    @field_validator("demand_charge", mode="before")
+    @classmethod
+    def _empty_is_none(cls, v: Any) -> Any:
+        return None if v == {} else v  # `demand_charge: {}` (the old default) means no demand tariff
 
     @field_validator("export_boost", "chip_mode", mode="before")
     @classmethod
@@ -137,11 +144,4 @@ class AcInverterConfig(StrictModel):
     rated_kw: float | None = Field(None, gt=0)
 
 
-class EvConfig(StrictModel):
-    charger: Literal["ocpp", "tesla_wall_connector", "wallbox", "easee", "generic"]
-    max_amps: float = Field(32, gt=0, le=80)
-    min_amps: float = Field(6, ge=0, le=80)
-    phases: Literal[1, 3] = 1
-    voltage: float = Field(230, gt=100, le=480)
-    host: str | None = None
-    port: int | None = Field(None, ge=1, le=65535)
+__all__ = ["AcInverterConfig", "EvConfig", "FeaturesConfig", "LimitsConfig", "LoadConfig", "SolarConfig"]

@@ -1,4 +1,5 @@
-"""What every control path needs: the history store, the clock, the arbiter, and the site's devices.
+"""What every control path needs: the history store, the clock, the arbiter, and the site's devices (battery,
+AC inverter, EV charger).
 
 Devices opened here are *arbitrated*: a write without the arbiter's grant is refused by the driver itself
 (``devices.grants``), so nothing in the control layer can reach a device around the arbiter. ``endpoints``
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from ..config import SiteConfig
 from ..devices import BatteryDevice, open_device
 from ..devices.inverters import AcInverter, open_inverter
+from ..ev.chargers import Charger, open_charger
 from ..storage import HistoryStore
 from .arbiter import Arbiter
 from .clock import Clock
@@ -56,3 +58,15 @@ class ControlContext:
             yield inverter
         finally:
             inverter.close()
+
+    @contextmanager
+    def charger(self, site: SiteConfig) -> Iterator[Charger]:
+        """The site's EV charger driver for live control; closed on exit."""
+        if site.ev is None:
+            raise ValueError(f"site {site.id!r} has no ev section")
+        charger = open_charger(site.ev, site.id, self.store)
+        charger.arbitrated = True
+        try:
+            yield charger
+        finally:
+            charger.close()

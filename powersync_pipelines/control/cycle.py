@@ -1,4 +1,5 @@
-"""The planning cycle: prices -> solar and load forecasts -> the plan -> the current slot to the battery.
+"""The planning cycle: prices -> solar and load forecasts -> the plan -> the current slot to the battery -> the
+EV charger's current (sites with an ``ev:`` section, ``control.ev``).
 
 Each stage is a plain function the Dagster assets, ``sync_now`` and the CLI share. Every stage writes its
 result to the DuckDB history store, keyed so that a re-run replaces, never duplicates, and a failure part-way
@@ -31,6 +32,7 @@ from ..storage import HistoryStore
 from ..timegrid import HORIZON_HOURS, STEP, horizon_index
 from .arbiter import Outcome, Request
 from .context import ControlContext
+from .ev import ev_step
 
 TELEMETRY_FORECAST_COLUMNS = ("load_kw", "solar_kw")  # the measured series the forecasts read
 # The optimizer's hold of the battery outlives its slot by this much, so the next 5-minute cycle renews it
@@ -328,7 +330,8 @@ def read_soc(ctx: ControlContext, site: SiteConfig) -> tuple[float, str, str | N
 
 def run_cycle(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
     """One full planning cycle for one site outside Dagster (the ``sync_now`` service): prices, forecasts, the
-    battery's SOC, the plan, the current slot pushed through the arbiter, and the read-back.
+    battery's SOC, the plan, the current slot pushed through the arbiter, the read-back, and (a site with an
+    ``ev:`` section) the car's current sent through the arbiter as ``ev`` (``out["ev"]``).
 
     Each stage stores what it produced before the next starts, so a failure part-way keeps everything earlier;
     the returned dict says how far it got.
@@ -358,4 +361,6 @@ def run_cycle(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
         "soc_source": soc_source, "command": pushed.outcome, "command_error": pushed.as_dict()["error"],
         "arbiter": pushed.as_dict(), "ok": pushed.ok or pushed.yielded,
     })
+    if site.ev is not None:
+        out["ev"] = ev_step(ctx, site, t, pf.frame, solar, load, soc, base=r)
     return out

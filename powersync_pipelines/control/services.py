@@ -21,14 +21,18 @@ from typing import Any
 import pandas as pd
 
 from ..config import SiteConfig
+from ..config.ev import EV_MODES
 from ..devices import DeviceError
 from ..devices.base import MAX_FORCE_MINUTES, MIN_FORCE_MINUTES
 from ..devices.inverters.control import curtail_inverter, restore_inverter
+from ..ev.state import EvSettingsError, ev_status, save_settings
 from ..prices.errors import PriceDataError
+from . import ledger
 from .arbiter import Outcome, Request
 from .clock import Clock
 from .context import ControlContext
 from .cycle import run_cycle
+from .ev import manual_command
 from .owners import Control, Owner, check_owner
 from .restore import settle
 from .tariff_sync import FORMATS, sync_tou_schedule
@@ -167,6 +171,10 @@ PERCENT = Param("percent", float, "backup reserve", unit="%", minimum=0, maximum
 WATTS = Param("watts", float, "export limit, or 'none' for no limit", unit="W", minimum=0, required=True,
               none_text=True)
 NOW = Param("now", str, "planning instant (ISO; default: the site's clock)")
+EV_HOLD = Param("duration_minutes", int, "how long the EV plan may not override a start/stop", unit="min",
+                minimum=MIN_FORCE_MINUTES, maximum=720, default=120)
+AMPS = Param("amps", float, "charging current per phase (default: the charger's max; above it is clamped to it)",
+             unit="A", minimum=0, exclusive_minimum=True)
 
 
 # -- handlers ---------------------------------------------------------------------------------------------------
@@ -296,6 +304,57 @@ def _setter(method: str, *names: str) -> Callable[[Any, dict[str, Any]], Any]:
     return lambda device, p: getattr(device, method)(*(p[n] for n in names))
 
 
+def _ev_site(call: ServiceCall) -> SiteConfig:
+    if call.site.ev is None:
+        raise ServiceInputError(f"service {call.service.name}: site {call.site.id!r} has no ev section")
+    return call.site
+
+
+def _ev_set_mode(call: ServiceCall) -> dict[str, Any]:
+    """Persist the site's charging mode (and departure / target); the next planning cycle plans in it."""
+    site, p = _ev_site(call), call.params
+    try:
+        settings = save_settings(call.ctx.store, site.id, p["mode"], p.get("departure"), p.get("target_kwh"),
+                                 now=call.ctx.clock.wall())
+    except EvSettingsError as exc:
+        raise ServiceInputError(f"service {call.service.name}: {exc}") from None
+    return {"service": call.service.name, "site_id": site.id, "owner": call.owner, "ok": True,
+            "settings": settings.as_dict()}
+
+
+def _ev_session(command: str) -> Handler:
+    def handle(call: ServiceCall) -> dict[str, Any]:
+        site, p = _ev_site(call), call.params
+        assert call.owner is not None
+        out = manual_command(call.ctx, site, command, p.get("duration_minutes") or EV_HOLD.default, p.get("amps"),
+                             owner=call.owner)
+        reply = _result(call, out, charger=f"ev_{site.ev.charger}" if site.ev else None)
+        reply.pop("battery_kind", None)
+        return reply
+
+    return handle
+
+
+def _ev_status(call: ServiceCall) -> dict[str, Any]:
+    """The ``ev_status`` JSON plus who holds the charger; a cloud or local charger is read now."""
+    site = _ev_site(call)
+    assert site.ev is not None
+    status, error = None, None
+    if site.ev.charger != "ocpp":  # OCPP status is what the central system stored
+        try:
+            with call.ctx.charger(site) as charger:
+                status = charger.read_status()
+        except DeviceError as exc:
+            error = str(exc)
+    out = ev_status(call.ctx.store, site, status)
+    hold = ledger.holder(call.ctx.store, site.id, "ev_charger", call.ctx.clock.wall())
+    out.update(service="ev_status", ok=error is None, error=error,
+               holder=hold.owner if hold is not None else "none",
+               held_until=hold.lease_until.isoformat() if hold is not None and hold.lease_until is not None else None,
+               held_by_command=hold.command if hold is not None else None)
+    return out
+
+
 SUNGROW = ("sungrow_sh",)
 TESLA = ("tesla",)
 SERVICES: tuple[Service, ...] = (
@@ -353,6 +412,18 @@ SERVICES: tuple[Service, ...] = (
             (NOW, Param("format", str, "tariff format (default: the battery's)", choices=FORMATS),
              Param("force", bool, "upload even if unchanged", flag=True),
              Param("dry_run", bool, "build and store, do not upload", flag=True)), owner="optimizer"),
+    Service("ev_set_mode", "EV: charging mode --mode (and --departure HH:MM, --target-kwh), kept for the site; the "
+            "next planning cycle plans in it", _ev_set_mode,
+            (Param("mode", str, "EV charging mode", choices=EV_MODES, required=True),
+             Param("departure", str, "departure, local HH:MM"),
+             Param("target_kwh", float, "energy the car needs by departure", unit="kWh", minimum=0,
+                   exclusive_minimum=True, maximum=200))),
+    Service("ev_start_session", "EV: start (or resume) charging at --amps (default: the charger's max), held "
+            "against the EV plan for --duration-minutes", _ev_session("start"), (EV_HOLD, AMPS)),
+    Service("ev_stop_session", "EV: stop charging, held against the EV plan for --duration-minutes",
+            _ev_session("stop"), (EV_HOLD,)),
+    Service("ev_status", "EV: the charger, the session, the mode, the current limit, energy delivered and who "
+            "holds the charger", _ev_status, owner=None),
 )
 REGISTRY: dict[str, Service] = {s.name: s for s in SERVICES}
 

@@ -1,5 +1,6 @@
 """What each site's battery is doing and why: who holds it, the plan's current slot, SOC, the last command and
-how fresh the prices are (``powersync status``, the UI, Home Assistant). Read-only."""
+how fresh the prices are (``powersync status``, the UI, Home Assistant); for a site with an EV charger, who holds
+the charger and the car's session (``ev``). Read-only."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import SiteConfig
+from ..ev.state import ev_status
 from . import ledger
 from .context import ControlContext
 from .cycle import current_slot
@@ -52,6 +54,7 @@ def site_status(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
     if not tel.empty:
         out.update(soc=round(float(tel["soc"].iloc[0]), 4), soc_at=_iso(tel["ts"].iloc[0]))
     cmd = store.query("SELECT command, outcome, owner, issued_at, error FROM commands WHERE site_id = ? "
+                      "AND NOT (device_kind = 'ocpp' OR starts_with(device_kind, 'ev_')) "  # the battery's, not the car's
                       "ORDER BY issued_at DESC LIMIT 1", [site.id])
     if not cmd.empty:
         c = cmd.iloc[0]
@@ -65,7 +68,21 @@ def site_status(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
         age = (wall - at).total_seconds() / 60
         out.update(prices_fetched_at=at.isoformat(), price_age_minutes=round(age, 1),
                    prices_stale=bool(age > site.provider.stale_after_minutes))
+    if site.ev is not None:
+        out["ev"] = _ev(ctx, site, holds["ev_charger"])
     return out
+
+
+def _ev(ctx: ControlContext, site: SiteConfig, hold: ledger.Hold | None) -> dict[str, Any]:
+    """The charger's holder and the car's session as stored (an OCPP charger: what the central system recorded)."""
+    ev = ev_status(ctx.store, site)
+    charger = ev["chargers"][0] if ev["chargers"] else {}
+    return {"holder": hold.owner if hold is not None else "none",
+            "held_until": _iso(hold.lease_until) if hold is not None else None,
+            "held_by_command": hold.command if hold is not None else None,
+            "charger": charger.get("kind"), "charger_connected": charger.get("connected"),
+            "charger_status": charger.get("status"), "mode": ev["mode"], "session": ev["session"],
+            "current_limit": ev["current_limit"], "energy_delivered_kwh": ev["energy_delivered_kwh"]}
 
 
 def fleet_status(ctx: ControlContext, sites: list[SiteConfig]) -> list[dict[str, Any]]:

@@ -6,6 +6,9 @@ length, and one matrix serves the full 5-min grid, a tiered grid, and every repl
     imp_j, exp_j, chg_j, dis_j, cur_j >= 0      grid import/export, AC battery charge/discharge, solar curtailed
     soc_j in [floor_j, capacity]                stored energy at the END of the slot's period
     (ev_j >= 0)                                 EV energy, when an EV is planned
+    (no_b2e_j:  dis + P_dis/P_ev * ev <= (max(load - solar, 0) + P_dis) * dt)  while the car may charge and the
+                battery must not feed it: the linear hull of "car charging => battery covers only the house";
+                exact when the car charges at full power or not at all, and free of export/import exploits
     balance_j:  imp - exp - chg + dis - cur - ev = (load - solar) * dt
     dynamics_j: soc_j - soc_{j-1 mod S} - eta_c * chg_j + dis_j / eta_d = 0
 
@@ -103,6 +106,8 @@ class BatteryLp:
         wear_cost_per_kwh: float = 0.0,
         has_ev: bool = False,
         ev_energy_kwh: float = 0.0,
+        battery_to_ev: bool = True,
+        ev_max_kw: float = 0.0,
         demand_blocks: list[DemandBlock] | None = None,
         demand_price_per_kw: float = 0.0,
         existing_peak_kw: float = 0.0,
@@ -127,7 +132,10 @@ class BatteryLp:
         self.n_col = self.n_groups * S + (1 if has_ev else 0) + (1 if self.blocks else 0)
         self.row_ev = 2 * S if has_ev else -1
         self.row_dem0 = 2 * S + (1 if has_ev else 0)
-        self.n_row = self.row_dem0 + len(self.blocks)
+        # battery energy may only serve the house or be exported, never the car (when EV and not allowed)
+        self.row_b2e0 = self.row_dem0 + len(self.blocks) if has_ev and not battery_to_ev and ev_max_kw > 0 else -1
+        self.b2e_ratio = self.max_dis / ev_max_kw if ev_max_kw > 0 else 0.0
+        self.n_row = self.row_dem0 + len(self.blocks) + (S if self.row_b2e0 >= 0 else 0)
         self.time_limit_s = time_limit_s
         self.h = new_highs(time_limit_s, presolve)
         self._pass_model()
@@ -175,6 +183,9 @@ class BatteryLp:
         for b, blk in enumerate(self.blocks):
             add(IMP * S + blk.periods, np.full(len(blk.periods), self.row_dem0 + b), 1.0)
             add(np.array([self.col_peak]), np.array([self.row_dem0 + b]), -blk.hours)
+        if self.row_b2e0 >= 0:
+            add(DIS * S + j, self.row_b2e0 + j, 1.0)
+            add(N_GROUPS * S + j, self.row_b2e0 + j, self.b2e_ratio)
         c, r, v = np.concatenate(cols), np.concatenate(rows), np.concatenate(vals)
         order = np.lexsort((r, c))
         c, r, v = c[order], r[order], v[order]
@@ -240,6 +251,13 @@ class BatteryLp:
             cost[self.col_short] = EV_SHORTFALL_PENALTY
             rlo[self.row_ev] = self.ev_energy
             rhi[self.row_ev] = INF
+        if self.row_b2e0 >= 0:
+            b2e = slice(self.row_b2e0, self.row_b2e0 + S)
+            rlo[b2e] = -INF
+            rhi[b2e] = INF  # padding and the "now" slot: free
+            assert inp.ev_max_kw is not None
+            room = (np.maximum(inp.load_kw - inp.solar_kw, 0.0) + self.max_dis) * dt
+            rhi[self.row_b2e0 + slots] = np.where(inp.ev_max_kw > 0, room, INF)  # only while the car may charge
         if self.blocks:
             lo[self.col_peak] = self.existing_peak
             hi[self.col_peak] = INF
@@ -270,7 +288,7 @@ class BatteryLp:
         row[prev] = row[S + prev] = BS.kBasic  # the "now" slot's free rows
         if self.has_ev:
             col[self.col_short] = BS.kBasic  # EV row nonbasic: the shortfall carries the requirement
-        if self.blocks:
+        if self.blocks or self.row_b2e0 >= 0:
             row[self.row_dem0 :] = BS.kBasic
         basis = highspy.HighsBasis()
         basis.col_status = col.tolist()

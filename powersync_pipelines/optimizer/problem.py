@@ -75,16 +75,23 @@ class BatteryParams:
 
 @dataclass(frozen=True)
 class EvRequirement:
-    """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised)."""
+    """An EV that needs ``energy_kwh`` delivered before ``deadline`` at up to ``max_kw`` (SPEC §10, cost optimised).
+
+    ``battery_to_ev=False`` keeps the home battery's discharge to the house while the car charges, so the car
+    is charged from the grid and solar (the sites file's ``ev.allow_battery_to_ev``, default off); see
+    ``model.py`` for the linear form.
+    """
 
     energy_kwh: float
     deadline: pd.Timestamp
     max_kw: float
+    battery_to_ev: bool = True
 
 
 @dataclass(frozen=True)
 class DemandCharge:
-    """A demand tariff: ``price_per_kw`` on the peak 30-min average import inside ``window`` (SPEC §11).
+    """A demand tariff: ``price_per_kw`` on the peak average import over ``interval_minutes`` (UTC-aligned)
+    inside ``window`` (SPEC §11).
 
     ``existing_peak_kw`` is the billing month's peak so far; only exceeding it costs money.
     """
@@ -92,6 +99,7 @@ class DemandCharge:
     window: np.ndarray  # bool per interval
     price_per_kw: float
     existing_peak_kw: float = 0.0
+    interval_minutes: int = 30
 
 
 def _as_array(name: str, v: Any) -> np.ndarray:
@@ -215,6 +223,8 @@ class OptimizationProblem:
                 raise ProblemError(f"length mismatch: demand_charge.window has {len(dc.window)} values, import_price has {n}")
             if not (math.isfinite(dc.price_per_kw) and dc.price_per_kw >= 0 and math.isfinite(dc.existing_peak_kw) and dc.existing_peak_kw >= 0):
                 raise ProblemError("demand_charge.price_per_kw and existing_peak_kw must be finite numbers >= 0")
+            if dc.interval_minutes not in (5, 10, 15, 30, 60) or dc.interval_minutes < self.interval_minutes:
+                raise ProblemError(f"demand_charge.interval_minutes must be 5, 10, 15, 30 or 60 and at least interval_minutes, got {dc.interval_minutes!r}")
 
     # ----- JSON contract -----
     @classmethod
@@ -257,8 +267,11 @@ class OptimizationProblem:
                 raise ProblemError(f"ev.deadline is not a timestamp: {e['deadline']!r}") from None
             if deadline.tzinfo is None:
                 raise ProblemError(f"ev.deadline must carry a time zone (UTC), got {e['deadline']!r}")
+            battery_to_ev = e.get("battery_to_ev", True)
+            if not isinstance(battery_to_ev, bool):
+                raise ProblemError(f"ev.battery_to_ev must be true or false, got {battery_to_ev!r}")
             ev = EvRequirement(_number(e["energy_kwh"], "ev.energy_kwh", "a number"), deadline.tz_convert("UTC"),
-                               _number(e["max_kw"], "ev.max_kw", "a number"))
+                               _number(e["max_kw"], "ev.max_kw", "a number"), battery_to_ev)
         dc = None
         if d.get("demand_charge"):
             c = d["demand_charge"]
@@ -267,8 +280,12 @@ class OptimizationProblem:
             window = c["window"]
             if not isinstance(window, list) or not all(isinstance(x, bool) for x in window):
                 raise ProblemError("demand_charge.window must be an array of true/false, one per interval")
+            minutes = c.get("interval_minutes", 30)
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
+                raise ProblemError(f"demand_charge.interval_minutes must be a positive whole number, got {minutes!r}")
             dc = DemandCharge(np.asarray(window, dtype=bool), _number(c["price_per_kw"], "demand_charge.price_per_kw", "a number"),
-                              _number(c.get("existing_peak_kw", 0.0), "demand_charge.existing_peak_kw", "a number"))
+                              _number(c.get("existing_peak_kw", 0.0), "demand_charge.existing_peak_kw", "a number"),
+                              minutes)
         wear = d.get("wear_cost_per_kwh", DEFAULT_WEAR_COST_PER_KWH)
         wear = DEFAULT_WEAR_COST_PER_KWH if wear is None else _number(wear, "wear_cost_per_kwh", "a number >= 0")
         p = cls(
@@ -309,8 +326,10 @@ class OptimizationProblem:
         if self.soc_final is not None:
             d["soc_final"] = float(self.soc_final)
         if self.ev is not None:
-            d["ev"] = {"energy_kwh": self.ev.energy_kwh, "deadline": self.ev.deadline.strftime("%Y-%m-%dT%H:%M:%SZ"), "max_kw": self.ev.max_kw}
+            d["ev"] = {"energy_kwh": self.ev.energy_kwh, "deadline": self.ev.deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       "max_kw": self.ev.max_kw, "battery_to_ev": self.ev.battery_to_ev}
         if self.demand_charge is not None:
             dc = self.demand_charge
-            d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw, "existing_peak_kw": dc.existing_peak_kw}
+            d["demand_charge"] = {"window": [bool(x) for x in dc.window], "price_per_kw": dc.price_per_kw,
+                                  "existing_peak_kw": dc.existing_peak_kw, "interval_minutes": dc.interval_minutes}
         return d

@@ -88,13 +88,13 @@ def prepare(problem: OptimizationProblem) -> Prepared:
 
 
 def demand_blocks(problem: OptimizationProblem, bounds: np.ndarray) -> list[DemandBlock]:
-    """Rows for the demand peak: periods grouped by UTC half-hour (longer periods stand alone)."""
+    """Rows for the demand peak: periods grouped by the UTC-aligned measurement interval (longer periods stand alone)."""
     dc = problem.demand_charge
     if dc is None or not dc.window.any():
         return []
     im = problem.interval_minutes
     first = int(problem.start.value // 10**9 // 60 // im)  # absolute interval index
-    per30 = max(1, 30 // im)
+    per30 = max(1, dc.interval_minutes // im)
     groups: dict[tuple[int, int], list[int]] = {}
     hours: dict[tuple[int, int], float] = {}
     for k in range(len(bounds) - 1):
@@ -196,6 +196,7 @@ def _lp(prep: Prepared, horizon: str, time_limit_s: float) -> tuple[LpOutcome, A
         agg.n_periods + 1, prep.cap, b.max_charge_kw, b.max_discharge_kw, b.charge_efficiency, b.discharge_efficiency,
         import_limit_kw=p.import_limit_kw, export_limit_kw=p.export_limit_kw, wear_cost_per_kwh=p.wear_cost_per_kwh,
         has_ev=p.ev is not None, ev_energy_kwh=p.ev.energy_kwh if p.ev else 0.0,
+        battery_to_ev=p.ev.battery_to_ev if p.ev else True, ev_max_kw=p.ev.max_kw if p.ev else 0.0,
         demand_blocks=blocks, demand_price_per_kw=p.demand_charge.price_per_kw if p.demand_charge else 0.0,
         existing_peak_kw=p.demand_charge.existing_peak_kw if p.demand_charge else 0.0,
         time_limit_s=time_limit_s, presolve=True,

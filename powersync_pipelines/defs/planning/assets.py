@@ -1,7 +1,7 @@
 """The planning loop as assets, partitioned by site; one run may cover every site.
 
 price_forecast -> solar_forecast, load_forecast -> battery_schedule -> tou_tariff_payload, battery_commands
--> telemetry. DuckDB is the store between stages (a run can span several site partitions, which the default
+-> telemetry, ev_charging (sites with an ``ev:`` section). DuckDB is the store between stages (a run can span several site partitions, which the default
 IO manager cannot persist), so assets return ``MaterializeResult`` with metadata for the UI.
 
 One site's failure never stops the others: each stage handles its sites one by one, records a site's error in
@@ -19,6 +19,7 @@ from pandera import errors as pa_errors
 
 from ...config import SiteConfig
 from ...control import cycle
+from ...control.ev import ev_step
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
 from ...reporting import action_blocks, plan_plot_png, png_markdown
@@ -299,5 +300,41 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
     return dg.MaterializeResult(metadata=meta)
 
 
+@dg.asset(kinds={"python", "ocpp"}, deps=[battery_commands], description="The car's charging current for this "
+          "slot (sites with an `ev:` section): the session planned in its mode on the slot's forecasts and the "
+          "battery's plan, shared within the connection limit, and sent to the charger through the arbiter as `ev` "
+          "unless a person's start/stop or a safety hold has it. Setpoints in DuckDB `ev_setpoints`, requests in "
+          "`control_requests`. An unreachable charger is reported, not fatal: the battery's slot stands.",
+          pool="ev_charger", **COMMON)
+def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
+                clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
+    store = history.store()
+    ctx = control_context(history, clock, fleet, store)
+    meta: dict[str, Any] = {}
+
+    def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
+        if site.ev is None:
+            meta[f"{site_id}/ev"] = dg.MetadataValue.text("no ev section")
+            return
+        found = store.read_plan(site_id, cycle.plan_id_for(site_id, now))
+        if found is None:
+            raise LookupError(f"site {site_id!r}: no plan for the slot {now.isoformat()}; the car is not planned")
+        pf = cycle.stored_price_forecast(site, now, store)
+        idx = pf.frame.index
+        out = ev_step(ctx, site, now, pf.frame, _stored_series(store, site.id, "solar", idx),
+                      _stored_series(store, site.id, "load", idx), float(found[0]["soc_initial"]))
+        command = out.get("command") or {}
+        text = out.get("error") or (f"{out.get('amps')} A: {command.get('outcome')}"
+                                    + (f" ({command['arbiter']['summary']})" if command.get("arbiter") else "")
+                                    if command else out.get("note", ""))
+        meta[f"{site_id}/ev"] = dg.MetadataValue.text(str(text))
+        meta[f"{site_id}/ev_cycle"] = dg.MetadataValue.json(out)
+        if not out.get("ok", True):
+            context.log.warning(f"{site_id}: ev: {text}")
+
+    _each_site(context, sites, clock, meta, step)
+    return dg.MaterializeResult(metadata=meta)
+
+
 PLANNING_ASSETS = [price_forecast, solar_forecast, load_forecast, battery_schedule, tou_tariff_payload,
-                   battery_commands, telemetry]
+                   battery_commands, telemetry, ev_charging]

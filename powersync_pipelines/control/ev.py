@@ -1,0 +1,84 @@
+"""The EV charger under the arbiter: the planning cycle's EV step (owner ``ev``) and a person's commands
+(``manual``), both as requests for the site's ``ev_charger`` control.
+
+The EV step runs after the battery step of every planning cycle for a site with an ``ev:`` section. It plans the
+car on the same forecasts and the battery's plan (``ev.cycle.ev_cycle``) and sends the charger its current as
+owner ``ev``, leased until just past the next cycle so a stopped pipeline lets the hold lapse. A person's start
+or stop holds the charger as ``manual`` for its duration: the EV step's requests are yielded (and recorded)
+until that lease ends. The sharing hysteresis (the last current sent, how long the charger has been paused) is
+kept per site while the process lives on; a fresh process starts from "paused long enough to resume".
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pandas as pd
+
+from ..config import SiteConfig
+from ..devices.base import CommandResult
+from ..ev.cycle import charge_at, ev_cycle
+from ..ev.sharing import SharingState
+from ..optimizer import PlannerSettings, ScheduleResult
+from ..timegrid import STEP
+from .arbiter import Outcome, Request
+from .context import ControlContext
+from .owners import Owner
+
+# The EV step's hold outlives the cycle by this much, so the next 5-minute cycle renews it before it lapses.
+EV_GRACE = pd.Timedelta(minutes=5)
+
+_sharing: dict[str, SharingState] = {}
+_sharing_lock = threading.Lock()
+
+
+def charger_request(site: SiteConfig, owner: Owner, command: str, reason: str, lease_until: pd.Timestamp | None,
+                    releases: bool = False) -> Request:
+    kind = site.ev.charger if site.ev is not None else "charger"
+    return Request(site.id, "ev_charger", owner, command, reason, lease_until=lease_until, releases=releases,
+                   device_kind=f"ev_{kind}")
+
+
+def ev_step(ctx: ControlContext, site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, solar: pd.Series,
+            load: pd.Series, soc: float, base: ScheduleResult | None = None) -> dict[str, Any]:
+    """Plan the site's car on this cycle's inputs and send the charger its current through the arbiter as ``ev``.
+
+    Returns ``ev_cycle``'s JSON (session, plan, amps, the arbiter's decision). A charger that cannot be read is
+    reported in ``error``; the battery's cycle is not failed by it.
+    """
+    problem = PlannerSettings.from_site(site).problem(
+        now, prices["import_price"].to_numpy(dtype=float), prices["export_price"].to_numpy(dtype=float),
+        solar.to_numpy(dtype=float), load.to_numpy(dtype=float), soc)
+    lease = max(now + STEP, ctx.clock.wall() + STEP) + EV_GRACE
+    with _sharing_lock:
+        state = _sharing.get(site.id, SharingState())
+
+    with ctx.charger(site) as charger:
+        def send(command: str, write: Any) -> Outcome:
+            return ctx.arbiter.act(charger_request(site, "ev", command, f"ev plan at {now.isoformat()}", lease), write)
+
+        try:
+            res = ev_cycle(site, problem, charger, ctx.store, now, state=state, base=base, send=send)
+        except Exception as exc:  # an unreachable charger: the battery's cycle still counts
+            return {"site_id": site.id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    if res.decision is not None and res.command is not None and res.command.ok:
+        with _sharing_lock:
+            _sharing[site.id] = res.decision.state
+    out = res.to_dict()
+    out["ok"] = res.command is None or bool(res.command.ok) or bool(getattr(res.command, "yielded", False))
+    return out
+
+
+def manual_command(ctx: ControlContext, site: SiteConfig, command: str, minutes: int, amps: float | None = None,
+                   owner: Owner = "manual") -> Outcome:
+    """A person's ``start`` or ``stop`` of the site's charger, held for ``minutes`` against the EV plan."""
+    lease = ctx.clock.wall() + pd.Timedelta(minutes=int(minutes))
+    reason = f"{command} for {int(minutes)} min"
+    with ctx.charger(site) as charger:
+        def write() -> CommandResult:
+            if command == "stop":
+                return charger.stop()
+            return charge_at(charger, charger.read_status(), charger.cfg.max_amps if amps is None else amps)
+
+        return ctx.arbiter.act(charger_request(site, owner, command, reason, lease), write)
