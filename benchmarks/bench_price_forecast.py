@@ -272,7 +272,6 @@ STOP_20_VARIANTS = {
     "A, clip 300 from 2 h": {**ONE_THRESHOLD, "target_clip": 300, "target_clip_after_hours": 2},
     "A, quantile half-life 14": {**ONE_THRESHOLD, "quantile_half_life_days": 14},
     "A, spike threshold 300": {**ONE_THRESHOLD, "spike_threshold": 300},
-    "A, lifts from 1 h ahead": {**ONE_THRESHOLD, "reserve_start_hours": 1},
     "stop-20 default: A + quiet threshold 300 outside 1000:7 episodes": BEFORE_STOP_23,
     "stop-20 default, quiet threshold 500": {**BEFORE_STOP_23, "quiet_threshold": 500},
     "stop-20 default, episode 1000:3": {**BEFORE_STOP_23, "episode_gate": "1000:3"},
@@ -284,25 +283,16 @@ STOP_23_VARIANTS = {
 }
 VARIANTS_BEFORE_STOP_20 = {
     "mean, no reserve": {"reserve_weight": 0.0},
-    "p50, no reserve": {"reserve_weight": 0.0, "planning": "p50"},
     "mean, reserve 0.5 @300": {"reserve_weight": 0.5, "spike_threshold": 300, **UNGATED},
     "mean, reserve 1.0 @300": {"reserve_weight": 1.0, "spike_threshold": 300, **UNGATED},
     "mean, reserve 0.5 @200": {"reserve_weight": 0.5, "spike_threshold": 200, **UNGATED},
     "mean, reserve 1.0 @200 (default until stop 20)": {"reserve_weight": 1.0, "spike_threshold": 200, **UNGATED},
     "mean, reserve 1.0 @150": {"reserve_weight": 1.0, "spike_threshold": 150, **UNGATED},
-    "mean, reserve 1.0 @200, excess 150": {"reserve_weight": 1.0, "spike_threshold": 200, "spike_excess": 150,
-                                           **UNGATED},
     "reserve @200, gate 500:7": {"reserve_gate": "500:7"},
     "reserve @200, gate 1000:14": {"reserve_gate": "1000:14"},
     "reserve @200, gate 500:3,1000:14": {"reserve_gate": "500:3,1000:14"},
     "clip 300": {"target_clip": 300},
-    "calm 12 @300:1, clip 300, quantile half-life 14": {"calm_reserve_slots": 12, "calm_level": 300,
-                                                        "calm_days": 1, "target_clip": 300,
-                                                        "quantile_half_life_days": 14},
     "import-side reserve": {"reserve_side": "import"},
-    "scenarios 7": {"scenarios": 7},
-    "scenarios 7 + lifted path at 0.5": {"scenarios": 7, "scenario_lift": 0.5},
-    "sdp over a price chain": {"planning": "sdp"},
 }
 VARIANTS = {**{name: {**BEFORE_STOP_20, **params} for name, params in VARIANTS_BEFORE_STOP_20.items()},
             **STOP_20_VARIANTS, **STOP_23_VARIANTS}
@@ -432,11 +422,11 @@ def select(windows: dict[str, tuple[str, str]]) -> dict:
     labels = list(windows)
     tasks = [(lab, *windows[lab], "persistence", {}) for lab in labels]
     for params in VARIANTS.values():
-        tasks += [(lab, *windows[lab], "learned", params) for lab in labels]
+        tasks += [(lab, *windows[lab], "learned", {**params, "select": False}) for lab in labels]
     rows = _run_all(tasks)
     for r in rows:
         if r["model"] == "learned":
-            r["model"] = next(n for n, p in VARIANTS.items() if p == r["params"])
+            r["model"] = next(n for n, p in VARIANTS.items() if {**p, "select": False} == r["params"])
     table = _table(rows, labels, ["persistence", *VARIANTS])
     print(table)
     return {"rows": rows, "pooled": _pooled(rows), "table_markdown": table}
@@ -444,7 +434,7 @@ def select(windows: dict[str, tuple[str, str]]) -> dict:
 
 def trial(params: dict) -> dict:
     """One candidate (selected on the tuning windows/months), learned only, on the evaluated months: run once."""
-    rows = _run_all([(m, *_month_bounds(m), "learned", params) for m in MONTHS])
+    rows = _run_all([(m, *_month_bounds(m), "learned", {**params, "select": False}) for m in MONTHS])
     pooled = _pooled(rows)["learned"]
     print(pooled)
     return {"params": params, "evaluation": {"rows": rows, "pooled": {"learned": pooled}}}

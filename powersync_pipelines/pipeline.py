@@ -93,7 +93,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     """Where a price model has been fitted (the ``price_model`` asset), blend it with the provider by horizon
     and fill the provider's gaps with it instead of the last price; record the served horizon. In place."""
     from .forecasts.blend import blend_price_horizon
-    from .forecasts.price_mapping import RetailMap
+    from .forecasts.price_mapping import RetailMap, reserve_rule
     from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
 
     stored = load_latest_model(store, site.id, now)
@@ -104,7 +104,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
         return
     retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
               if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
-    rule = site.features.spike_reserve.rule()
+    rule = reserve_rule(site.features.spike_reserve)
     # Enough realised history for the model's features and the reserve rule's look-back gates.
     history = stored_history(store, site.id, now + STEP, days=rule.lookback_days())
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,

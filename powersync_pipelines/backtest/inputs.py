@@ -255,8 +255,9 @@ class SiteSeriesSources:
 
 def build_backtest_data(site: SiteConfig, prices: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None,
                         sources: SiteSeriesSources | None = None, max_gap: pd.Timedelta = MAX_GAP,
-                        price_source: str = "prices") -> BacktestData:
-    """Align prices, load and solar on the 5-minute grid over ``[start, end)`` plus history and look-ahead."""
+                        price_source: str = "prices", history: pd.Timedelta = HISTORY) -> BacktestData:
+    """Align prices, load and solar on the 5-minute grid over ``[start, end)`` plus ``history`` before it (as far
+    as the data reaches) and look-ahead."""
     sources = sources or SiteSeriesSources()
     published = dict(prices.attrs.get("published") or {})
     grid, filled = to_five_minute_grid(prices[["import_price", "export_price", "rrp"]], price_source, max_gap)
@@ -273,7 +274,7 @@ def build_backtest_data(site: SiteConfig, prices: pd.DataFrame, start: pd.Timest
             f"window {start.isoformat()} .. {end.isoformat()} is outside the price data ({price_source}: "
             f"{first.isoformat()} .. {last.isoformat()})"
         )
-    a, b = max(first, start - HISTORY), min(last, end + LOOKAHEAD)
+    a, b = max(first, start - history), min(last, end + LOOKAHEAD)
     index = pd.date_range(a, b - STEP, freq=STEP, tz="UTC")
     load = _power_series(site, index, "load_kw", sources.load_file, 1.0)
     solar = _power_series(site, index, "solar_kw", sources.solar_file, sources.solar_scale)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, make_forecast
-from powersync_pipelines.backtest.runner import _with_price_history, load_data
+from powersync_pipelines.backtest import ForecastOptions, make_forecast
+from powersync_pipelines.backtest.runner import load_data, site_learned_options
 from powersync_pipelines.config import parse_sites
 from powersync_pipelines.paths import DATA_DIR, shared_real_data
 
@@ -24,15 +24,13 @@ def _site():
     }]}).get("h")
 
 
-def test_only_learned_models_without_explicit_history_get_the_price_sources():
+def test_learned_models_without_explicit_history_get_the_price_sources():
     site = _site()
-    learned = _with_price_history(BacktestConfig(forecast="learned"), site, ["a.csv", "dir"])
-    assert learned.forecast_options.param("history_sources") == ("a.csv", "dir")
-    assert learned.forecast_options.param("region") == "VIC1"
-    explicit = BacktestConfig(forecast="learned", forecast_options=ForecastOptions(params=(("history", "h.csv"),)))
-    assert _with_price_history(explicit, site, ["a.csv"]) == explicit
-    persistence = BacktestConfig(forecast="persistence")
-    assert _with_price_history(persistence, site, ["a.csv"]) == persistence
+    learned = site_learned_options(ForecastOptions(), site, ["a.csv", "dir"])
+    assert learned.history_sources == ("a.csv", "dir")
+    assert learned.region == "VIC1"
+    explicit = site_learned_options(ForecastOptions(params=(("history", "h.csv"),)), site, ["a.csv"])
+    assert explicit.history == "h.csv" and explicit.history_sources == ()
 
 
 def test_the_learned_model_fits_on_the_sources_before_the_window():
@@ -42,9 +40,9 @@ def test_the_learned_model_fits_on_the_sources_before_the_window():
         pytest.skip("../shared/data/real AEMO VIC1 2024-01..03 not present")
     site = _site()
     start, end = pd.Timestamp("2024-03-10", tz=TZ), pd.Timestamp("2024-03-11", tz=TZ)
-    cfg = _with_price_history(BacktestConfig(forecast="learned"), site, [str(folder)])
+    learned = site_learned_options(ForecastOptions(), site, [str(folder)])
     data = load_data(site, [str(folder)], start=start, end=end)
-    fc = make_forecast("learned", data, cfg.forecast_options)
+    fc = make_forecast("learned", data, ForecastOptions(model_options=learned))
     assert fc.history is not None and fc.history.index.max() < data.index[0]
     model = fc.model_for(data.i0)
     assert model is not None and model.train_end < start
