@@ -95,6 +95,7 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     from .forecasts.blend import blend_price_horizon
     from .forecasts.price_mapping import RetailMap, reserve_rule
     from .forecasts.price_registry import load_latest_model, record_forecast, stored_history
+    from .forecasts.strategy_choice import current_strategy
 
     stored = load_latest_model(store, site.id, now)
     if stored is None:
@@ -108,7 +109,8 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
     # Enough realised history for the model's features and the reserve rule's look-back gates.
     history = stored_history(store, site.id, now + STEP, days=rule.lookback_days())
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
-                                  retail=retail, horizon=len(pf.frame), reserve=rule)
+                                  retail=retail, horizon=len(pf.frame), reserve=rule,
+                                  strategy=current_strategy(store, site.id, now))
     for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):
         pf.frame[col] = blended[col].to_numpy()
     record_forecast(store, site.id, now, blended, stored.model_id)

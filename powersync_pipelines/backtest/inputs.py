@@ -276,8 +276,8 @@ def build_backtest_data(site: SiteConfig, prices: pd.DataFrame, start: pd.Timest
         )
     a, b = max(first, start - history), min(last, end + LOOKAHEAD)
     index = pd.date_range(a, b - STEP, freq=STEP, tz="UTC")
-    load = _power_series(site, index, "load_kw", sources.load_file, 1.0)
-    solar = _power_series(site, index, "solar_kw", sources.solar_file, sources.solar_scale)
+    load = site_power_series(site, index, "load_kw", sources.load_file, 1.0)
+    solar = site_power_series(site, index, "solar_kw", sources.solar_file, sources.solar_scale)
     # Explicit files may not cover the history/look-ahead margins: keep only the part every series covers.
     ok = ~(np.isnan(load) | np.isnan(solar))
     inside = (index >= start) & (index < end)
@@ -315,7 +315,7 @@ def utc_time(t: pd.Timestamp | str, name: str) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
-def _power_series(site: SiteConfig, index: pd.DatetimeIndex, column: str, file: str | None, scale: float) -> np.ndarray:
+def site_power_series(site: SiteConfig, index: pd.DatetimeIndex, column: str, file: str | None, scale: float) -> np.ndarray:
     """One power series on ``index`` (NaN where an explicit file does not reach)."""
     if file:
         s = read_power_csv(file, column, site.limits.import_kw)

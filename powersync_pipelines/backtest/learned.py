@@ -207,6 +207,8 @@ class LearnedOptions:
 
     ``select``: the runner plans with the daily strategy selection (:mod:`.selection`) instead of this model
     alone; ``select_days`` / ``select_margin`` are its trailing window and margin (None: its defaults).
+    ``history_series``: realised RRP ($/MWh by UTC interval start) before the data, given as values (the live
+    selection reads it from DuckDB); used where no ``history`` file is named.
     """
 
     model: PriceModelConfig = field(default_factory=PriceModelConfig)
@@ -219,6 +221,7 @@ class LearnedOptions:
     select: bool = True
     select_days: float | None = None
     select_margin: float | None = None
+    history_series: pd.Series | None = field(default=None, compare=False, repr=False)
 
 
 def learned_options(options: ForecastOptions, site_rule: SpikeReserveRule | None = None) -> LearnedOptions:
@@ -265,6 +268,9 @@ class LearnedForecast(PersistenceForecast):
             self.history = h[h.index < data.index[0]]
         elif lo.history_sources and self.uses_rrp:
             self.history = _lenient_history(lo.history_sources, lo.region, data.index[0])
+        elif lo.history_series is not None and self.uses_rrp:
+            h = lo.history_series.dropna()
+            self.history = h[h.index < data.index[0]]
         self.series = self._series()
         self.kind = "rrp" if self.uses_rrp else "import_price"
         # The rule's levels are $/MWh; a $/kWh series (no RRP in the data) compares them / 1000, as live does.
