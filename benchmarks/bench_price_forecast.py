@@ -231,7 +231,9 @@ import multiprocessing as mp
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.common import RESULTS_DIR, machine, write_results
@@ -438,6 +440,137 @@ def trial(params: dict) -> dict:
     pooled = _pooled(rows)["learned"]
     print(pooled)
     return {"params": params, "evaluation": {"rows": rows, "pooled": {"learned": pooled}}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Broad evaluation (issue 27): every shipped month, walk-forward, with the daily strategy selection.
+BROAD_CACHE = Path(__file__).resolve().parents[1] / "var" / "bench_cache" / "price_forecast_broad"
+CANDIDATES = ("persistence", "learned", "learned_no_reserve")  # as backtest.selection.candidates names them
+COLUMNS = {"persistence": "persistence", "learned": "today's default (learned + reserve rule)",
+           "learned_no_reserve": "no reserve", "selected": "selected (--forecast learned)"}
+
+
+def broad_months() -> list[tuple[str, str, str, str]]:
+    """(region, month, start, end) local times: every shipped VIC1 month (the first from the data's first
+    local hour, the last to its last day), NSW1 2024-01; the benchmark months first, then spread out, so a
+    run cut short still covers the whole span."""
+    vic = [f"{y}-{m:02d}" for y in range(2023, 2027) for m in range(1, 13) if f"{y}-{m:02d}" <= "2026-06"]
+    spread = [*MONTHS, *vic[::3], *vic[1::3], *vic[2::3]]
+    order = list(dict.fromkeys(spread))
+    out = []
+    for month in order:
+        start, end = _month_bounds(month)
+        if month == "2023-01":
+            start = "2023-01-01 01:00"  # the first file starts at 00:05 NEM time (01:05 local daylight time)
+        if month == "2026-06":
+            end = "2026-06-18"  # the last file ends on 18 June
+        out.append(("VIC1", month, start, end))
+    out.append(("NSW1", "2024-01", "2024-01-01 01:00", "2024-02-01"))
+    return out
+
+
+def broad_month(region: str, month: str, start: str, end: str, fresh: bool = False) -> dict:
+    """One month through ``--forecast learned`` (the daily selection): the three candidates' shadow replays
+    and the selected run, in one call; cached per (region, month) under ``var/``."""
+    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, backtest_site
+
+    BROAD_CACHE.mkdir(parents=True, exist_ok=True)
+    path = BROAD_CACHE / f"{region}_{month}.json"
+    if path.exists() and not fresh:
+        return json.loads(path.read_text())
+    folder = _folder().replace("VIC1", region)
+    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
+    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
+                         forecast_options=ForecastOptions(params=tuple(sorted(p.items()))))
+    site = _site()
+    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
+    t0 = time.perf_counter()
+    s = backtest_site(site, [folder], cfg, start=pd.Timestamp(start, tz=TZ).isoformat(),
+                      end=pd.Timestamp(end, tz=TZ).isoformat()).summary
+    sel = s["selection"]
+    bound = s["baseline_cost"] - s["perfect_foresight_cost"]
+    row = {"region": region, "month": month, "perfect_foresight_savings": round(bound, 4),
+           "savings": {**{c: sel["candidates"][c]["savings"] for c in CANDIDATES}, "selected": s["savings"]},
+           "capture": {**{c: sel["candidates"][c]["capture_ratio"] for c in CANDIDATES},
+                       "selected": s["capture_ratio"]},
+           "days_chosen": {c: sel["candidates"][c]["days_chosen"] for c in CANDIDATES},
+           "choices": sel["choices"], "daily_savings": sel["daily_savings"],
+           "elapsed_s": round(time.perf_counter() - t0, 1), "replans": s["replans"]}
+    path.write_text(json.dumps(row))
+    return row
+
+
+def stitched(rows: list[dict], trailing_days: float, margin: float) -> dict[str, float]:
+    """Savings per month if each day had the savings of the candidate chosen for it by the rule (from the
+    candidates' own replays: a screen for the selection's knobs; the adopted rule is run for real)."""
+    from powersync_pipelines.backtest.selection import SelectionRule, walk_forward
+
+    out = {}
+    for r in rows:
+        daily = pd.DataFrame({c: pd.Series(r["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
+                                                                              "persistence")})
+        daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
+        days = [pd.Timestamp(d, tz=TZ) for d in r["choices"]]
+        choice = walk_forward(daily, days, SelectionRule(trailing_days=trailing_days, margin=margin))
+        out[f"{r['region']} {r['month']}"] = float(sum(daily.loc[d, c] for d, c in choice.items()))
+    return out
+
+
+def broad_summary(rows: list[dict]) -> dict:
+    """Pooled dollars, mean and worst capture, months below persistence (- 0.02), per column; the table."""
+    vic = [r for r in rows if r["region"] == "VIC1"]
+    out: dict = {"months": len(vic), "columns": COLUMNS}
+    for col in ("persistence", "learned", "learned_no_reserve", "selected"):
+        caps = [r["capture"][col] for r in vic if r["capture"][col] is not None]
+        below = [r["month"] for r in vic if r["capture"][col] is not None and r["capture"]["persistence"] is not None
+                 and r["capture"][col] < r["capture"]["persistence"] - 0.02]
+        out[col] = {"pooled_savings": round(sum(r["savings"][col] for r in vic), 2),
+                    "mean_capture": round(float(np.mean(caps)), 4) if caps else None,
+                    "worst_capture": round(min(caps), 4) if caps else None,
+                    "months_below_persistence_minus_0.02": below}
+    out["perfect_foresight_savings"] = round(sum(r["perfect_foresight_savings"] for r in vic), 2)
+    out["chosen_months"] = {c: sorted(r["month"] for r in vic if r["days_chosen"][c] > 0) for c in CANDIDATES}
+    out["days_chosen"] = {c: sum(r["days_chosen"][c] for r in vic) for c in CANDIDATES}
+    sel = out["selected"]
+    out["targets"] = {"every month >= persistence - 0.02": not sel["months_below_persistence_minus_0.02"],
+                      "mean >= 0.70": (sel["mean_capture"] or 0) >= 0.70,
+                      "pooled >= today's default": sel["pooled_savings"] >= out["learned"]["pooled_savings"]}
+    head = "| month | " + " | ".join(COLUMNS.values()) + " | possible $ | days chosen (L / NR / P) |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+    for r in sorted(rows, key=lambda r: (r["region"], r["month"])):
+        cells = [f"{r['capture'][c]:.3f} (${r['savings'][c]:.2f})" if r["capture"][c] is not None else "n/a"
+                 for c in COLUMNS]
+        d = r["days_chosen"]
+        lines.append(f"| {r['region']} {r['month']} | " + " | ".join(cells)
+                     + f" | {r['perfect_foresight_savings']:.2f} | {d['learned']} / {d['learned_no_reserve']} / "
+                     f"{d['persistence']} |")
+    lines.append("| VIC1 pooled / mean / worst | " + " | ".join(
+        f"${out[c]['pooled_savings']:.2f} / {out[c]['mean_capture']} / {out[c]['worst_capture']}" for c in COLUMNS)
+        + f" | {out['perfect_foresight_savings']:.2f} | |")
+    out["table_markdown"] = "\n".join(lines)
+    return out
+
+
+def broad(fresh: bool = False, limit: int | None = None) -> dict:
+    """The broad evaluation over :func:`broad_months` (cached per month; ``limit``: only the first N)."""
+    rows = []
+    for region, month, start, end in broad_months()[:limit]:
+        row = broad_month(region, month, start, end, fresh)
+        rows.append(row)
+        print(f"{region} {month}: " + ", ".join(f"{c} {row['capture'][c]}" for c in COLUMNS)
+              + f" ({row['elapsed_s']} s)", flush=True)
+    summary = broad_summary(rows)
+    vic = [r for r in rows if r["region"] == "VIC1"]
+    screen = {}
+    for days in (3.0, 5.0, 7.0, 14.0):
+        for margin in (0.0, 0.05, 0.1, 0.2):
+            if days > 7.0:  # the shadow replays reach 7 days before each month: 14 only from day 8 on
+                continue
+            sav = stitched(vic, days, margin)
+            screen[f"{days:g} days, margin {margin:g}"] = round(sum(sav.values()), 2)
+    summary["knob_screen_stitched_pooled"] = screen
+    print(summary["table_markdown"])
+    return {"rows": rows, "summary": summary}
 
 
 def _previous_results() -> dict:

@@ -56,6 +56,9 @@ class BacktestConfig:
     pf_lookahead_days: float = 2.0
     spike_threshold_per_mwh: float = 3000.0
     progress: bool | None = None  # None: a bar only on a terminal
+    # False: skip the perfect-foresight LP (the selection's shadow replays compare strategies by savings only);
+    # the bound's rows then repeat the baseline, so capture ratios read as undefined.
+    bound: bool = True
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in STRATEGIES]
@@ -218,10 +221,13 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 
 def run_perfect_foresight(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig) -> tuple[dict[str, np.ndarray], float]:
-    """The bound: sequential full-resolution LPs over ``pf_chunk_days`` blocks (see module docstring)."""
+    """The bound: sequential full-resolution LPs over ``pf_chunk_days`` blocks (see module docstring); without
+    ``cfg.bound``, the baseline (no battery) in its place."""
     t0 = time.perf_counter()
     i0, i1 = data.i0, data.i1
     m = i1 - i0
+    if not cfg.bound:
+        return _simulate_rule(spec, data, i0, i1, NO_BATTERY), time.perf_counter() - t0
     tr = {k: np.zeros(m) for k in TRACE_FIELDS}
     block, ahead = max(_steps(cfg.pf_chunk_days), 1), _steps(cfg.pf_lookahead_days)
     soc = spec.soc_initial

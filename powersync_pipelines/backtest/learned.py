@@ -31,6 +31,8 @@ the learned path by horizon (:mod:`..forecasts.blend`), learned beyond.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -359,9 +361,35 @@ class LearnedForecast(PersistenceForecast):
         return imp, exp
 
 
+_FITS: OrderedDict[tuple, FittedPriceModel | PriceModelError] = OrderedDict()
+FIT_CACHE_SIZE = 96  # about three months of daily models (~0.4 MB each)
+
+
 def fit_on(series: pd.Series, day: pd.Timestamp, timezone: str, cfg: PriceModelConfig,
            kind: str = "rrp") -> FittedPriceModel:
-    return fit_price_model(series, day, timezone, cfg, series=kind)
+    """The model fitted on ``series`` before ``day``, shared within the process.
+
+    Why a cache: the selection replays several candidates that fit the same model on the same days (the
+    learned model with and without the spike-reserve rule, then the selected run), and a fit costs ~0.3 s.
+    The key holds the exact training window's values, so a different history is never served a stale model.
+    """
+    window = series[(series.index >= day - pd.Timedelta(days=cfg.fit_days)) & (series.index < day)]
+    digest = hashlib.sha1(np.ascontiguousarray(window.to_numpy(dtype=float)).tobytes())
+    digest.update(np.ascontiguousarray(window.index.asi8).tobytes())
+    key = (digest.hexdigest(), day, timezone, cfg, kind)
+    if key in _FITS:
+        _FITS.move_to_end(key)
+    else:
+        try:
+            _FITS[key] = fit_price_model(series, day, timezone, cfg, series=kind)
+        except PriceModelError as exc:
+            _FITS[key] = exc
+        while len(_FITS) > FIT_CACHE_SIZE:
+            _FITS.popitem(last=False)
+    found = _FITS[key]
+    if isinstance(found, PriceModelError):
+        raise found
+    return found
 
 
 @register_forecast("blended")

@@ -102,7 +102,7 @@ def select_for_site(store: HistoryStore, site: SiteConfig, now: pd.Timestamp,
                                  select=False,
                                  history_series=stored["rrp"] if "rrp" in stored and len(stored) else None)
         spec = BatterySpec.from_site(site)
-        cfg = BacktestConfig(strategies=("lp",), workers=1, progress=False, warmup_days=0.0)
+        cfg = BacktestConfig(strategies=("lp",), workers=1, progress=False, warmup_days=0.0, bound=False)
         days_seen = {}
         for c in candidates(learned):
             opts = ForecastOptions(model_options=c.options)

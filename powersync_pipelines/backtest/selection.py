@@ -181,14 +181,12 @@ def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, lea
     back = int(round(rule.trailing_days * STEPS_PER_DAY))
     lo = max(0, data.i0 - back)
     shadow_data = data.slice(0, data.n, lo, data.i1)
-    shadow_cfg = replace(cfg, strategies=("lp",), progress=False)
-    daily, own = {}, {}
+    shadow_cfg = replace(cfg, strategies=("lp",), progress=False, bound=False)
+    daily = {}
     for c in cands:
         opts = replace(cfg.forecast_options, model_options=c.options, params=())
         res = run_backtest(shadow_data, spec, replace(shadow_cfg, forecast=c.forecast, forecast_options=opts))
         daily[c.name] = daily_savings(res)
-        window = res.intervals[res.intervals["interval_start"] >= data.window[0]]
-        own[c.name] = _window_figures(window)
     table = pd.DataFrame(daily)[[c.name for c in cands]]
     days = local_days(data)
     choice = walk_forward(table, days, rule)
@@ -198,17 +196,15 @@ def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, lea
     result = run_backtest(data, spec, final, on_progress=on_progress)
     result.summary["forecast_model"] = cfg.forecast
     counts = choice.value_counts()
+    bound = result.summary["baseline_cost"] - result.summary["perfect_foresight_cost"]
+    own = {name: float(table.loc[table.index >= days[0], name].sum()) for name in table.columns}
     result.summary["selection"] = {
         "trailing_days": rule.trailing_days, "margin": rule.margin, "min_days": rule.min_days,
-        "candidates": {c.name: {**own[c.name], "days_chosen": int(counts.get(c.name, 0))} for c in cands},
+        "candidates": {c.name: {"savings": round(own[c.name], 4),
+                                "capture_ratio": round(own[c.name] / bound, 4) if bound > 1e-9 else None,
+                                "days_chosen": int(counts.get(c.name, 0))} for c in cands},
         "choices": {d.strftime("%Y-%m-%d"): name for d, name in choice.items()},
+        "daily_savings": {name: {d.strftime("%Y-%m-%d"): round(float(v), 4) for d, v in col.dropna().items()}
+                          for name, col in table.items()},
     }
     return result
-
-
-def _window_figures(intervals: pd.DataFrame) -> dict:
-    """A shadow run's savings and capture ratio over the accounted window."""
-    cost = intervals.groupby("strategy")["cost"].sum()
-    base, pf, lp = float(cost["none"]), float(cost["perfect_foresight"]), float(cost["lp"])
-    return {"savings": round(base - lp, 4),
-            "capture_ratio": round((base - lp) / (base - pf), 4) if base - pf > 1e-9 else None}
