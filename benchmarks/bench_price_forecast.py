@@ -573,6 +573,75 @@ def broad(fresh: bool = False, limit: int | None = None) -> dict:
     return {"rows": rows, "summary": summary}
 
 
+def blend_weight_check() -> dict:
+    """The live blend's Amber weights (``forecasts.blend.WEIGHTS["amber"]``) against the only provider forecasts
+    with history: the six Amber SA current+forecast captures (2025-03-28/29 and 2025-04-09/10, as the archive
+    would hold them). Per capture: the provider's ``advancedPrice.predicted`` path, the learned model's path
+    (fitted on the realised SA import prices before the capture's local day) and the realised prices; per
+    horizon bucket the least-squares weight (``fit_blend_weights``) and the mean absolute errors of provider,
+    learned, the documented blend and the fitted blend. Six issues are a check, not a fit."""
+    from powersync_pipelines.forecasts.blend import WEIGHTS, fit_blend_weights
+    from powersync_pipelines.forecasts.price_model import fit_price_model
+    from powersync_pipelines.prices.amber import read_amber_file, read_amber_files
+
+    root = shared_real_data() / "amber" / "enkit-matlab"
+    tz = "Australia/Adelaide"
+
+    def realised(folder: str) -> pd.Series:
+        f = read_amber_files(sorted((root / folder).glob("*.json")))
+        f = f[~f["is_forecast"].astype(bool)]
+        return f["import_price"][~f.index.duplicated(keep="last")].sort_index()
+
+    five, thirty = realised("sa_prices_5min"), realised("sa_prices_30min")
+    grid = pd.date_range(thirty.index[0], thirty.index[-1] + pd.Timedelta(minutes=25), freq="5min")
+    actual = five.reindex(grid).fillna(thirty.reindex(grid).ffill(limit=5))
+    captures = sorted([*root.glob("sa_forecast_*/raw_example/*.json"), *root.glob("prices_sa_current_*/*/*.json")])
+    edges = (0, 12, 72, 288, 10**9)
+    pv, lv, rv, hv, issues = [], [], [], [], []
+    for path in captures:
+        f = read_amber_file(path)
+        fc = f[f["is_forecast"].astype(bool)]
+        now = f.index[~f["is_forecast"].astype(bool).to_numpy()][-1]
+        day = now.tz_convert(tz).normalize().tz_convert("UTC")
+        model = fit_price_model(actual.dropna(), day, tz, series="import_price")
+        recent = actual[(actual.index > now - pd.Timedelta(days=1)) & (actual.index <= now)].ffill()
+        if recent.empty or recent.index[-1] != now:
+            continue
+        horizon = int((fc.index[-1] - now) / pd.Timedelta(minutes=5)) + 6
+        learned = pd.Series(model.forecast(now, recent, horizon).mean,
+                            index=pd.date_range(now, periods=horizon, freq="5min"))
+        prov = fc["import_price"].reindex(learned.index).ffill(limit=5)  # a 30-min row holds its six slots
+        real = actual.reindex(learned.index)
+        ok = prov.notna() & real.notna()
+        ok.iloc[0] = False  # the current interval is known
+        h = np.arange(horizon)[ok.to_numpy()]
+        pv.append(prov[ok].to_numpy())
+        lv.append(learned[ok].to_numpy())
+        rv.append(real[ok].to_numpy())
+        hv.append(h)
+        issues.append({"capture": path.name, "issued": now.isoformat(), "steps_scored": int(ok.sum())})
+    p, lrn, r, h = (np.concatenate(v) for v in (pv, lv, rv, hv))
+    fitted = fit_blend_weights(p, lrn, r, h, edges)
+    doc = WEIGHTS["amber"]
+    buckets = []
+    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        m = (h >= lo) & (h < hi)
+        if not m.any():
+            continue
+        wd = doc.provider_weight(h[m])
+        wf = fitted.weights[k]
+        buckets.append({
+            "horizon_steps": [lo, min(hi, 576)], "n": int(m.sum()), "documented_weight": sorted({round(float(w), 2) for w in wd}),
+            "fitted_weight": round(wf, 3),
+            "mae_provider": round(float(np.abs(p[m] - r[m]).mean()), 4),
+            "mae_learned": round(float(np.abs(lrn[m] - r[m]).mean()), 4),
+            "mae_documented_blend": round(float(np.abs(wd * p[m] + (1 - wd) * lrn[m] - r[m]).mean()), 4),
+            "mae_fitted_blend": round(float(np.abs(wf * p[m] + (1 - wf) * lrn[m] - r[m]).mean()), 4)})
+    out = {"issues": issues, "buckets": buckets, "unit": "$/kWh import (general channel)"}
+    print(json.dumps(out, indent=1))
+    return out
+
+
 def _previous_results() -> dict:
     path = RESULTS_DIR / "price_forecast.json"
     return json.loads(path.read_text()) if path.exists() else {}
