@@ -1,8 +1,9 @@
 """The daily strategy selection for a live site: replay every candidate over the trailing days of what the site
 actually saw (stored realised prices, measured load and solar where telemetry has them), choose, record.
 
-Runs at the site's local midnight (the ``strategy_selection`` asset, ``defs/strategy.py``); the choice is in
-force for that local day (``forecasts.strategy_choice.current_strategy``). Load and solar: the 5-minute means of
+Runs after the site's local midnight (the ``strategy_selection`` asset, ``defs/strategy.py``); the choice is in
+force for that local day (``forecasts.strategy_choice.current_strategy``). Each candidate's replayed days are
+stored (``strategy_shadow_days``), so a day costs one replayed day per candidate. Load and solar: the 5-minute means of
 ``telemetry`` where measured, the site's configured profile elsewhere (a new site still gets a choice, judged on
 its real prices). The learned candidates fit on the stored RRP before each replayed day, as the daily refit does.
 """
@@ -27,7 +28,7 @@ from .errors import BacktestInputError
 from .forecasts import ForecastOptions
 from .inputs import HISTORY, MAX_GAP, site_power_series, to_five_minute_grid
 from .learned import LearnedOptions
-from .selection import DEFAULT_CANDIDATE, SelectionRule, candidates, choose, daily_savings
+from .selection import DEFAULT_CANDIDATE, SelectionRule, candidates, choose
 
 STEP = pd.Timedelta(minutes=5)
 
@@ -81,37 +82,36 @@ def _measured(store: HistoryStore, site: SiteConfig, index: pd.DatetimeIndex, co
 
 def select_for_site(store: HistoryStore, site: SiteConfig, now: pd.Timestamp,
                     rule: SelectionRule | None = None, record: bool = True) -> LiveSelection:
-    """Choose the strategy for the local day containing ``now`` and (``record``) store it."""
+    """Choose the strategy for the local day containing ``now`` and (``record``) store it.
+
+    Each candidate's realised days are replayed once: days of the trailing window already in
+    ``strategy_shadow_days`` are read back, the missing ones replayed in one run per candidate from that
+    candidate's stored end-of-day SOC (its shadow is one continuous simulation, as in the backtest), then
+    stored. So a site replays one day per candidate a day; a new site replays its whole window once.
+    """
     t0 = time.perf_counter()
     rule = rule or SelectionRule()
     day = pd.Timestamp(now).tz_convert(site.timezone).normalize()
-    start = (day - pd.Timedelta(days=rule.trailing_days)).tz_convert("UTC")
+    days = [day - pd.Timedelta(days=k) for k in range(int(np.ceil(rule.trailing_days)), 0, -1)]
     end = day.tz_convert("UTC")
     previous_at = end - STEP
     previous = current_strategy(store, site.id, previous_at) if _has_choice(store, site.id, previous_at) else None
     out = LiveSelection(site.id, day.strftime("%Y-%m-%d"), end, DEFAULT_CANDIDATE, previous)
-    fit_days = PriceModelConfig().fit_days
+    learned = None
     try:
-        data = realised_data(store, site, start, end)
+        table = _shadow_days(store, site.id, days)
+        missing = [d for d in days if table.loc[d.date()].isna().any()]
+        if missing:
+            learned = learned or _learned_options(store, site, missing[0])
+            _replay(store, site, missing[0], end, learned, table)
+            table = _shadow_days(store, site.id, days)
     except BacktestInputError as exc:
         out.note = str(exc)
-        out.choice = choose({}, previous, rule)
-    else:
-        stored = store.read_prices(site.id, start - pd.Timedelta(days=fit_days) - HISTORY, start - HISTORY)
-        learned = LearnedOptions(rule=reserve_rule(site.features.spike_reserve), region=site.provider.region,
-                                 select=False,
-                                 history_series=stored["rrp"] if "rrp" in stored and len(stored) else None)
-        spec = BatterySpec.from_site(site)
-        cfg = BacktestConfig(strategies=("lp",), workers=1, progress=False, warmup_days=0.0, bound=False)
-        days_seen = {}
-        for c in candidates(learned):
-            opts = ForecastOptions(model_options=c.options)
-            res = run_backtest(data, spec, replace(cfg, forecast=c.forecast, forecast_options=opts))
-            daily = daily_savings(res)
-            out.savings[c.name] = round(float(daily.sum()), 4)
-            days_seen[c.name] = float(len(res.intervals[res.intervals["strategy"] == "lp"]) / STEPS_PER_DAY)
-        out.days_seen = min(days_seen.values())
-        out.choice = choose(out.savings, previous, rule, days_seen=out.days_seen)
+        table = _shadow_days(store, site.id, days)
+    complete = table.dropna()
+    out.days_seen = float(len(complete))
+    out.savings = {k: round(float(v), 4) for k, v in complete.sum().items()} if len(complete) else {}
+    out.choice = choose(out.savings, previous, rule, days_seen=out.days_seen)
     out.elapsed_s = round(time.perf_counter() - t0, 3)
     if record:
         record_choice(store, site.id, end, out.day, out.choice, previous, out.savings, out.days_seen,
@@ -119,6 +119,50 @@ def select_for_site(store: HistoryStore, site: SiteConfig, now: pd.Timestamp,
     return out
 
 
+def _learned_options(store: HistoryStore, site: SiteConfig, first_day: pd.Timestamp) -> LearnedOptions:
+    """The site's learned model for replays from ``first_day``: its own rule, the stored RRP before as history."""
+    start = first_day.tz_convert("UTC")
+    stored = store.read_prices(site.id, start - pd.Timedelta(days=PriceModelConfig().fit_days) - HISTORY, start)
+    rrp = stored["rrp"] if "rrp" in stored and stored["rrp"].notna().any() else None
+    return LearnedOptions(rule=reserve_rule(site.features.spike_reserve), region=site.provider.region,
+                          select=False, history_series=rrp)
+
+
+def _shadow_days(store: HistoryStore, site_id: str, days: list[pd.Timestamp]) -> pd.DataFrame:
+    """Stored savings by local day (index: date) and candidate (columns, in candidate order; NaN: missing)."""
+    names = [c.name for c in candidates(LearnedOptions())]
+    df = store.query("SELECT day, candidate, savings FROM strategy_shadow_days WHERE site_id = ? AND day >= ? "
+                     "AND day <= ?", [site_id, days[0].date(), days[-1].date()])
+    wide = df.pivot_table(index="day", columns="candidate", values="savings", aggfunc="last") if len(df) else \
+        pd.DataFrame(columns=names)
+    wide.index = [pd.Timestamp(d).date() for d in wide.index]
+    return wide.reindex(index=[d.date() for d in days], columns=names)
+
+
+def _replay(store: HistoryStore, site: SiteConfig, first: pd.Timestamp, end: pd.Timestamp, learned: LearnedOptions,
+            table: pd.DataFrame) -> None:
+    """Replay every candidate over ``[first, end)`` from its stored SOC and store each day it completes."""
+    data = realised_data(store, site, first.tz_convert("UTC"), end)
+    spec = BatterySpec.from_site(site)
+    cfg = BacktestConfig(strategies=("lp",), workers=1, progress=False, bound=False)
+    before = (first - pd.Timedelta(days=1)).date()
+    rows = []
+    for c in candidates(learned):
+        soc = store.query("SELECT soc_end FROM strategy_shadow_days WHERE site_id = ? AND candidate = ? AND day = ?",
+                          [site.id, c.name, before])
+        start_spec = replace(spec, soc_initial=float(soc["soc_end"].iloc[0])) if len(soc) else spec
+        res = run_backtest(data, start_spec, replace(cfg, forecast=c.forecast,
+                                                     forecast_options=ForecastOptions(model_options=c.options)))
+        lp = res.intervals[res.intervals["strategy"] == "lp"]
+        local = pd.DatetimeIndex(lp["interval_start"]).tz_convert(site.timezone)
+        for d, g in lp.groupby(local.normalize()):
+            if len(g) < STEPS_PER_DAY * 0.9:  # a day the stored prices do not cover: not judged on
+                continue
+            rows.append({"site_id": site.id, "day": d.date(), "candidate": c.name,
+                         "savings": float(g["savings"].sum()), "soc_end": float(g["soc"].iloc[-1]),
+                         "replayed_at": pd.Timestamp.now(tz="UTC")})
+    if rows:
+        store.upsert("strategy_shadow_days", pd.DataFrame(rows), ["site_id", "day", "candidate"])
 def _has_choice(store: HistoryStore, site_id: str, at: pd.Timestamp) -> bool:
     df = store.query("SELECT count(*) AS n FROM strategy_selection WHERE site_id = ? AND decided_at <= ?",
                      [site_id, at.to_pydatetime()])

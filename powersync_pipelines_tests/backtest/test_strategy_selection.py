@@ -138,3 +138,20 @@ def test_the_selected_backtest_reports_its_choices_and_each_candidates_own_savin
     assert sel["trailing_days"] == 2 and sel["margin"] == 0.05
     # the run itself: the accounted window only, as a single-strategy backtest reports it
     assert result.summary["intervals"] == 4 * 288
+
+
+def test_when_the_rule_never_fires_one_replay_serves_both_learned_candidates():
+    s = rrp_series(days=9, seed=4, spikes=False)
+    s = s.clip(upper=250.0)  # nothing reaches the gate's 300 $/MWh
+    data = backtest_data(s, history_days=5, days=2)
+    result = run_selected(data, SPEC, _cfg(), _learned(), SelectionRule(trailing_days=2, margin=0.05, min_days=1))
+    daily = result.summary["selection"]["daily_savings"]
+    assert daily["learned"] == daily["learned_no_reserve"]
+    # the reuse is exact: alone, the two candidates replay to the same cent on the same data
+    costs = []
+    for c in candidates(_learned())[:2]:
+        alone = run_backtest(data, SPEC, BacktestConfig(strategies=("lp",), workers=1, progress=False,
+                                                        forecast="learned",
+                                                        forecast_options=ForecastOptions(model_options=c.options)))
+        costs.append(alone.summary["cost"])
+    assert costs[0] == costs[1]

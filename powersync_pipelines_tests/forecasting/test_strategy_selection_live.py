@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from powersync_pipelines.backtest.live_selection import select_for_site
+from powersync_pipelines.backtest.selection import SelectionRule
 from powersync_pipelines.config import load_sites
 from powersync_pipelines.defs.resources import HistoryStoreResource, SitesResource
 from powersync_pipelines.defs.strategy import strategy_selection
@@ -56,6 +58,23 @@ def test_the_asset_replays_every_candidate_and_stores_one_choice_per_local_day(t
     forced = _materialize(tmp_path, db, force=True)
     assert forced.asset_materializations_for_node("strategy_selection")[0].metadata["decided"].value == 1
     assert len(store.query("SELECT * FROM strategy_selection")) == 1
+
+
+def test_the_next_day_replays_only_the_day_not_yet_replayed(tmp_path):
+    store = HistoryStore(tmp_path / "h.duckdb")
+    _store_prices(store, "home", rrp_series(days=14, start="2024-04-28T14:00:00Z", seed=4, spike_rate=0.2))
+    site = load_sites(_sites_file(tmp_path, ["home"])).get("home")
+    rule = SelectionRule(trailing_days=3)
+    first = select_for_site(store, site, pd.Timestamp(NOW), rule)
+    before = store.query("SELECT day, candidate, replayed_at, soc_end FROM strategy_shadow_days ORDER BY day, candidate")
+    assert len(before) == 9 and first.days_seen == 3  # 3 days x 3 candidates, replayed once
+    second = select_for_site(store, site, pd.Timestamp(NOW) + pd.Timedelta(days=1), rule)
+    after = store.query("SELECT day, candidate, replayed_at, soc_end FROM strategy_shadow_days ORDER BY day, candidate")
+    assert len(after) == 12 and second.days_seen == 3
+    old = after[after["day"].astype(str) <= "2024-05-11"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old, before)  # the earlier days were not replayed again
+    assert set(after.loc[after["day"].astype(str) == "2024-05-12", "candidate"]) == set(first.savings)
+    assert second.previous == first.choice
 
 
 def test_a_site_without_stored_prices_keeps_the_default_and_says_why(tmp_path):
