@@ -140,7 +140,7 @@ class SdpPlanner(LpPlanner):
 class GreedyPlanner:
     """The heuristic, solved from scratch every ``every`` steps; in between the last plan is executed.
 
-    Why not every step: the heuristic is a Python loop (~40 ms for 576 intervals on this machine, 40x the
+    Why not every step: the heuristic is a Python loop (~40 ms for 576 intervals, 40x the
     warm LP), so a year of 5-minute greedy replans alone would take over an hour. Live, greedy is only the
     fallback when the LP fails; replanning it every 30 minutes is what such a fallback would do.
     """

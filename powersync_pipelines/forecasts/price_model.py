@@ -70,7 +70,8 @@ class PriceModelConfig:
     # Regression target clip (None: 2 x dev_clip). A tighter clip makes the mean path a more robust fit of the
     # level: with 2 x dev_clip a few spike intervals dominate the least squares and the level adapts slowly
     # after a spiky month (2025-07 window 0.10 -> 0.22 at 2000); 300 also fixes the level but stops carrying a
-    # spike in progress into the next hours. 2000 chosen in stop 20 (figures: benchmarks/bench_price_forecast.py).
+    # spike in progress into the next hours. 2000 chosen on the tuning windows and months (figures:
+    # benchmarks/bench_price_forecast.py).
     target_clip: float | None = 2000.0
     # Apply ``target_clip`` only from this many hours ahead (None: every horizon). Below it the wide default
     # clip keeps a spike in progress carried into the next hours; beyond it the tight clip keeps the level robust.
@@ -86,7 +87,7 @@ class PriceModelConfig:
     # deviation carries depends on when it happens (a spike at 17:00 runs into the evening peak, a midday one
     # fades), and one pooled fit averages that away. Each block's fit is shrunk towards the pooled fit by a
     # prior worth ``block_prior_days`` days of samples (None: no shrinkage), since a block sees only 1/12 of the
-    # window. Chosen in stop 23 on the tuning windows and months (figures: benchmarks/bench_price_forecast.py).
+    # window. Chosen on the tuning windows and months (figures: benchmarks/bench_price_forecast.py).
     issue_blocks: int = 12
     block_prior_days: float | None = 10.0
 
