@@ -111,7 +111,8 @@ def select_for_site(store: HistoryStore, site: SiteConfig, now: pd.Timestamp,
     complete = table.dropna()
     out.days_seen = float(len(complete))
     out.savings = {k: round(float(v), 4) for k, v in complete.sum().items()} if len(complete) else {}
-    out.choice = choose(out.savings, previous, rule, days_seen=out.days_seen)
+    out.choice = choose(out.savings, previous, rule, days_seen=out.days_seen,
+                        capacity_kwh=BatterySpec.from_site(site).capacity_kwh)
     out.elapsed_s = round(time.perf_counter() - t0, 3)
     if record:
         record_choice(store, site.id, end, out.day, out.choice, previous, out.savings, out.days_seen,

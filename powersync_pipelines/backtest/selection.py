@@ -37,6 +37,7 @@ from .learned import LearnedOptions
 DEFAULT_CANDIDATE = "learned"
 TRAILING_DAYS = 7.0
 MARGIN = 0.05
+MIN_GAIN_PER_KWH_DAY = 0.0
 MIN_DAYS = 2.0
 
 
@@ -45,13 +46,16 @@ class SelectionRule:
     """How the choice is made.
 
     ``trailing_days``: the realised days each candidate is replayed over; ``margin``: the current candidate is
-    left only for one whose trailing savings beat it by more than ``margin`` x |its savings| (and by more than
-    a cent); ``min_days``: with fewer realised days the default candidate is kept (nothing to judge by yet).
+    left only for one whose trailing savings beat it by more than ``margin`` x |its savings|, and by more than
+    ``min_gain_per_kwh_day`` $ per kWh of battery per realised day (a floor in the battery's own scale: in a
+    calm week every candidate saves little and a relative margin alone switches on cents); ``min_days``: with
+    fewer realised days the default candidate is kept (nothing to judge by yet).
     """
 
     trailing_days: float = TRAILING_DAYS
     margin: float = MARGIN
     min_days: float = MIN_DAYS
+    min_gain_per_kwh_day: float = MIN_GAIN_PER_KWH_DAY
 
     def __post_init__(self) -> None:
         if not 1 <= self.trailing_days <= 60:
@@ -60,6 +64,9 @@ class SelectionRule:
             raise BacktestInputError(f"selection margin {self.margin!r}: expected 0..1 (a share of the savings)")
         if not 0 <= self.min_days <= self.trailing_days:
             raise BacktestInputError(f"selection min_days {self.min_days!r}: expected 0..trailing_days")
+        if not 0 <= self.min_gain_per_kwh_day <= 1:
+            raise BacktestInputError(f"selection min_gain_per_kwh_day {self.min_gain_per_kwh_day!r}: expected "
+                                     "0..1 $ per kWh and day")
 
 
 @dataclass(frozen=True)
@@ -80,12 +87,13 @@ def candidates(learned: LearnedOptions) -> tuple[Candidate, ...]:
 
 
 def choose(trailing: Mapping[str, float], current: str | None, rule: SelectionRule = SelectionRule(),
-           days_seen: float | None = None, default: str = DEFAULT_CANDIDATE) -> str:
+           days_seen: float | None = None, default: str = DEFAULT_CANDIDATE, capacity_kwh: float = 0.0) -> str:
     """The candidate to plan with next, from each candidate's trailing realised savings ($).
 
     Keeps ``current`` (``default`` when None or no longer a candidate) unless another candidate's savings beat
     it by more than the margin; with fewer than ``rule.min_days`` realised days, ``default``. Ties go to the
     earlier candidate in ``trailing``'s order. Candidates whose savings are not finite are ignored.
+    ``capacity_kwh`` scales the rule's absolute floor (``min_gain_per_kwh_day``).
     """
     ok = {k: float(v) for k, v in trailing.items() if v is not None and np.isfinite(v)}
     if not ok or (days_seen is not None and days_seen < rule.min_days):
@@ -93,7 +101,8 @@ def choose(trailing: Mapping[str, float], current: str | None, rule: SelectionRu
     if current not in ok:
         current = default if default in ok else next(iter(ok))
     best = max(ok, key=lambda k: ok[k])  # the first of equals
-    if best != current and ok[best] - ok[current] > max(rule.margin * abs(ok[current]), 0.01):
+    floor = rule.min_gain_per_kwh_day * capacity_kwh * (days_seen if days_seen is not None else rule.trailing_days)
+    if best != current and ok[best] - ok[current] > max(rule.margin * abs(ok[current]), floor, 0.01):
         return best
     return current
 
@@ -107,7 +116,7 @@ def daily_savings(result: BacktestResult, strategy: str = "lp") -> pd.Series:
 
 
 def walk_forward(daily: pd.DataFrame, days: Sequence[pd.Timestamp], rule: SelectionRule = SelectionRule(),
-                 default: str = DEFAULT_CANDIDATE) -> pd.Series:
+                 default: str = DEFAULT_CANDIDATE, capacity_kwh: float = 0.0) -> pd.Series:
     """The choice for each local day in ``days``, from the candidates' savings on days strictly before it.
 
     ``daily``: savings per local day (index: local midnight) by candidate (columns, in candidate order); a day
@@ -119,7 +128,7 @@ def walk_forward(daily: pd.DataFrame, days: Sequence[pd.Timestamp], rule: Select
         past = daily[(daily.index < day) & (daily.index >= day - pd.Timedelta(days=rule.trailing_days))]
         seen = float(past.notna().all(axis=1).sum())
         totals = past.sum(min_count=1).to_dict()
-        current = choose(totals, current, rule, days_seen=seen, default=default)
+        current = choose(totals, current, rule, days_seen=seen, default=default, capacity_kwh=capacity_kwh)
         out[day] = current
     return pd.Series(out, name="choice", dtype=object)
 
@@ -202,7 +211,7 @@ def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, lea
         daily[c.name] = daily_savings(res)
     table = pd.DataFrame(daily)[[c.name for c in cands]]
     days = local_days(data)
-    choice = walk_forward(table, days, rule)
+    choice = walk_forward(table, days, rule, capacity_kwh=spec.capacity_kwh)
     plan = SelectionPlan(cands, tuple(d.tz_convert("UTC") for d in choice.index), tuple(choice.tolist()))
     final = replace(cfg, forecast="selected",
                     forecast_options=replace(cfg.forecast_options, model_options=plan, params=()))
@@ -213,6 +222,7 @@ def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, lea
     own = {name: float(table.loc[table.index >= days[0], name].sum()) for name in table.columns}
     result.summary["selection"] = {
         "trailing_days": rule.trailing_days, "margin": rule.margin, "min_days": rule.min_days,
+        "min_gain_per_kwh_day": rule.min_gain_per_kwh_day,
         "candidates": {c.name: {"savings": round(own[c.name], 4),
                                 "capture_ratio": round(own[c.name] / bound, 4) if bound > 1e-9 else None,
                                 "days_chosen": int(counts.get(c.name, 0))} for c in cands},

@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from ..backtest.live_selection import select_for_site
-from ..backtest.selection import MARGIN, TRAILING_DAYS, SelectionRule
+from ..backtest.selection import MARGIN, MIN_GAIN_PER_KWH_DAY, TRAILING_DAYS, SelectionRule
 from ..forecasts.strategy_choice import choice_history
 from ..pipeline import site_now
 from .resources import HistoryStoreResource, SitesResource
@@ -30,6 +30,7 @@ class StrategySelectionConfig(dg.Config):
     force: bool = False
     trailing_days: float = TRAILING_DAYS
     margin: float = MARGIN
+    min_gain_per_kwh_day: float = MIN_GAIN_PER_KWH_DAY
 
 
 @dg.asset(
@@ -42,7 +43,8 @@ class StrategySelectionConfig(dg.Config):
 def strategy_selection(context: dg.AssetExecutionContext, config: StrategySelectionConfig, sites: SitesResource,
                        history: HistoryStoreResource) -> dg.MaterializeResult:
     store = history.store()
-    rule = SelectionRule(trailing_days=config.trailing_days, margin=config.margin)
+    rule = SelectionRule(trailing_days=config.trailing_days, margin=config.margin,
+                         min_gain_per_kwh_day=config.min_gain_per_kwh_day)
     chosen = [s for s in sites.load().sites if not config.sites or s.id in config.sites]
     meta: dict[str, Any] = {}
     decided = kept = 0
