@@ -516,6 +516,38 @@ def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: fl
     return out
 
 
+def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) -> dict:
+    """One cached month planned for real with another selection rule: the choices from the month's cached
+    candidate replays (walk-forward, as ``run_selected`` makes them), then the one run that follows them."""
+    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions
+    from powersync_pipelines.backtest.battery import BatterySpec
+    from powersync_pipelines.backtest.runner import load_data, site_learned_options
+    from powersync_pipelines.backtest.selection import SelectionRule, candidates, run_choices, walk_forward
+
+    region, month = row["region"], row["month"]
+    start, end = next((a, b) for r, m, a, b in broad_months() if (r, m) == (region, month))
+    folder = _folder().replace("VIC1", region)
+    site = _site()
+    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
+    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
+    opts = ForecastOptions(params=tuple(sorted(p.items())))
+    learned = site_learned_options(opts, site, [folder])
+    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
+                         forecast_options=ForecastOptions(model_options=learned))
+    data = load_data(site, [folder], None, pd.Timestamp(start, tz=TZ).isoformat(), pd.Timestamp(end, tz=TZ).isoformat())
+    daily = pd.DataFrame({c: pd.Series(row["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
+                                                                           "persistence")})
+    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
+    days = [pd.Timestamp(d, tz=TZ) for d in row["choices"]]
+    spec = BatterySpec.from_site(site)
+    rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
+    choice = walk_forward(daily, days, rule, capacity_kwh=spec.capacity_kwh)
+    s = run_choices(data, spec, cfg, candidates(learned), choice).summary
+    counts = choice.value_counts()
+    return {"month": month, "savings": s["savings"], "capture_ratio": s["capture_ratio"],
+            "days_chosen": {c: int(counts.get(c, 0)) for c in CANDIDATES}}
+
+
 def broad_summary(rows: list[dict]) -> dict:
     """Pooled dollars, mean and worst capture, months below persistence (- 0.02), per column; the table."""
     vic = [r for r in rows if r["region"] == "VIC1"]

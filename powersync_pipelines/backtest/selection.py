@@ -187,6 +187,17 @@ def local_days(data: BacktestData) -> list[pd.Timestamp]:
     return list(pd.DatetimeIndex(w.normalize().unique()))
 
 
+def run_choices(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, cands: Sequence[Candidate],
+                choice: pd.Series, on_progress: Callable[[int], None] | None = None) -> BacktestResult:
+    """The run that plans each local day with its chosen candidate (``choice``: name by local midnight)."""
+    plan = SelectionPlan(tuple(cands), tuple(d.tz_convert("UTC") for d in choice.index), tuple(choice.tolist()))
+    final = replace(cfg, forecast="selected",
+                    forecast_options=replace(cfg.forecast_options, model_options=plan, params=()))
+    result = run_backtest(data, spec, final, on_progress=on_progress)
+    result.summary["forecast_model"] = cfg.forecast
+    return result
+
+
 def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, learned: LearnedOptions,
                  rule: SelectionRule | None = None,
                  on_progress: Callable[[int], None] | None = None) -> BacktestResult:
@@ -212,11 +223,7 @@ def run_selected(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig, lea
     table = pd.DataFrame(daily)[[c.name for c in cands]]
     days = local_days(data)
     choice = walk_forward(table, days, rule, capacity_kwh=spec.capacity_kwh)
-    plan = SelectionPlan(cands, tuple(d.tz_convert("UTC") for d in choice.index), tuple(choice.tolist()))
-    final = replace(cfg, forecast="selected",
-                    forecast_options=replace(cfg.forecast_options, model_options=plan, params=()))
-    result = run_backtest(data, spec, final, on_progress=on_progress)
-    result.summary["forecast_model"] = cfg.forecast
+    result = run_choices(data, spec, cfg, cands, choice, on_progress)
     counts = choice.value_counts()
     bound = result.summary["baseline_cost"] - result.summary["perfect_foresight_cost"]
     own = {name: float(table.loc[table.index >= days[0], name].sum()) for name in table.columns}
