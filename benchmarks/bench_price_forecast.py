@@ -600,10 +600,13 @@ def broad(fresh: bool = False, limit: int | None = None, cached_only: bool = Fal
     tuning = [r for r in vic if r["month"] not in MONTHS]  # the benchmark months are a report, never a selector
     for days in (3.0, 5.0, 7.0):  # the shadow replays reach 7 days before each month
         for margin in (0.0, 0.05, 0.1, 0.2):
-            for floor in (0.0, 0.01, 0.02, 0.05):
+            for floor in (0.0, 0.01, 0.02, 0.03, 0.05, 0.1):
                 sav = stitched(tuning, days, margin, floor)
                 screen[f"{days:g} days, margin {margin:g}, floor {floor:g} $/kWh/day"] = round(sum(sav.values()), 2)
     screen["months"] = sorted(r["month"] for r in tuning)
+    for c in CANDIDATES:  # each candidate alone over the same days, for reference
+        screen[f"always {c}"] = round(sum(sum(v for d, v in r["daily_savings"][c].items() if d in r["choices"])
+                                          for r in tuning), 2)
     summary["knob_screen_stitched_pooled"] = screen
     print(summary["table_markdown"])
     return {"rows": rows, "summary": summary}
@@ -739,7 +742,7 @@ def main() -> None:
     if "--select-months" in sys.argv:
         payload["selection_months"] = select({m: _month_bounds(m) for m in TUNING_MONTHS})
     if "--broad" in sys.argv:
-        result = broad(fresh="--fresh" in sys.argv)
+        result = broad(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
         payload["broad"] = {"summary": result["summary"],
                             "rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in result["rows"]]}
     elif "broad" in previous:
