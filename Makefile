@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test ui bench lint check-contracts clean env
+.PHONY: demo test ui bench reliability lint check-contracts clean env
 
 $(STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -26,7 +26,11 @@ demo: env
 test: env
 	$(VENV)/bin/ruff check powersync_pipelines powersync_pipelines_tests benchmarks
 	$(VENV)/bin/dg check defs
-	$(VENV)/bin/pytest -m "slow or not slow"
+	$(VENV)/bin/pytest -m "not reliability"
+
+## make reliability: the full fault campaign against the simulated devices (minutes; not part of make test)
+reliability: env
+	$(VENV)/bin/pytest -m reliability
 
 ## make ui: Dagster UI + daemon with the demo site, the simulator and the 5-minute schedule running
 ui: env

@@ -1,4 +1,4 @@
-"""Spike watch latency under the real ``dagster-daemon``: the sensor fast path vs a launched run.
+"""Spike watch latency under the real ``dagster-daemon``: the sensor commands the battery itself.
 
 For each spike a $5000/MWh interval is published on a NEMWEB-shaped feed (loopback), the daemon's spike watch
 sees it, the Sungrow simulator (Modbus TCP, loopback) is forced to discharge, then a calm interval ends it.
@@ -10,10 +10,15 @@ Measured from DuckDB ``spike_events`` (what production records):
   to the daemon's 5-s loop here; production polls every 60 s, so add up to 60 s);
 * ``end_seen_to_restored_s``: the calm price seen -> the restore verified.
 
-Run: ``python -m benchmarks.bench_spike_latency`` (env ``POWERSYNC_BENCH_SPIKES``, default 20, and
-``POWERSYNC_BENCH_RUN_SPIKES``, default 5, for the run-based path). Writes ``benchmarks/results/spike_latency.json``.
-The daemon's processes keep compiled bytecode under a temp prefix (production has .pyc files; this sandbox sets
-PYTHONDONTWRITEBYTECODE, which would otherwise make every run worker recompile dagster and overstate the run path).
+Run: ``python -m benchmarks.bench_spike_latency`` (env ``POWERSYNC_BENCH_SPIKES``, default 20). Writes
+``benchmarks/results/spike_latency.json``. The daemon's processes keep compiled bytecode under a temp prefix
+(production has .pyc files; a PYTHONDONTWRITEBYTECODE environment would make every process recompile dagster).
+
+Measured and not adopted: commanding through a launched ``spike_watch_job`` run instead of the sensor. On 2 cores
+at load 6-8, 2026-11-25, with a bytecode cache: seen -> verified median 6.17 s, worst 7.59 s (5 spikes) against
+the sensor's median 0.53 s, worst 1.03 s (20 spikes), about 11x slower; without the cache median 19.3 s, worst
+31.8 s against 0.99 s / 3.0 s. The run pays the run queue, a run-worker process and the code location's load
+before its first Modbus write. That path left the product; ``spike_watch_job`` remains as "check now".
 """
 
 from __future__ import annotations
@@ -31,11 +36,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from powersync_pipelines.control import live_store
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
-from powersync_pipelines.live import store as live_store
-from powersync_pipelines.live.harness import DaemonHarness
-from powersync_pipelines.live.nemweb_feed import NemwebFeed
+from powersync_pipelines.sim.daemon import DaemonHarness
+from powersync_pipelines.sim.nemweb_feed import NemwebFeed
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
 
 RESULTS = Path(__file__).resolve().parent / "results" / "spike_latency.json"
@@ -55,8 +60,8 @@ def _stats(values: list[float]) -> dict[str, float | int]:
             "worst": round(xs[-1], 3), "best": round(xs[0], 3), "mean": round(statistics.fmean(xs), 3)}
 
 
-def run_path(path: str, spikes: int, workdir: Path, bytecode_cache: Path | None = None) -> dict[str, Any]:
-    """``spikes`` spike/calm cycles with the spike watch in ``path`` mode (sensor | run)."""
+def run_spikes(spikes: int, workdir: Path, bytecode_cache: Path | None = None) -> dict[str, Any]:
+    """``spikes`` spike/calm cycles through the spike watch sensor."""
     workdir.mkdir(parents=True, exist_ok=True)
     with NemwebFeed() as feed:
         sim = SungrowSimulator(port=0, capacity_kwh=13.5, soc=0.9, max_charge_kw=5.0, max_discharge_kw=5.0,
@@ -72,7 +77,7 @@ def run_path(path: str, spikes: int, workdir: Path, bytecode_cache: Path | None 
             db = workdir / "bench.duckdb"
             store = HistoryStore(db)
             feed.publish({"SA1": 90.0})
-            env = {"POWERSYNC_SPIKE_WATCH_INTERVAL_S": "1", "POWERSYNC_SPIKE_PATH": path,
+            env = {"POWERSYNC_SPIKE_WATCH_INTERVAL_S": "1",
                    "POWERSYNC_AUTOMATIONS_INTERVAL_S": "3600", "POWERSYNC_REOPT_TRIGGER_INTERVAL_S": "3600"}
             published: dict[pd.Timestamp, pd.Timestamp] = {}
             failures: list[str] = []
@@ -105,7 +110,7 @@ def run_path(path: str, spikes: int, workdir: Path, bytecode_cache: Path | None 
         if start in published and pd.notna(row.verified_at):
             pub_to.append((pd.Timestamp(row.verified_at).tz_convert("UTC") - published[start]).total_seconds())
     return {
-        "path": path, "spikes_requested": spikes, "spikes_completed": int((events["status"] == "ended").sum()),
+        "path": "sensor", "spikes_requested": spikes, "spikes_completed": int((events["status"] == "ended").sum()),
         "daemon_startup_s": round(startup_s, 1), "seen_to_verified_s": _stats(seen),
         "published_to_verified_s": _stats(pub_to), "end_seen_to_restored_s": _stats(restored),
         "within_budget": all(x <= BUDGET_S for x in seen) and bool(seen), "failures": failures,
@@ -115,13 +120,11 @@ def run_path(path: str, spikes: int, workdir: Path, bytecode_cache: Path | None 
 
 def main() -> dict[str, Any]:
     spikes = int(os.environ.get("POWERSYNC_BENCH_SPIKES", "20"))
-    run_spikes = int(os.environ.get("POWERSYNC_BENCH_RUN_SPIKES", "5"))
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-spike-") as tmp:
         os.environ.setdefault("POWERSYNC_HOME", str(Path(tmp) / "home"))
         cache = Path(tmp) / "pycache"  # as in production: bytecode compiled once, reused by every run worker
-        sensor = run_path("sensor", spikes, Path(tmp) / "sensor", cache)
-        run = run_path("run", run_spikes, Path(tmp) / "run", cache) if run_spikes > 0 else None
+        sensor = run_spikes(spikes, Path(tmp) / "sensor", cache)
     result = {
         "benchmark": "spike_latency",
         "generated_at": pd.Timestamp.now(tz="UTC").isoformat(),
@@ -132,11 +135,10 @@ def main() -> dict[str, Any]:
         "setup": "real dagster-daemon (repo dagster.yaml, dequeue_interval_seconds 1), sensor min interval 1 s "
                  "(daemon loop 5 s), NEMWEB-shaped DispatchIS feed and Sungrow SH simulator on loopback",
         "sensor_path": sensor,
-        "run_path": run,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: result[k] for k in ("sensor_path", "run_path")}, indent=2))
+    print(json.dumps(result["sensor_path"], indent=2))
     return result
 
 

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "prices": "Fetch and print a provider's normalised price frame",
     "backtest": "Replay historical prices through the planner and report savings",
     "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
+    "status": "Show who holds each site's battery, the current plan slot, SOC, the last command and price freshness",
     "tariff": "Write the TOU tariff payload a site would get now",
 }
 

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import settings
 
 from powersync_pipelines.config import load_sites
+from powersync_pipelines.control.context import ControlContext
 from powersync_pipelines.paths import shared_real_data
 from powersync_pipelines.storage import HistoryStore
 
@@ -35,6 +36,12 @@ def store(tmp_path) -> HistoryStore:
 
 
 @pytest.fixture
+def ctx(store) -> ControlContext:
+    """The control layer's context (arbiter, clock, devices) on the test's store."""
+    return ControlContext(store)
+
+
+@pytest.fixture
 def demo_site():
     return load_sites().get("demo")
 
@@ -46,3 +53,10 @@ def real_data():
     if root is None:
         pytest.skip("../shared/data/real is not present on this machine")
     return root
+
+
+def lapse_holds(store: HistoryStore, site_id: str) -> None:
+    """Let the site's leases run out (as if their time had passed): the restore watch's input."""
+    with store.connect() as con:
+        con.execute("UPDATE control_ledger SET lease_until = now() - INTERVAL 1 SECOND "
+                    "WHERE site_id = ? AND status = 'held' AND lease_until IS NOT NULL", [site_id])

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..config import SiteConfig
-from .data import DT_H
+from ..optimizer.planner import PlannerSettings
+from ..timegrid import DT_H
 
 ACTION_CODES = {"IDLE": 0, "CHARGE": 1, "EXPORT": 2, "SELF_CONSUMPTION": 3}
 ACTION_NAMES = {v: k for k, v in ACTION_CODES.items()}
@@ -37,13 +39,25 @@ class BatterySpec:
 
     @classmethod
     def from_site(cls, site: SiteConfig) -> BatterySpec:
-        b = site.battery
+        """The site's battery as the live planner sees it (``PlannerSettings.from_site``), starting at its
+        configured initial SOC."""
+        s = PlannerSettings.from_site(site)
         return cls(
-            capacity_kwh=b.capacity_kwh, max_charge_kw=b.max_charge_kw, max_discharge_kw=b.max_discharge_kw,
-            charge_efficiency=b.charge_efficiency, discharge_efficiency=b.discharge_efficiency,
-            reserve=b.reserve_fraction, soc_initial=b.initial_soc_pct / 100.0,
-            export_limit_kw=site.limits.export_kw, import_limit_kw=site.limits.import_kw,
-            wear_cost_per_kwh=b.wear_cost_per_kwh,
+            capacity_kwh=s.capacity_kwh, max_charge_kw=s.max_charge_kw, max_discharge_kw=s.max_discharge_kw,
+            charge_efficiency=s.charge_efficiency, discharge_efficiency=s.discharge_efficiency, reserve=s.reserve,
+            soc_initial=site.battery.initial_soc_pct / 100.0,
+            export_limit_kw=math.inf if s.export_limit_kw is None else s.export_limit_kw,
+            import_limit_kw=math.inf if s.import_limit_kw is None else s.import_limit_kw,
+            wear_cost_per_kwh=s.wear_cost_per_kwh,
+        )
+
+    def planner_settings(self, **options: Any) -> PlannerSettings:
+        """The planner for this battery (``options``: horizon, terminal value, ... of ``PlannerSettings``)."""
+        return PlannerSettings(
+            capacity_kwh=self.capacity_kwh, max_charge_kw=self.max_charge_kw, max_discharge_kw=self.max_discharge_kw,
+            charge_efficiency=self.charge_efficiency, discharge_efficiency=self.discharge_efficiency,
+            reserve=self.reserve, export_limit_kw=self.export_limit_kw, import_limit_kw=self.import_limit_kw,
+            wear_cost_per_kwh=self.wear_cost_per_kwh, **options,
         )
 
 

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-STEP = pd.Timedelta(minutes=5)
-DT_H = 5 / 60
-STEPS_PER_DAY = 288
+from ..timegrid import STEP
 
 
 @dataclass

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
+from ..timegrid import DT_H, STEPS_PER_DAY
 from .battery import ACTION_CODES, ACTION_NAMES, NO_BATTERY, BatterySpec, apply_step
-from .data import DT_H, STEPS_PER_DAY, BacktestData
+from .data import BacktestData
 from .errors import BacktestInputError
 from .forecasts import ForecastOptions, make_forecast
 from .planners import PLANNER_STRATEGIES, make_planner, perfect_foresight_plan
@@ -160,9 +161,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     planners = [s for s in PLANNER_STRATEGIES if s in cfg.all_strategies]
     horizon = _steps(cfg.horizon_hours / 24)
     fc = make_forecast(cfg.forecast, data, cfg.forecast_options)
-    n_sc = int(getattr(fc, "n_scenarios", 0))  # a forecast issuing price scenarios (e.g. learned, scenarios=K)
-    uses_chain = bool(getattr(fc, "uses_chain", False))  # a forecast issuing a price chain (planning=sdp)
-    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every, n_sc, uses_chain)
+    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every)
              for s in planners}
     tr = {s: {k: np.zeros(m) for k in TRACE_FIELDS} for s in planners}
     soc = dict.fromkeys(planners, spec.soc_initial)
@@ -177,8 +176,6 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         t1 = time.perf_counter()
         imp, exp = fc.prices(i, horizon)
         fl, fs = fc.load_solar(i, horizon)
-        sc = fc.scenario_prices(i, horizon) if n_sc else None
-        ch = fc.price_chain(i, horizon) if uses_chain else None
         if k + 12 < m and horizon > 12:
             fc_1h[k + 12] = imp[12]
         if k + STEPS_PER_DAY < m and horizon > STEPS_PER_DAY:
@@ -187,12 +184,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         timings["forecast_s"] += t2 - t1
         for s in planners:
             t3 = time.perf_counter()
-            if sc is not None and hasattr(plans[s], "first_scenarios"):
-                act, c, d, cur = plans[s].first_scenarios(times[i], sc, fs, fl, soc[s])
-            elif ch is not None and hasattr(plans[s], "first_chain"):
-                act, c, d, cur = plans[s].first_chain(times[i], ch, fs, fl, soc[s])
-            else:
-                act, c, d, cur = plans[s].first(times[i], imp, exp, fs, fl, soc[s])
+            act, c, d, cur = plans[s].first(times[i], imp, exp, fs, fl, soc[s])
             t4 = time.perf_counter()
             plan_s[s] += t4 - t3
             o = apply_step(spec, soc[s], act, c, d, load[i], solar[i], cur)

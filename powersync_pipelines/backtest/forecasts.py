@@ -32,7 +32,8 @@ from ..forecasts.nowcast import (
     load_nowcast,
     solar_nowcast,
 )
-from .data import STEPS_PER_DAY, BacktestData
+from ..timegrid import STEPS_PER_DAY
+from .data import BacktestData
 from .errors import BacktestInputError
 from .inputs import persistence_source
 

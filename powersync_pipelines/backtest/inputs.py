@@ -24,7 +24,8 @@ import pandas as pd
 
 from ..config import RetailMapping, SiteConfig
 from ..paths import resolve_data_path
-from .data import STEP, STEPS_PER_DAY, BacktestData
+from ..timegrid import STEP, STEPS_PER_DAY
+from .data import BacktestData
 from .errors import BacktestInputError
 from .profile import map_profile, read_profile
 

@@ -58,6 +58,7 @@ from ..forecasts.price_model import (
     local_keys,
     price_scale,
 )
+from ..prices.history import read_aemo_price_and_demand
 from .data import BacktestData
 from .forecasts import ForecastOptions, PersistenceForecast, index_published, register_forecast
 from .inputs import expand_price_paths
@@ -70,8 +71,6 @@ def _history_rrp(spec: str, region: str | None) -> pd.Series:
     ``spec``: AEMO price-and-demand CSVs (file, glob or folder), or one CSV with ``interval_start`` (ISO with
     offset) and ``rrp`` columns.
     """
-    from ..prices.history import read_aemo_price_and_demand
-
     files = [f for f in expand_price_paths([spec]) if f.suffix.lower() == ".csv"]
     if len(files) == 1:
         head = files[0].open().readline()

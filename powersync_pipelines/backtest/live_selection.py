@@ -21,8 +21,9 @@ from ..forecasts.price_mapping import reserve_rule
 from ..forecasts.price_model import PriceModelConfig
 from ..forecasts.strategy_choice import current_strategy, record_choice
 from ..storage import HistoryStore
+from ..timegrid import STEPS_PER_DAY
 from .battery import BatterySpec
-from .data import STEPS_PER_DAY, BacktestData
+from .data import BacktestData
 from .engine import BacktestConfig, run_backtest
 from .errors import BacktestInputError
 from .forecasts import ForecastOptions

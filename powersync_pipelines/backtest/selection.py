@@ -27,8 +27,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..timegrid import STEPS_PER_DAY
 from .battery import BatterySpec
-from .data import STEPS_PER_DAY, BacktestData
+from .data import BacktestData
 from .engine import BacktestConfig, BacktestResult, run_backtest
 from .errors import BacktestInputError
 from .forecasts import ForecastModel, ForecastOptions, make_forecast, register_forecast

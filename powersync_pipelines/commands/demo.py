@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from ..defs.resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
     from ..paths import duckdb_path, ensure_dagster_home
     from ..prices.replay import default_replay_now
-    from ..simulation import simulated_devices
+    from ..sim.site_devices import simulated_devices
 
     site = sites.sites[0]
     fixed = args.now or (default_replay_now(site).isoformat() if site.provider.kind == "replay" else None)

@@ -34,16 +34,16 @@ def build(args: argparse.Namespace):  # noqa: ANN201 - one of three simulator cl
               "max_discharge_kw": args.max_kw, "load_kw": args.load_kw, "solar_kw": args.solar_kw,
               "time_scale": args.time_scale}
     if args.kind == "sungrow":
-        from ..devices.simulators.sungrow_sh import SungrowSimulator
+        from ..sim.sungrow_sh import SungrowSimulator
 
         return SungrowSimulator(port=1502 if args.port is None else args.port, **common)
     if args.kind == "sigenergy":
-        from ..devices.simulators.sigenergy import SigenergySimulator
+        from ..sim.sigenergy import SigenergySimulator
 
         return SigenergySimulator(port=1503 if args.port is None else args.port, **common)
     import os
 
-    from ..devices.simulators.tesla import TeslaSimulator
+    from ..sim.tesla import TeslaSimulator
 
     token = args.token or os.environ.get("POWERSYNC_TESLA_SIM_TOKEN") or "sim-token"
     return TeslaSimulator(port=8765 if args.port is None else args.port, token=token,

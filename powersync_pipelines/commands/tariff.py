@@ -21,19 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
+    from ..control.clock import Clock
     from ..prices.registry import fetch_price_frame
     from ..tariffs.periods import TariffError
-    from ..tariffs.services import ServiceError, site_now
-    from ..tariffs.settings import TariffSettingsError
     from ..tariffs.sync import build_payload, default_format
 
     try:
         site = load_sites(args.sites).get(args.site_id)
-        now = site_now(site, args.now)
+        now = Clock(fixed=args.now).site_now(site)
         fmt = args.format or default_format(site)
         prices = fetch_price_frame(site, now)
         payload = build_payload(fmt, prices, site, now)
-    except (SiteConfigError, ServiceError, TariffError, TariffSettingsError, ValueError, FileNotFoundError) as exc:
+    except (SiteConfigError, TariffError, ValueError, FileNotFoundError) as exc:
         print(f"powersync tariff: {exc}", file=sys.stderr)
         return 2
     text = json.dumps(payload, indent=2)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..paths import REPO_ROOT, ensure_dagster_home
-    from ..simulation import simulated_devices
+    from ..sim.site_devices import simulated_devices
 
     try:
         sites = load_sites(args.sites)

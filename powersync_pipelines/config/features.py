@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationInfo, field_validator
 
 from ._base import StrictModel
+from .tariff_features import ChipModeSettings, CurtailmentSettings, ExportBoostSettings
 
 Gate = tuple[tuple[float, float], ...]
 
@@ -87,12 +88,21 @@ class SpikeReserveConfig(StrictModel):
 
 class FeaturesConfig(StrictModel):
     spike_protection: bool = True
-    export_boost: dict[str, Any] = {}
-    chip_mode: dict[str, Any] = {}
-    curtailment: dict[str, Any] = {}
+    # A boost or chip-mode section that is present is on unless it says ``enabled: false``; absent means off.
+    # Curtailment is on by default: every site with solar must stop paying to export.
+    export_boost: ExportBoostSettings = ExportBoostSettings(enabled=False)
+    chip_mode: ChipModeSettings = ChipModeSettings(enabled=False)
+    curtailment: CurtailmentSettings = CurtailmentSettings()
     spike_watch: SpikeWatchConfig = SpikeWatchConfig()
     spike_reserve: SpikeReserveConfig = SpikeReserveConfig()
     demand_charge: dict[str, Any] = {}
+
+    @field_validator("export_boost", "chip_mode", mode="before")
+    @classmethod
+    def _present_means_on(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            return {"enabled": bool(v), **v}
+        return v
 
 
 class AcInverterConfig(StrictModel):

@@ -127,24 +127,11 @@ def parse_sites(data: Any, path: str | None = None) -> SitesFile:
     except ValidationError as exc:
         lines = [_describe(e, raw_sites if isinstance(raw_sites, list) else []) for e in exc.errors()]
         raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  " + "\n  ".join(lines)) from None
-    _check_feature_settings(parsed, path)
     ids = [s.id for s in parsed.sites]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise SiteConfigError(f"{path or 'sites file'}: duplicate site id(s): {', '.join(dupes)}")
     return parsed
-
-
-def _check_feature_settings(parsed: SitesFile, path: str | None) -> None:
-    """Feature sections (export boost, chip mode, curtailment) are typed by the tariffs domain; validate them
-    at load so a bad threshold fails before anything runs, not at the first tariff sync."""
-    from ..tariffs.settings import TariffSettingsError, tariff_features
-
-    for site in parsed.sites:
-        try:
-            tariff_features(site)
-        except TariffSettingsError as exc:
-            raise SiteConfigError(f"{path or 'sites file'} is invalid:\n  {exc}") from None
 
 
 def load_sites(path: str | os.PathLike[str] | None = None) -> SitesFile:

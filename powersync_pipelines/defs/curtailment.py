@@ -11,13 +11,17 @@ import dagster as dg
 import pandas as pd
 
 from ..config import SiteConfig
-from ..pipeline import site_now
+from ..control.curtailment import evaluate_curtailment, load_state
 from ..storage import HistoryStore
-from ..tariffs.curtail_actions import evaluate_curtailment, load_state
 from ..tariffs.curtailment import current_export_price, next_state
-from ..tariffs.settings import TariffSettingsError, tariff_features
 from .planning.partitions import site_partitions
-from .resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
+from .resources import (
+    BatteryFleetResource,
+    ClockResource,
+    HistoryStoreResource,
+    SitesResource,
+    control_context,
+)
 
 GROUP = "curtailment"
 WINDOW = pd.Timedelta(hours=2)
@@ -39,14 +43,14 @@ def _relevant(site: SiteConfig) -> bool:
           "the inverter. State in DuckDB `curtailment_state`, switches in `curtailment_events`.")
 def solar_curtailment(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                       clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    ctx = control_context(history, clock, fleet)
+    store = ctx.store
     meta: dict[str, Any] = {}
     failed = []
     for site_id in context.partition_keys:
         site = sites.site(site_id)
         now = clock.now(context, site)
-        run = evaluate_curtailment(site, store, _prices_around(store, site, now), now,
-                                   open_battery=lambda s=site: fleet.open(s, store))
+        run = evaluate_curtailment(ctx, site, _prices_around(store, site, now), now)
         context.log.info(f"{site_id}: {'curtailed' if run.curtailed else 'exporting'} ({run.reason})")
         meta[f"{site_id}/curtailed"] = dg.MetadataValue.bool(run.curtailed)
         meta[f"{site_id}/export_price"] = dg.MetadataValue.float(float(run.export_price)) \
@@ -77,14 +81,10 @@ def curtailment_sensor(context: dg.SensorEvaluationContext, sites: SitesResource
     for site in sites.load().sites:
         if not _relevant(site):
             continue
-        try:
-            cfg = tariff_features(site).curtailment
-        except TariffSettingsError as exc:
-            notes.append(str(exc))
-            continue
+        cfg = site.features.curtailment
         if not cfg.enabled:
             continue
-        now = site_now(site, fixed=clock.fixed_now)
+        now = clock.clock().site_now(site)
         state, applied = load_state(store, site.id)
         step = next_state(state, current_export_price(_prices_around(store, site, now), now), now, cfg)
         if step.changed or not applied:

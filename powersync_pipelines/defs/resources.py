@@ -1,23 +1,40 @@
-"""Resources: the sites file, the DuckDB history store, the battery fleet and the planning clock.
+"""Resources: the sites file, the DuckDB history store, the battery fleet's endpoints and the planning clock.
 
 This module holds only resource classes and the one ``@dg.definitions`` function that binds them (a defs
-module with a Definitions object hides its other top-level objects from the autoloader).
+module with a Definitions object hides its other top-level objects from the autoloader). Environment
+variables reach the resources unresolved (``dg.EnvVar``), so the UI shows which variable configured them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from ..config import SiteConfig, SitesFile, load_sites
-from ..paths import duckdb_path
+from ..control.clock import Clock
+from ..control.context import ControlContext
+from ..paths import duckdb_path, sites_file
 from ..storage import HistoryStore
+
+_parsed: dict[tuple[str, int, int], SitesFile] = {}
+
+
+def _sites(path: str | None) -> SitesFile:
+    """The validated sites file, parsed once per process and file version (not once per site and asset)."""
+    p = sites_file(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return load_sites(path)  # the loader says what is missing
+    key = (str(p), st.st_mtime_ns, st.st_size)
+    if key not in _parsed:
+        _parsed.clear()
+        _parsed[key] = load_sites(p)
+    return _parsed[key]
 
 
 class SitesResource(dg.ConfigurableResource):
@@ -26,7 +43,7 @@ class SitesResource(dg.ConfigurableResource):
     path: str | None = None
 
     def load(self) -> SitesFile:
-        return load_sites(self.path)
+        return _sites(self.path)
 
     def site(self, site_id: str) -> SiteConfig:
         return self.load().get(site_id)
@@ -42,47 +59,57 @@ class HistoryStoreResource(dg.ConfigurableResource):
 
 
 class BatteryFleetResource(dg.ConfigurableResource):
-    """Opens the device driver for a site. ``endpoints`` overrides host:port per site (tests, demo)."""
+    """Where each site's battery answers. ``endpoints`` overrides host:port per site (the demo's and the UI's
+    simulators listen on whatever port was free)."""
 
     endpoints: dict[str, str] = Field(default_factory=dict)
 
-    @contextmanager
-    def open(self, site: SiteConfig, store: HistoryStore | None = None) -> Iterator:
-        from ..devices.base import open_device
-
-        if site.id in self.endpoints and site.battery.host is not None:
-            host, _, port = self.endpoints[site.id].rpartition(":")
-            site = site.model_copy(update={"battery": site.battery.model_copy(update={"host": host, "port": int(port)})})
-        device = open_device(site, store)
-        try:
-            yield device
-        finally:
-            device.close()
-
 
 class ClockResource(dg.ConfigurableResource):
-    """The planning instant. ``fixed_now`` pins it (the demo); otherwise the run's creation time, so that
+    """The planning clock. ``fixed_now`` pins it (the demo); otherwise a run plans for its creation time, so that
     every asset of one run plans for the same 5-minute slot."""
 
     fixed_now: str | None = None
 
-    def now(self, context: dg.AssetExecutionContext | dg.OpExecutionContext, site: SiteConfig) -> pd.Timestamp:
-        from ..pipeline import site_now
+    def clock(self) -> Clock:
+        return Clock(fixed=self.fixed_now)
 
-        if self.fixed_now:
-            return site_now(site, fixed=self.fixed_now)
+    def now(self, context: dg.AssetExecutionContext | dg.OpExecutionContext, site: SiteConfig) -> pd.Timestamp:
         record = context.instance.get_run_record_by_id(context.run.run_id)
-        wall = pd.Timestamp(record.create_timestamp) if record is not None else pd.Timestamp.now(tz="UTC")
-        return site_now(site, wall_now=wall)
+        wall = pd.Timestamp(record.create_timestamp) if record is not None else None
+        return self.clock().site_now(site, wall)
+
+
+def control_context(history: HistoryStoreResource, clock: ClockResource, fleet: BatteryFleetResource,
+                    store: HistoryStore | None = None) -> ControlContext:
+    """The control layer's context (store, clock, arbiter, devices) from the resources."""
+    return ControlContext(store or history.store(), clock.clock(), dict(fleet.endpoints))
+
+
+def _env(name: str) -> dg.EnvVar | None:
+    """The variable, unresolved, when it is set (unset means the resource's own default)."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def _endpoints() -> dict[str, str]:
+    raw = os.environ.get("POWERSYNC_ENDPOINTS") or "{}"
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"POWERSYNC_ENDPOINTS is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError("POWERSYNC_ENDPOINTS must be a JSON object of site id -> host:port")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
-            "sites": SitesResource(path=dg.EnvVar("POWERSYNC_SITES").get_value()),
-            "history": HistoryStoreResource(path=dg.EnvVar("POWERSYNC_DUCKDB").get_value()),
-            "fleet": BatteryFleetResource(endpoints=json.loads(os.environ.get("POWERSYNC_ENDPOINTS") or "{}")),
-            "clock": ClockResource(fixed_now=dg.EnvVar("POWERSYNC_FIXED_NOW").get_value()),
+            "sites": SitesResource(path=_env("POWERSYNC_SITES")),
+            "history": HistoryStoreResource(path=_env("POWERSYNC_DUCKDB")),
+            "fleet": BatteryFleetResource(endpoints=_endpoints()),
+            "clock": ClockResource(fixed_now=_env("POWERSYNC_FIXED_NOW")),
         }
     )
+

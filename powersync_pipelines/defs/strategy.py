@@ -16,14 +16,14 @@ import pandas as pd
 
 from ..backtest.live_selection import select_for_site
 from ..backtest.selection import MARGIN, MIN_GAIN_PER_KWH_DAY, TRAILING_DAYS, SelectionRule
+from ..control.clock import Clock
 from ..forecasts.strategy_choice import choice_history
-from ..pipeline import site_now
-from .resources import HistoryStoreResource, SitesResource
+from .resources import ClockResource, HistoryStoreResource, SitesResource
 
 
 class StrategySelectionConfig(dg.Config):
-    """Which sites (empty: all); ``now`` pins the clock (ISO, tests and replays); ``force`` re-decides a stored
-    day; the trailing window and margin (defaults: the evaluated ones)."""
+    """Which sites (empty: all); ``now`` pins the clock (ISO, tests and replays; otherwise the run's clock);
+    ``force`` re-decides a stored day; the trailing window and margin (defaults: the evaluated ones)."""
 
     sites: list[str] = []
     now: str | None = None
@@ -41,7 +41,7 @@ class StrategySelectionConfig(dg.Config):
     "through the real planner) and the strategy the live blend follows; DuckDB `strategy_selection`.",
 )
 def strategy_selection(context: dg.AssetExecutionContext, config: StrategySelectionConfig, sites: SitesResource,
-                       history: HistoryStoreResource) -> dg.MaterializeResult:
+                       history: HistoryStoreResource, clock: ClockResource) -> dg.MaterializeResult:
     store = history.store()
     rule = SelectionRule(trailing_days=config.trailing_days, margin=config.margin,
                          min_gain_per_kwh_day=config.min_gain_per_kwh_day)
@@ -49,7 +49,7 @@ def strategy_selection(context: dg.AssetExecutionContext, config: StrategySelect
     meta: dict[str, Any] = {}
     decided = kept = 0
     for site in chosen:
-        now = site_now(site, fixed=config.now)
+        now = Clock(fixed=config.now).site_now(site) if config.now else clock.now(context, site)
         day = now.tz_convert(site.timezone).strftime("%Y-%m-%d")
         stored = store.query("SELECT choice FROM strategy_selection WHERE site_id = ? AND day = ?",
                              [site.id, pd.Timestamp(day).date()])

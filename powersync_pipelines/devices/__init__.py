@@ -15,9 +15,8 @@ from .base import (
     Telemetry,
     Unsupported,
     VerifyError,
-    open_device,
-    restore_expired,
 )
+from .drivers import open_device
 
 __all__ = [
     "ACTIONS",
@@ -32,5 +31,4 @@ __all__ = [
     "Unsupported",
     "VerifyError",
     "open_device",
-    "restore_expired",
 ]

@@ -10,6 +10,7 @@ command (parameters, registers/requests written, read-back, outcome) recorded in
 from __future__ import annotations
 
 import logging
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..redaction import redact
 from . import state
+from .grants import grant_owner, missing_grant
 from .locks import DeviceBusy, device_writer
 
 if TYPE_CHECKING:
@@ -116,6 +119,18 @@ def split_power(kw: float) -> tuple[float, float]:
     return (kw, 0.0) if kw >= 0 else (0.0, -kw)
 
 
+def _record(log_: dict[str, Any], key: str, value: Any) -> None:
+    """Add one write/read-back in order; a register touched again in the same command (a forced write, then
+    the safe-state restore) gets ``key #2``, ``key #3``, ... so the record keeps every value, not the last."""
+    if key not in log_:
+        log_[key] = value
+        return
+    n = 2
+    while f"{key} #{n}" in log_:
+        n += 1
+    log_[f"{key} #{n}"] = value
+
+
 class _Tx:
     """What one command wrote and read back, in order."""
 
@@ -130,10 +145,11 @@ class BatteryDevice(ABC):
 
     kind: str = "battery"
 
-    def __init__(self, site: SiteConfig, store: HistoryStore | None = None) -> None:
+    def __init__(self, site: SiteConfig, store: HistoryStore | None = None, arbitrated: bool = False) -> None:
         self.site = site
         self.cfg = site.battery
         self.store = store
+        self.arbitrated = arbitrated  # live control: every write needs the arbiter's grant (devices.grants)
         self._last: Telemetry | None = None
         self._tx: _Tx | None = None
         self._until: pd.Timestamp | None = None  # end of the forced mode being applied (drivers may use it)
@@ -193,11 +209,11 @@ class BatteryDevice(ABC):
     # ---- helpers for drivers ----
     def _wrote(self, key: str, value: Any) -> None:
         if self._tx is not None:
-            self._tx.written[key] = value
+            _record(self._tx.written, key, value)
 
     def _read_back(self, key: str, value: Any) -> None:
         if self._tx is not None:
-            self._tx.readback[key] = value
+            _record(self._tx.readback, key, value)
 
     # ---- public API ----
     def __enter__(self) -> BatteryDevice:
@@ -207,7 +223,15 @@ class BatteryDevice(ABC):
         self.close()
 
     def read_telemetry(self) -> Telemetry:
-        t = self._read_telemetry()
+        """One reading; whatever goes wrong underneath, the caller sees a ``DeviceError``."""
+        try:
+            t = self._read_telemetry()
+        except DeviceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a driver never leaks a foreign exception
+            log.warning("%s telemetry on %s: unexpected %s", self.kind, self.site.id, type(exc).__name__,
+                        exc_info=True)
+            raise DeviceError(f"{self.kind} telemetry for site {self.site.id!r}: {_describe(exc)}") from exc
         self._last = t
         return t
 
@@ -221,8 +245,16 @@ class BatteryDevice(ABC):
         name = f"apply:{action}"
         if action not in ACTIONS:
             return self._refuse(name, params, f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+        problem = number_problem(power_kw, "power", "kW", negative_ok=True)
+        if problem:
+            return self._refuse(name, params, problem)
         wall = pd.Timestamp.now(tz="UTC")
-        expires = pd.Timestamp(until) if until is not None else wall + DEFAULT_APPLY_LEASE
+        try:
+            expires = pd.Timestamp(until) if until is not None else wall + DEFAULT_APPLY_LEASE
+        except (TypeError, ValueError):
+            expires = pd.NaT
+        if expires is pd.NaT:
+            return self._refuse(name, params, f"until {until!r} is not a date-time")
         if expires.tzinfo is None:
             expires = expires.tz_localize("UTC")
         if expires <= wall:  # a replayed clock (demo, backtest): the lease runs on the wall clock
@@ -240,10 +272,11 @@ class BatteryDevice(ABC):
         direction = "charge" if action == "CHARGE" else "discharge"
         return self._command(name, params, lambda: self._force_body(name, direction, power_kw, expires, params))
 
-    def force_charge(self, duration_minutes: int = DEFAULT_FORCE_MINUTES, power_kw: float | None = None) -> CommandResult:
+    def force_charge(self, duration_minutes: int | None = DEFAULT_FORCE_MINUTES,
+                     power_kw: float | None = None) -> CommandResult:
         return self._forced("force_charge", "charge", duration_minutes, power_kw)
 
-    def force_discharge(self, duration_minutes: int = DEFAULT_FORCE_MINUTES,
+    def force_discharge(self, duration_minutes: int | None = DEFAULT_FORCE_MINUTES,
                         power_kw: float | None = None) -> CommandResult:
         return self._forced("force_discharge", "discharge", duration_minutes, power_kw)
 
@@ -253,6 +286,9 @@ class BatteryDevice(ABC):
 
     def set_backup_reserve(self, pct: float) -> CommandResult:
         params = {"percent": pct}
+        problem = number_problem(pct, "backup reserve", "%")
+        if problem:
+            return self._refuse("set_backup_reserve", params, problem)
         if not 0 <= pct <= 100:
             return self._refuse("set_backup_reserve", params, f"backup reserve {pct}% is outside 0-100 %")
 
@@ -270,8 +306,9 @@ class BatteryDevice(ABC):
 
     def set_export_limit(self, watts: float | None) -> CommandResult:
         params = {"watts": watts}
-        if watts is not None and watts < 0:
-            return self._refuse("set_export_limit", params, f"export limit {watts} W is negative")
+        problem = None if watts is None else number_problem(watts, "export limit", "W")
+        if problem:
+            return self._refuse("set_export_limit", params, problem)
 
         def body() -> None:
             self._set_export_limit(watts)
@@ -293,12 +330,7 @@ class BatteryDevice(ABC):
                 self._curtail_snapshot()  # reachable and supported?
                 self._set_export_limit(None)
                 return
-            try:
-                self._restore_curtail(saved.state)
-            except DeviceError as exc:
-                state.mark_restore_failed(self.store, saved, str(exc))
-                raise
-            state.mark_restored(self.store, saved)
+            self._restore_saved(saved, lambda: self._restore_curtail(saved.state))
         return self._command("restore_curtailment", {}, body)
 
     def battery_health(self) -> dict[str, Any]:
@@ -311,15 +343,24 @@ class BatteryDevice(ABC):
         return state.load_pending(self.store, self.site.id, slot)
 
     # ---- shared command flow ----
-    def _forced(self, name: str, direction: str, duration_minutes: int, power_kw: float | None) -> CommandResult:
-        params = {"duration_minutes": duration_minutes, "power_kw": power_kw}
-        if not MIN_FORCE_MINUTES <= duration_minutes <= MAX_FORCE_MINUTES:
-            return self._refuse(name, params, f"duration {duration_minutes} min is outside "
-                                              f"{MIN_FORCE_MINUTES}-{MAX_FORCE_MINUTES} min")
+    def _forced(self, name: str, direction: str, duration_minutes: int | None,
+                power_kw: float | None) -> CommandResult:
+        """Validate, then force. None means "not given": the rated power, the default lease. An explicit 0 is
+        never read as "not given": 0 kW is refused (it would force nothing), and so is a 0-minute lease."""
+        params: dict[str, Any] = {"duration_minutes": duration_minutes, "power_kw": power_kw}
         rated = self.cfg.max_charge_kw if direction == "charge" else self.cfg.max_discharge_kw
-        kw = rated if power_kw is None or power_kw == 0 else power_kw
-        if kw < 0:
-            return self._refuse(name, params, f"power {power_kw} kW is negative")
+        if duration_minutes is None:
+            duration_minutes = DEFAULT_FORCE_MINUTES
+        problem = duration_problem(duration_minutes)
+        if problem is None and power_kw is not None:
+            problem = number_problem(power_kw, "power", "kW")
+            if problem is None and power_kw == 0:
+                problem = (f"power 0 kW: a forced {direction} at zero power does nothing; give a power above "
+                           f"0 kW (up to the rated {rated:g} kW), or use IDLE / restore_normal")
+        if problem:
+            return self._refuse(name, params, problem)
+        kw = rated if power_kw is None else float(power_kw)
+        params["applied_minutes"] = int(duration_minutes)
         expires = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=int(duration_minutes))
         params["expires_at"] = str(expires)
         return self._command(name, params, lambda: self._force_body(name, direction, kw, expires, params))
@@ -330,6 +371,7 @@ class BatteryDevice(ABC):
         if kw > rated:
             params["clamped_to_rated_kw"] = rated
             kw = rated
+        params["applied_kw"] = kw
         tel = self._fresh_telemetry()
         if direction == "discharge":
             floor = self._reserve_floor(tel)
@@ -344,17 +386,26 @@ class BatteryDevice(ABC):
         if saved is None:
             self._normal()
             return
+        self._restore_saved(saved, lambda: self._restore_snapshot(saved.state))
+
+    def _restore_saved(self, saved: state.SavedState, write: Callable[[], None]) -> None:
+        """Write a saved state back; a failure of any kind is recorded on it (``restore_failed``, attempts
+        counted, error kept) so the restore watch retries it, and reaches the caller as a ``DeviceError``."""
         try:
-            self._restore_snapshot(saved.state)
-        except DeviceError as exc:
-            state.mark_restore_failed(self.store, saved, str(exc))
-            raise
+            write()
+        except Exception as exc:  # noqa: BLE001 - recorded, then re-raised typed
+            error = exc if isinstance(exc, DeviceError) else DeviceError(_describe(exc))
+            state.mark_restore_failed(self.store, saved, redact(error))
+            if error is exc:
+                raise
+            raise error from exc
         state.mark_restored(self.store, saved)
 
     def _rate(self, name: str, kw: float, rated: float, fn: Callable[[float], None], key: str) -> CommandResult:
         params: dict[str, Any] = {"kw": kw}
-        if kw < 0:
-            return self._refuse(name, params, f"rate {kw} kW is negative")
+        problem = number_problem(kw, "rate", "kW")
+        if problem:
+            return self._refuse(name, params, problem)
         if kw > rated:
             params["clamped_to_rated_kw"] = rated
 
@@ -378,15 +429,18 @@ class BatteryDevice(ABC):
             state.write(self.store, replace(saved, state={**saved.state, **changes}))
 
     def _guarded(self, fn: Callable[[], None]) -> None:
-        """Run a multi-write control; on failure put the battery back into its saved (safe) state."""
+        """Run a multi-write control; on any failure put the battery back into its saved (safe) state."""
         try:
             fn()
-        except DeviceError as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever broke the writes, the safe state is attempted
+            if not isinstance(exc, DeviceError):
+                log.warning("%s on %s: unexpected %s during a write", self.kind, self.site.id, type(exc).__name__,
+                            exc_info=True)
             try:
                 self._restore_body()
-            except DeviceError as exc2:
-                raise type(exc)(f"{exc}; safe-state restore also failed: {exc2}") from exc
-            raise type(exc)(f"{exc}; battery returned to its saved state") from exc
+            except Exception as exc2:  # noqa: BLE001 - reported with the first error
+                raise _noted(exc, f"safe-state restore also failed: {_describe(exc2)}") from exc
+            raise _noted(exc, "battery returned to its saved state") from exc
 
     def _fresh_telemetry(self) -> Telemetry:
         limit = self.cfg.telemetry_max_age_s
@@ -416,6 +470,8 @@ class BatteryDevice(ABC):
         self._tx = tx
         outcome, error = "ok", None
         try:
+            if lock and (why := missing_grant(self.site.id, self.arbitrated)):
+                raise CommandRefused(why)
             if lock:
                 with device_writer(self.device_key):
                     body()
@@ -427,53 +483,62 @@ class BatteryDevice(ABC):
             outcome, error = "verify_failed", str(exc)
         except (DeviceError, DeviceBusy) as exc:
             outcome, error = "error", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a command is always recorded and reported, never a traceback
+            log.warning("%s %s on %s: unexpected %s", self.kind, name, self.site.id, type(exc).__name__,
+                        exc_info=True)
+            outcome, error = "error", _describe(exc)
         finally:
             self._tx = None
+        error = redact(error) if error is not None else None
         result = CommandResult(command=name, params=params, written=tx.written, readback=tx.readback,
                                ok=outcome == "ok", error=error, outcome=outcome)
         if self.store is not None:
             result.command_id = self.store.record_command(
                 self.site.id, self.kind, name, outcome, params=params, written=tx.written, readback=tx.readback,
-                error=error,
+                error=error, owner=grant_owner(),
             )
         level = logging.INFO if result.ok else logging.WARNING
         log.log(level, "%s %s on %s: %s%s", self.kind, name, self.site.id, outcome, f" ({error})" if error else "")
         return result
 
 
-def open_device(site: SiteConfig, store: HistoryStore | None = None) -> BatteryDevice:
-    """The driver for ``site.battery.kind`` (nothing is connected until the first call)."""
-    kind = site.battery.kind
-    if kind == "sungrow_sh":
-        from .sungrow_sh import SungrowSH
-
-        return SungrowSH(site, store)
-    if kind == "sigenergy":
-        from .sigenergy import Sigenergy
-
-        return Sigenergy(site, store)
-    if kind == "tesla":
-        from .tesla import TeslaPowerwall
-
-        return TeslaPowerwall(site, store)
-    if kind == "simulated":
-        from .simulated import SimulatedBattery
-
-        return SimulatedBattery(site, store)
-    raise DeviceError(f"site {site.id!r}: unknown battery kind {kind!r}")
+# -- validation and messages ---------------------------------------------------------------------------------
+def number_problem(value: Any, what: str, unit: str, negative_ok: bool = False) -> str | None:
+    """Why ``value`` is not a usable quantity (None when it is): booleans, text, NaN and infinity are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{what} {value!r} is not a number"
+    if not math.isfinite(value):
+        return f"{what} {value} {unit} is not a finite number"
+    if value < 0 and not negative_ok:
+        return f"{what} {value} {unit} is negative"
+    return None
 
 
-def restore_expired(store: HistoryStore, site: SiteConfig, now: pd.Timestamp | None = None) -> CommandResult | None:
-    """Restore the saved state if its forced mode has expired (also after a crash: a past expiry restores now).
+def duration_problem(minutes: Any) -> str | None:
+    """Why a forced-mode duration is unusable: not a whole number of minutes, or outside the allowed range."""
+    problem = number_problem(minutes, "duration", "min")
+    if problem:
+        return problem
+    if minutes != int(minutes):
+        return f"duration {minutes} min is not a whole number of minutes"
+    if not MIN_FORCE_MINUTES <= minutes <= MAX_FORCE_MINUTES:
+        return f"duration {minutes:g} min is outside {MIN_FORCE_MINUTES}-{MAX_FORCE_MINUTES} min"
+    return None
 
-    Returns the restore's result, or None when nothing was due. A failed restore stays pending and is retried
-    on the next call.
-    """
-    now = pd.Timestamp(now) if now is not None else pd.Timestamp.now(tz="UTC")
-    if now.tzinfo is None:
-        now = now.tz_localize("UTC")
-    saved = state.load_pending(store, site.id, "forced")
-    if saved is None or not saved.expired(now):
-        return None
-    with open_device(site, store) as dev:
-        return dev.restore_normal()
+
+def _describe(exc: BaseException) -> str:
+    """A one-line account of an exception: device errors speak for themselves, others name their type."""
+    return str(exc) if isinstance(exc, DeviceError) else f"unexpected {type(exc).__name__}: {exc}"
+
+
+def _noted(exc: BaseException, note: str) -> DeviceError:
+    """``exc`` as a device error of the same kind (code kept) with ``note`` appended."""
+    if not isinstance(exc, DeviceError):
+        return DeviceError(f"{_describe(exc)}; {note}")
+    try:
+        noted = type(exc)(f"{exc}; {note}")
+    except TypeError:  # a subclass with its own constructor
+        noted = DeviceError(f"{exc}; {note}")
+    if isinstance(exc, DeviceRejected):
+        noted.code = exc.code  # type: ignore[attr-defined]
+    return noted

@@ -25,8 +25,8 @@ REG_NAMES = {v: k.lower() for k, v in vars(SIG).items() if k.isupper() and isins
 class Sigenergy(BatteryDevice):
     kind = "sigenergy"
 
-    def __init__(self, site: Any, store: Any = None) -> None:
-        super().__init__(site, store)
+    def __init__(self, site: Any, store: Any = None, arbitrated: bool = False) -> None:
+        super().__init__(site, store, arbitrated)
         cfg = self.cfg
         self.link = ModbusLink(cfg.host or "127.0.0.1", cfg.port or 502,
                                cfg.device_id if cfg.device_id is not None else SIG.PLANT_UNIT,

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from ..redaction import excerpt, redact, register
 from .base import DeviceError, DeviceRejected, DeviceUnavailable
 
 REGIONS = {r: f"https://api-{r}.sigencloud.com" for r in ("aus", "eu", "us", "apac", "cn")}
@@ -66,6 +67,7 @@ class SigenergyCloud:
                  backoff_base_s: float = 0.5, clock: Callable[[], float] = time.time) -> None:
         self.base_url = base_url.rstrip("/")
         self._username, self._password = username, password
+        register(password)
         self.attempts, self.backoff_base_s, self.clock = max(1, attempts), backoff_base_s, clock
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s)
         self._access: str | None = None
@@ -79,15 +81,23 @@ class SigenergyCloud:
 
     # -- tokens -----------------------------------------------------------------------------------------
     def _token_request(self, form: dict[str, str]) -> None:
-        r = self._http.post("/auth/oauth/token", data=form, headers={"Authorization": _BASIC})
+        register(*(form.get(k) for k in ("password", "refresh_token")))
+        try:
+            r = self._http.post("/auth/oauth/token", data=form, headers={"Authorization": _BASIC})
+        except httpx.HTTPError as exc:
+            raise DeviceUnavailable(f"Sigenergy cloud {self.base_url}: login: {type(exc).__name__}: "
+                                    f"{redact(exc)}") from None
         body = _json(r)
         data = body.get("data") if isinstance(body, dict) else None
-        if r.status_code >= 400 or not isinstance(data, dict) or not data.get("access_token"):
-            msg = (body.get("msg") or body.get("error_description") or body.get("error")) if isinstance(body, dict) else None
+        if r.status_code >= 400 or not isinstance(data, dict) or not isinstance(data.get("access_token"), str) \
+                or not data["access_token"]:
+            msg = _msg(body, "error_description", "error")
             raise DeviceRejected(f"Sigenergy cloud {self.base_url}: login refused (HTTP {r.status_code}: {msg})",
                                  r.status_code)
-        self._access, self._refresh = data["access_token"], data.get("refresh_token")
-        self._expires_at = self.clock() + float(data.get("expires_in") or 3600)
+        refresh = data.get("refresh_token")
+        self._access, self._refresh = data["access_token"], refresh if isinstance(refresh, str) else None
+        register(self._access, self._refresh)
+        self._expires_at = self.clock() + _expires_in(data.get("expires_in"))
 
     def login(self) -> None:
         self.logins += 1
@@ -121,8 +131,9 @@ class SigenergyCloud:
             token = self._ensure_token()
             try:
                 r = self._http.request(method, path, json=json, headers={"Authorization": f"Bearer {token}"})
-            except httpx.HTTPError as exc:
-                last = DeviceUnavailable(f"Sigenergy cloud {self.base_url}: {what}: {type(exc).__name__}")
+            except httpx.HTTPError as exc:  # connect error, reset, timeout
+                last = DeviceUnavailable(f"Sigenergy cloud {self.base_url}: {what}: {type(exc).__name__}: "
+                                         f"{redact(exc)}")
                 time.sleep(self._delay(attempt))
                 continue
             if r.status_code == 401 and not refreshed:
@@ -131,7 +142,7 @@ class SigenergyCloud:
                 continue
             if r.status_code == 429:
                 last = DeviceRejected(f"Sigenergy cloud {what}: rate limited (429)", 429)
-                time.sleep(min(30.0, float(r.headers.get("Retry-After") or 1)))
+                time.sleep(_retry_after(r.headers.get("Retry-After")))
                 continue
             if r.status_code >= 500:
                 last = DeviceUnavailable(f"Sigenergy cloud {what}: server error {r.status_code}")
@@ -180,10 +191,33 @@ def _json(r: httpx.Response) -> Any:
         return {}
 
 
-def _msg(body: Any) -> str:
+def _msg(body: Any, *keys: str) -> str:
+    """The server's message, redacted (it may echo what we sent: the password, a token)."""
     if isinstance(body, dict):
-        return str(body.get("msg") or body.get("message") or body.get("error") or "")[:200]
+        for key in ("msg", "message", *keys, "error"):
+            if body.get(key):
+                return excerpt(body[key], 200)
     return ""
+
+
+def _expires_in(value: Any) -> float:
+    """Token lifetime in seconds; a missing one is taken as an hour, a nonsensical one is refused."""
+    if value is None:
+        return 3600.0
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise DeviceRejected(f"Sigenergy cloud login: expires_in {excerpt(value, 40)!r} is not a number") from None
+    if not 0 <= seconds < 10 * 365 * 86400:
+        raise DeviceRejected(f"Sigenergy cloud login: expires_in {seconds!r} s is out of range")
+    return seconds
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return min(30.0, max(0.0, float(value))) if value else 1.0
+    except ValueError:
+        return 1.0
 
 
 def cloud_for_site(site: Any) -> SigenergyCloud:

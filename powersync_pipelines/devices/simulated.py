@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from .base import BatteryDevice, Telemetry, split_power
-from .simulators.physics import BatteryModel
+from .physics import BatteryModel
 
 _models: dict[str, tuple[BatteryModel, list[float], dict[str, Any]]] = {}
 _guard = threading.Lock()
@@ -22,8 +22,8 @@ _guard = threading.Lock()
 class SimulatedBattery(BatteryDevice):
     kind = "simulated"
 
-    def __init__(self, site: Any, store: Any = None) -> None:
-        super().__init__(site, store)
+    def __init__(self, site: Any, store: Any = None, arbitrated: bool = False) -> None:
+        super().__init__(site, store, arbitrated)
         b = self.cfg
         with _guard:
             if site.id not in _models:

@@ -104,7 +104,8 @@ def save_if_absent(store: HistoryStore | None, site_id: str, slot: str, device_k
     """
     current = load_pending(store, site_id, slot)
     if current is not None:
-        updated = replace(current, reason=reason, expires_at=expires_at)
+        # a new command takes control again: the lease is active (attempts and the last error stay for the record)
+        updated = replace(current, reason=reason, expires_at=expires_at, status="active")
         write(store, updated)
         return updated
     saved = SavedState(site_id=site_id, slot=slot, device_kind=device_kind, reason=reason, state=state,
@@ -118,16 +119,4 @@ def mark_restored(store: HistoryStore | None, saved: SavedState) -> None:
 
 
 def mark_restore_failed(store: HistoryStore | None, saved: SavedState, error: str) -> None:
-    write(store, replace(saved, status="restore_failed", attempts=saved.attempts + 1, last_error=error[:500]))
-
-
-def pending_expired(store: HistoryStore, now: pd.Timestamp) -> list[SavedState]:
-    """Every pending saved state whose expiry has passed (for the restore watch)."""
-    with store.connect() as con:
-        rows = con.execute(
-            "SELECT site_id, slot FROM device_saved_state WHERE status IN ('active', 'restore_failed') "
-            "AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at",
-            [pd.Timestamp(now).to_pydatetime()],
-        ).fetchall()
-    found = [load(store, r[0], r[1]) for r in rows]
-    return [s for s in found if s is not None]
+    write(store, replace(saved, status="restore_failed", attempts=saved.attempts + 1, last_error=str(error)[:500]))

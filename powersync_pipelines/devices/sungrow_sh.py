@@ -25,8 +25,8 @@ REG_NAMES = {v: k.lower() for k, v in vars(SG).items() if k.isupper() and isinst
 class SungrowSH(BatteryDevice):
     kind = "sungrow_sh"
 
-    def __init__(self, site: Any, store: Any = None) -> None:
-        super().__init__(site, store)
+    def __init__(self, site: Any, store: Any = None, arbitrated: bool = False) -> None:
+        super().__init__(site, store, arbitrated)
         cfg = self.cfg
         self.link = ModbusLink(cfg.host or "127.0.0.1", cfg.port or 502,
                                cfg.device_id if cfg.device_id is not None else 1,

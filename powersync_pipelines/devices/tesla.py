@@ -17,7 +17,16 @@ from typing import Any
 
 import pandas as pd
 
-from .base import BatteryDevice, CommandResult, DeviceError, Telemetry, Unsupported, VerifyError, split_power
+from .base import (
+    BatteryDevice,
+    CommandResult,
+    DeviceError,
+    DeviceRejected,
+    Telemetry,
+    Unsupported,
+    VerifyError,
+    split_power,
+)
 from .tesla_api import FLEET_NA, TESLEMETRY_CALLS_PER_MINUTE, TeslaClient
 from .tesla_tariff import FORCE_CODE_PREFIX, window_tariff
 
@@ -29,8 +38,8 @@ SITE_INFO_TTL_S = 60.0
 class TeslaPowerwall(BatteryDevice):
     kind = "tesla"
 
-    def __init__(self, site: Any, store: Any = None) -> None:
-        super().__init__(site, store)
+    def __init__(self, site: Any, store: Any = None, arbitrated: bool = False) -> None:
+        super().__init__(site, store, arbitrated)
         cfg = self.cfg
         self.base_url = cfg.base_url or os.environ.get("POWERSYNC_TESLA_BASE_URL") or FLEET_NA
         self.api = cfg.api or ("teslemetry" if "teslemetry" in self.base_url else "fleet")
@@ -82,24 +91,24 @@ class TeslaPowerwall(BatteryDevice):
     def _read_telemetry(self) -> Telemetry:
         live = self.client.live_status(self.site_id)
         info = self.site_info(fresh=False)
-        ts_raw = live.get("timestamp")
-        ts = pd.Timestamp(ts_raw) if ts_raw else pd.Timestamp.now(tz="UTC")
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        if "percentage_charged" not in live:
-            raise DeviceError(f"Tesla live_status for site {self.site_id}: no percentage_charged")
-        discharge, charge = split_power(float(live.get("battery_power") or 0) / 1000.0)
-        imp, exp = split_power(float(live.get("grid_power") or 0) / 1000.0)
-        pack, nameplate = live.get("total_pack_energy"), info.get("nameplate_energy")
-        soh = min(1.0, pack / nameplate) if pack and nameplate else None
+        where = f"Tesla live_status for site {self.site_id}"
+        ts = _timestamp(live.get("timestamp"), where)
+        soc_pct = _number(live, "percentage_charged", where)
+        if soc_pct is None or not 0 <= soc_pct <= 100:
+            raise DeviceRejected(f"{where}: percentage_charged is {live.get('percentage_charged')!r} "
+                                 "(expected 0-100)")
+        discharge, charge = split_power((_number(live, "battery_power", where) or 0.0) / 1000.0)
+        imp, exp = split_power((_number(live, "grid_power", where) or 0.0) / 1000.0)
+        load_w, solar_w = _number(live, "load_power", where), _number(live, "solar_power", where)
         return Telemetry(
-            ts=ts, soc=float(live["percentage_charged"]) / 100.0, soh=soh, battery_charge_kw=charge,
+            ts=ts, soc=soc_pct / 100.0, soh=_soh(live, info, where), battery_charge_kw=charge,
             battery_discharge_kw=discharge, grid_import_kw=imp, grid_export_kw=exp,
-            load_kw=float(live["load_power"]) / 1000.0 if live.get("load_power") is not None else None,
-            solar_kw=float(live["solar_power"]) / 1000.0 if live.get("solar_power") is not None else None,
+            load_kw=None if load_w is None else load_w / 1000.0,
+            solar_kw=None if solar_w is None else solar_w / 1000.0,
             mode=str(info.get("default_real_mode", "unknown")),
             raw={**{k: live.get(k) for k in ("battery_power", "grid_power", "grid_status", "island_status",
                                               "storm_mode_active", "energy_left", "total_pack_energy")},
-                 "reserve_pct": info.get("backup_reserve_percent")},
+                 "reserve_pct": _number(info, "backup_reserve_percent", f"Tesla site_info for site {self.site_id}")},
         )
 
     # -- settings as site_info shows them ------------------------------------------------------------------
@@ -279,8 +288,37 @@ class TeslaPowerwall(BatteryDevice):
     def battery_health(self) -> dict[str, Any]:
         live = self.client.live_status(self.site_id)
         info = self.site_info(fresh=True)
-        pack, nameplate = live.get("total_pack_energy"), info.get("nameplate_energy")
-        soh = min(1.0, pack / nameplate) if pack and nameplate else None
-        return {"soh": soh, "total_pack_energy_wh": pack, "nameplate_energy_wh": nameplate,
+        where = f"Tesla site {self.site_id}"
+        soh = _soh(live, info, where)
+        soc_pct = _number(live, "percentage_charged", where)
+        return {"soh": soh, "total_pack_energy_wh": _number(live, "total_pack_energy", where),
+                "nameplate_energy_wh": _number(info, "nameplate_energy", where),
                 "degradation_pct": None if soh is None else round((1 - soh) * 100, 2),
-                "soc": (live.get("percentage_charged") or 0) / 100.0}
+                "soc": None if soc_pct is None else soc_pct / 100.0}
+
+
+def _number(payload: dict[str, Any], key: str, where: str) -> float | None:
+    """A finite number from a reply (None when absent/null); text, booleans, NaN or infinity are refused."""
+    value = payload.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DeviceRejected(f"{where}: {key} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _timestamp(value: Any, where: str) -> pd.Timestamp:
+    if not value:
+        return pd.Timestamp.now(tz="UTC")
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise DeviceRejected(f"{where}: timestamp {value!r} is not a date-time ({exc})") from None
+    if ts is pd.NaT:
+        raise DeviceRejected(f"{where}: timestamp {value!r} is not a date-time")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _soh(live: dict[str, Any], info: dict[str, Any], where: str) -> float | None:
+    pack, nameplate = _number(live, "total_pack_energy", where), _number(info, "nameplate_energy", where)
+    return min(1.0, pack / nameplate) if pack and nameplate and nameplate > 0 and pack > 0 else None

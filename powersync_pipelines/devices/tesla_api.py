@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from ..redaction import excerpt, redact, register, request_secrets, response_excerpt
 from .base import DeviceRejected, DeviceUnavailable
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class TeslaClient:
         self.base_url = base_url.rstrip("/")
         self.attempts, self.backoff_base_s, self.max_retry_after_s = max(1, attempts), backoff_base_s, max_retry_after_s
         self.limiter = RateLimiter(rate_limit_per_minute, rate_period_s) if rate_limit_per_minute else None
+        register(token)
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout_s,
                                   headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
         self.calls = 0
@@ -113,8 +115,8 @@ class TeslaClient:
             self.calls += 1
             try:
                 r = self._http.request(method, path, json=json, params=params)
-            except httpx.HTTPError as exc:  # connect error, timeout: the cloud is unreachable
-                last = DeviceUnavailable(f"Tesla API {self.base_url}: {what}: {type(exc).__name__}: {exc}")
+            except httpx.HTTPError as exc:  # connect error, reset, timeout: the cloud is unreachable
+                last = DeviceUnavailable(f"Tesla API {self.base_url}: {what}: {type(exc).__name__}: {redact(exc)}")
                 time.sleep(self._delay(attempt))
                 continue
             finally:
@@ -122,7 +124,7 @@ class TeslaClient:
                     self.limiter.done(cell)
             status = r.status_code
             if status < 400:
-                body = r.json() if r.content else {}
+                body = _json_body(r, what)
                 return body.get("response", body) if isinstance(body, dict) else body
             detail = _error_text(r)
             if status == 401:
@@ -149,13 +151,16 @@ class TeslaClient:
 
     # -- energy endpoints ---------------------------------------------------------------------------------
     def products(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/api/1/products") or [])
+        found = _expect(self.request("GET", "/api/1/products") or [], list, "GET /api/1/products")
+        return [p for p in found if isinstance(p, dict)]
 
     def site_info(self, site_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/site_info"))
+        path = f"/api/1/energy_sites/{site_id}/site_info"
+        return _expect(self.request("GET", path), dict, f"GET {path}")
 
     def live_status(self, site_id: str) -> dict[str, Any]:
-        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/live_status"))
+        path = f"/api/1/energy_sites/{site_id}/live_status"
+        return _expect(self.request("GET", path), dict, f"GET {path}")
 
     def set_operation(self, site_id: str, mode: str) -> Any:
         return self.request("POST", f"/api/1/energy_sites/{site_id}/operation", json={"default_real_mode": mode})
@@ -181,17 +186,38 @@ class TeslaClient:
                          time_zone: str | None = None) -> dict[str, Any]:
         params = {k: v for k, v in {"kind": kind, "period": period, "start_date": start_date,
                                     "end_date": end_date, "time_zone": time_zone}.items() if v is not None}
-        return dict(self.request("GET", f"/api/1/energy_sites/{site_id}/calendar_history", params=params))
+        path = f"/api/1/energy_sites/{site_id}/calendar_history"
+        return _expect(self.request("GET", path, params=params), dict, f"GET {path}")
+
+
+def _expect(value: Any, kind: type, what: str) -> Any:
+    """The reply's ``response`` member has the shape the endpoint documents, or the call is refused clearly."""
+    if not isinstance(value, kind):
+        raise DeviceRejected(f"Tesla API {what}: expected a JSON {kind.__name__} in 'response', "
+                             f"got {type(value).__name__}: {excerpt(value, 120)!r}")
+    return value
+
+
+def _json_body(r: httpx.Response, what: str) -> Any:
+    """A success reply's JSON (an empty body is ``{}``); anything else is the device's error, not a crash."""
+    if not r.content:
+        return {}
+    try:
+        return r.json()
+    except ValueError:
+        raise DeviceRejected(f"Tesla API {what}: HTTP {r.status_code} reply is not JSON: "
+                             f"{response_excerpt(r, 120)!r}", r.status_code) from None
 
 
 def _error_text(r: httpx.Response) -> str:
+    """The server's error message, redacted: an echoing server may send our own token back."""
     try:
         body = r.json()
     except ValueError:
-        return r.text[:200] or r.reason_phrase
+        return response_excerpt(r)
     if isinstance(body, dict):
-        return str(body.get("error_description") or body.get("error") or body)[:200]
-    return str(body)[:200]
+        body = body.get("error_description") or body.get("error") or body
+    return excerpt(body, 200, request_secrets(r.request))
 
 
 def _retry_after(r: httpx.Response) -> float:

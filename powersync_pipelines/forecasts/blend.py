@@ -33,11 +33,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..timegrid import HORIZON_STEPS, STEP
 from .price_mapping import RetailMap, SpikeReserveRule, reserve_gate_open
-from .price_model import STEP, FittedPriceModel, PriceModelError, price_scale
+from .price_model import FittedPriceModel, PriceModelError, price_scale
 from .strategy_choice import STRATEGIES
 
-HORIZON_STEPS = 576
 PROVENANCE = ("provider", "learned", "filled")
 
 

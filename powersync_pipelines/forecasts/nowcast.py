@@ -17,7 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
-STEPS_PER_HOUR = 12
+from ..timegrid import STEPS_PER_HOUR
+
 RECENT_STEPS = 6  # the last half hour of 5-minute measurements
 LOAD_NOWCAST_HOURS = 0.5  # e-folding time of the load difference
 SOLAR_NOWCAST_HOURS = 4.0  # e-folding time of the solar ratio's departure from 1

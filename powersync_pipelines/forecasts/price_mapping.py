@@ -65,7 +65,7 @@ from ..config.features import (
     SpikeReserveConfig,
     check_gate,
 )
-from .price_model import STEPS_PER_DAY
+from ..timegrid import STEPS_PER_DAY
 
 __all__ = ["EPISODE_GATE", "QUIET_THRESHOLD_PER_MWH", "RESERVE_GATE", "RESERVE_HORIZON_HOURS", "RESERVE_SIDE",
            "RESERVE_SIDES", "RESERVE_WEIGHT", "SPIKE_THRESHOLD_PER_MWH", "RetailMap", "SpikeReserveRule",

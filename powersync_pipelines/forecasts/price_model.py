@@ -34,9 +34,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-STEP = pd.Timedelta(minutes=5)
-STEPS_PER_DAY = 288
-HORIZON_STEPS = 576  # 48 h at 5 minutes
+from ..timegrid import HORIZON_STEPS, STEP, STEPS_PER_DAY
+
 QUANTILES = (0.1, 0.5, 0.9)
 # Horizon buckets (in 5-minute steps) for residual quantiles: 0-1 h, 1-3 h, 3-6 h, 6-12 h, 12-24 h, 24-48 h.
 BUCKET_EDGES = (0, 12, 36, 72, 144, 288, 10**9)

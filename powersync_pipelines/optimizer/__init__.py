@@ -4,6 +4,7 @@ Pure domain code (no Dagster). ``solve()`` plans one problem; ``Replanner`` re-s
 for live replans and the backtest.
 """
 
+from .planner import Planner, PlannerSettings
 from .problem import BatteryParams, DemandCharge, EvRequirement, OptimizationProblem, ProblemError
 from .replanner import Replanner, ReplanResult
 from .result import ACTION_TOL_KW, ScheduleResult
@@ -15,6 +16,8 @@ __all__ = [
     "DemandCharge",
     "EvRequirement",
     "OptimizationProblem",
+    "Planner",
+    "PlannerSettings",
     "ProblemError",
     "ReplanResult",
     "Replanner",

@@ -234,7 +234,7 @@ class Replanner:
         if out.status == "optimal":
             if npd < len(slots):
                 _trim(out, npd)
-            plan = expand_outcome(solar, load, e0, agg, out)
+            plan = expand_outcome(solar, load, e0, agg, out, self.export_limit)
             status, solver = "optimal", "lp"
             objective = out.objective
         elif out.status == "infeasible":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -123,11 +124,14 @@ def _period_ev(ev_max: np.ndarray, agg: Aggregator) -> np.ndarray:
     return np.minimum.reduceat(ev_max, agg.bounds[:-1]) if not agg.trivial else ev_max
 
 
-def expand_outcome(solar_kw: np.ndarray, load_kw: np.ndarray, e0: float, agg: Aggregator, out: LpOutcome) -> Plan:
+def expand_outcome(solar_kw: np.ndarray, load_kw: np.ndarray, e0: float, agg: Aggregator, out: LpOutcome,
+                   export_limit_kw: float = math.inf) -> Plan:
     """Period energies → interval powers on the original grid (balance recomputed per interval).
 
     Within a coarse period the battery power is constant, curtailment follows the solar shape, and grid
     import/export is re-netted per interval, so every interval balances exactly; SOC is linear in between.
+    The period respects the export limit on average; an interval whose solar peaks above that average is
+    clipped to the limit by curtailing the excess, as the inverter's export limiter does.
     """
     assert out.imp is not None and out.soc is not None
     n = len(load_kw)
@@ -143,6 +147,9 @@ def expand_outcome(solar_kw: np.ndarray, load_kw: np.ndarray, e0: float, agg: Ag
     frac = np.divide(out.cur, sol_mean, out=np.zeros_like(out.cur), where=sol_mean > 1e-12)
     cur = np.clip(agg.expand(frac), 0.0, 1.0) * solar_kw
     g = load_kw - solar_kw + cur + chg - dis + ev
+    over = np.minimum(np.maximum(-g - export_limit_kw, 0.0), solar_kw - cur) if math.isfinite(export_limit_kw) else 0.0
+    cur = cur + over
+    g = g + over
     imp, exp = np.maximum(g, 0.0), np.maximum(-g, 0.0)
     soc_start_p = np.concatenate([[e0], soc_end[:-1]])
     pos = np.arange(n) - agg.bounds[agg.period_of] + 1
@@ -243,7 +250,8 @@ def solve(problem: OptimizationProblem, horizon: str = "full", solver: str = "lp
         out, agg = _lp(prep, horizon, time_limit_s)
         lp_periods = agg.n_periods
         if out.status == "optimal":
-            plan, status, used = expand_outcome(problem.solar_kw, problem.load_kw, prep.e0, agg, out), "optimal", "lp"
+            plan = expand_outcome(problem.solar_kw, problem.load_kw, prep.e0, agg, out, problem.export_limit_kw)
+            status, used = "optimal", "lp"
             repaired = out.repaired_intervals
             lp_objective = out.objective
         elif out.status == "infeasible":

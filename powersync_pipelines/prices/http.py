@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from ..redaction import redact, register, response_excerpt, safe_url
 from .errors import PriceDataError
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,7 @@ def make_client(timeout_s: float = 20.0, connect_timeout_s: float = 5.0,
 
 def _redact(url: httpx.URL | str) -> str:
     """The URL without its query string (query strings can carry keys on some APIs)."""
-    u = httpx.URL(str(url))
-    return str(u.copy_with(query=None))
+    return safe_url(url)
 
 
 def request(client: httpx.Client, provider: str, method: str, url: str, *,
@@ -105,7 +105,7 @@ def request(client: httpx.Client, provider: str, method: str, url: str, *,
             problem = "timeout"
             retry_after = None
         except httpx.TransportError as exc:
-            last = f"cannot reach {_redact(url)}: {type(exc).__name__}: {exc}"
+            last = f"cannot reach {_redact(url)}: {type(exc).__name__}: {redact(exc)}"
             problem = "unreachable"
             retry_after = None
         else:
@@ -119,7 +119,7 @@ def request(client: httpx.Client, provider: str, method: str, url: str, *,
                 return resp
             if resp.status_code not in RETRY_STATUSES:
                 raise PriceDataError(provider, "http_error",
-                                     f"HTTP {resp.status_code} from {_redact(resp.url)}: {resp.text[:200]!r}")
+                                     f"HTTP {resp.status_code} from {_redact(resp.url)}: {response_excerpt(resp)!r}")
             problem = "rate_limited" if resp.status_code == 429 else "server_error"
             last = f"HTTP {resp.status_code} from {_redact(resp.url)}"
             retry_after = resp.headers.get("Retry-After")
@@ -165,4 +165,5 @@ def bearer(token_env: str | None, provider: str) -> dict[str, str]:
     token = os.environ.get(token_env, "").strip()
     if not token:
         raise PriceDataError(provider, "token_missing", f"environment variable {token_env} is not set")
+    register(token)
     return {"Authorization": f"Bearer {token}"}

@@ -166,6 +166,14 @@ class HistoryStore:
         meta = self.query(
             "SELECT * FROM plans WHERE site_id = ? ORDER BY created_at DESC, plan_start DESC LIMIT 1", [site_id]
         )
+        return self._plan_rows(site_id, meta)
+
+    def read_plan(self, site_id: str, plan_id: str) -> tuple[dict[str, Any], pd.DataFrame] | None:
+        """One stored plan (summary, intervals), or None: a run acts on the plan of its own slot, never an older one."""
+        meta = self.query("SELECT * FROM plans WHERE site_id = ? AND plan_id = ?", [site_id, plan_id])
+        return self._plan_rows(site_id, meta)
+
+    def _plan_rows(self, site_id: str, meta: pd.DataFrame) -> tuple[dict[str, Any], pd.DataFrame] | None:
         if meta.empty:
             return None
         m = meta.iloc[0].to_dict()
@@ -179,14 +187,16 @@ class HistoryStore:
     def record_command(self, site_id: str, device_kind: str, command: str, outcome: str, *,
                        params: dict[str, Any] | None = None, written: Any = None, readback: Any = None,
                        error: str | None = None, interval_start: pd.Timestamp | None = None,
-                       command_id: str | None = None, issued_at: pd.Timestamp | None = None) -> str:
-        """Append one command record (its id is returned; passing the same id replaces the record)."""
+                       command_id: str | None = None, issued_at: pd.Timestamp | None = None,
+                       owner: str | None = None) -> str:
+        """Append one command record (its id is returned; passing the same id replaces the record). ``owner`` is
+        whom the write was made for (the arbiter's grant; None for reads and unarbitrated drivers)."""
         cid = command_id or uuid.uuid4().hex
         row = {
             "command_id": cid, "site_id": site_id, "interval_start": interval_start,
             "issued_at": issued_at or pd.Timestamp.now(tz="UTC"), "device_kind": device_kind, "command": command,
             "params": json.dumps(params or {}, default=str), "written": json.dumps(written, default=str),
-            "readback": json.dumps(readback, default=str), "outcome": outcome, "error": error,
+            "readback": json.dumps(readback, default=str), "outcome": outcome, "error": error, "owner": owner,
         }
         self.upsert("commands", pd.DataFrame([row]), ["command_id"])
         return cid

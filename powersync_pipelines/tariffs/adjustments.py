@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import SiteConfig
-from .settings import ChipModeSettings, ExportBoostSettings, TariffFeatures, tariff_features
+from ..config.tariff_features import ChipModeSettings, ExportBoostSettings, TariffFeatures, tariff_features
 
 REAL_COLUMNS = ("import_price_real", "export_price_real")
 

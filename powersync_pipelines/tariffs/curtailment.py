@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from .settings import CurtailmentSettings
+from ..config.tariff_features import CurtailmentSettings
 
 
 @dataclass(frozen=True)

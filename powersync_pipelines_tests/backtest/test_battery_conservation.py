@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from powersync_pipelines.backtest import apply_step
 from powersync_pipelines.backtest.battery import ACTION_CODES, NO_BATTERY
-from powersync_pipelines.backtest.data import DT_H
+from powersync_pipelines.timegrid import DT_H
 
 from ._synthetic import spec
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from powersync_pipelines.config import SiteConfig, parse_sites
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 
 
 def make_site(battery: dict[str, Any], site_id: str = "t1") -> SiteConfig:
@@ -34,7 +34,7 @@ def sungrow_site(sungrow_sim: SungrowSimulator) -> SiteConfig:
 
 @pytest.fixture
 def sigen_sim():
-    from powersync_pipelines.devices.simulators.sigenergy import SigenergySimulator
+    from powersync_pipelines.sim.sigenergy import SigenergySimulator
 
     sim = SigenergySimulator(port=0, soc=0.5, load_kw=1.0, solar_kw=0.0, time_scale=0.0)
     sim.start()
@@ -49,7 +49,7 @@ def sigen_site(sigen_sim) -> SiteConfig:
 
 @pytest.fixture
 def tesla_sim():
-    from powersync_pipelines.devices.simulators.tesla import TeslaSimulator
+    from powersync_pipelines.sim.tesla import TeslaSimulator
 
     sim = TeslaSimulator(port=0, soc=0.5, load_kw=1.0, token="test-token-123", time_scale=0.0)
     sim.start()

@@ -6,9 +6,9 @@ import pytest
 
 from powersync_pipelines.devices.base import DeviceRejected
 from powersync_pipelines.devices.sigenergy_cloud import SigenergyCloud, encrypt_password, tariff_body
-from powersync_pipelines.devices.simulators.sigenergy_cloud import SigenergyCloudSimulator
-from powersync_pipelines.devices.simulators.tesla import SITE_ID, TeslaSimulator
 from powersync_pipelines.devices.tesla_api import RateLimiter, TeslaClient
+from powersync_pipelines.sim.sigenergy_cloud import SigenergyCloudSimulator
+from powersync_pipelines.sim.tesla import SITE_ID, TeslaSimulator
 
 DAY = [("00:00", "12:00", 25.0), ("12:00", "24:00", 31.5)]
 SELL = [("00:00", "24:00", 5.0)]

@@ -18,7 +18,7 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
     link = ModbusLink("127.0.0.1", 1, 1, backoff_base_s=0.5, backoff_max_s=10.0)
     caps = []
     for failures in (1, 2, 3, 4, 8):
-        link._failures = failures
+        link._ep.failures = failures
         samples = [link._backoff_delay() for _ in range(200)]
         cap = min(10.0, 0.5 * 2 ** (failures - 1))
         assert all(cap / 2 <= s <= cap for s in samples)

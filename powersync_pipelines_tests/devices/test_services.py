@@ -7,16 +7,15 @@ import json
 import os
 import subprocess
 import sys
-import time
-from dataclasses import replace
 
-import pandas as pd
 import pytest
 import yaml
 
 from powersync_pipelines.cli import main as cli_main
+from powersync_pipelines.control.services import ServiceInputError, run_service
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.devices.services import ServiceInputError, run_service
+
+from ..conftest import lapse_holds
 
 
 @pytest.mark.parametrize(
@@ -34,77 +33,78 @@ from powersync_pipelines.devices.services import ServiceInputError, run_service
         ("sungrow_restore_normal", {}, [SG.COMMAND, SG.FORCED_POWER, SG.EMS_MODE]),
     ],
 )
-def test_sungrow_service_writes_exactly_its_registers(sungrow_sim, sungrow_site, store, name, params, registers):
+def test_sungrow_service_writes_exactly_its_registers(sungrow_sim, sungrow_site, store, name, params, registers, ctx):
     if name.endswith("restore_normal"):
         sungrow_sim.set(EMS_MODE=2, COMMAND=SG.CMD_CHARGE, FORCED_POWER=1000)
-    out = run_service(name, sungrow_site, params, store)
+    out = run_service(name, sungrow_site, params, ctx)
     assert out["ok"], out["error"]
     assert sungrow_sim.written_addresses() == registers
     assert out["written"] == out["readback"]
     assert store.query("SELECT outcome FROM commands")["outcome"].tolist() == ["ok"]
 
 
-def test_sungrow_service_values(sungrow_sim, sungrow_site, store):
-    run_service("sungrow_set_charge_rate", sungrow_site, {"kw": 3.3}, store)
-    run_service("sungrow_set_export_limit", sungrow_site, {"watts": "1200"}, store)
+def test_sungrow_service_values(sungrow_sim, sungrow_site, store, ctx):
+    run_service("sungrow_set_charge_rate", sungrow_site, {"kw": 3.3}, ctx)
+    run_service("sungrow_set_export_limit", sungrow_site, {"watts": "1200"}, ctx)
     h = sungrow_sim.state["holding"]
     assert (h[SG.MAX_CHARGE_POWER], h[SG.EXPORT_LIMIT], h[SG.EXPORT_SWITCH]) == (330, 1200, SG.ON)
 
 
-def test_sigenergy_generic_services(sigen_sim, sigen_site, store):
-    assert run_service("force_charge", sigen_site, {"kw": 2.0}, store)["ok"]
+def test_sigenergy_generic_services(sigen_sim, sigen_site, store, ctx):
+    assert run_service("force_charge", sigen_site, {"kw": 2.0}, ctx)["ok"]
     assert sigen_sim.written_addresses() == [40032, 40029, 40031]
     sigen_sim.clear_log()
-    assert run_service("set_backup_reserve", sigen_site, {"percent": 30}, store)["ok"]
+    assert run_service("set_backup_reserve", sigen_site, {"percent": 30}, ctx)["ok"]
     assert sigen_sim.written_addresses() == [40046]
     sigen_sim.clear_log()
-    assert run_service("restore_normal", sigen_site, {}, store)["ok"]
+    assert run_service("restore_normal", sigen_site, {}, ctx)["ok"]
     assert sigen_sim.written_addresses() == [40032, 40031, 40029]
-    assert run_service("sync_battery_health", sigen_site, {}, store)["health"]["soh"] == pytest.approx(0.98)
+    assert run_service("sync_battery_health", sigen_site, {}, ctx)["health"]["soh"] == pytest.approx(0.98)
 
 
-def test_tesla_services_send_exactly_their_requests(tesla_sim, tesla_site, store):
-    assert run_service("set_operation_mode", tesla_site, {"mode": "autonomous"}, store)["ok"]
-    assert run_service("set_grid_export", tesla_site, {"export": "never"}, store)["ok"]
-    assert run_service("set_grid_charging", tesla_site, {"enabled": "false"}, store)["ok"]
-    assert run_service("set_backup_reserve", tesla_site, {"percent": 45}, store)["ok"]
+def test_tesla_services_send_exactly_their_requests(tesla_sim, tesla_site, store, ctx):
+    assert run_service("set_operation_mode", tesla_site, {"mode": "autonomous"}, ctx)["ok"]
+    assert run_service("set_grid_export", tesla_site, {"export": "never"}, ctx)["ok"]
+    assert run_service("set_grid_charging", tesla_site, {"enabled": "false"}, ctx)["ok"]
+    assert run_service("set_backup_reserve", tesla_site, {"percent": 45}, ctx)["ok"]
     assert tesla_sim.posts() == [
         ("operation", {"default_real_mode": "autonomous"}),
         ("grid_import_export", {"customer_preferred_export_rule": "never"}),
         ("grid_import_export", {"disallow_charge_from_grid_with_solar_installed": True}),
         ("backup", {"backup_reserve_percent": 45}),
     ]
-    hist = run_service("get_calendar_history", tesla_site, {"period": "day"}, store)
+    hist = run_service("get_calendar_history", tesla_site, {"period": "day"}, ctx)
     assert hist["ok"] and any(p.endswith("calendar_history") for _, p, _ in tesla_sim.requests)
-    health = run_service("sync_battery_health", tesla_site, {}, store)
+    health = run_service("sync_battery_health", tesla_site, {}, ctx)
     assert health["health"]["soh"] == pytest.approx(0.93) and health["health"]["degradation_pct"] == pytest.approx(7.0)
 
 
-def test_services_a_kind_does_not_have_say_so(sungrow_site, tesla_site, sigen_site, store):
+def test_services_a_kind_does_not_have_say_so(sungrow_site, tesla_site, sigen_site, store, ctx):
     with pytest.raises(ServiceInputError, match="Tesla Powerwall.*sungrow_sh battery"):
-        run_service("set_operation_mode", sungrow_site, {"mode": "autonomous"}, store)
+        run_service("set_operation_mode", sungrow_site, {"mode": "autonomous"}, ctx)
     with pytest.raises(ServiceInputError, match="Sungrow SH.*tesla battery"):
-        run_service("sungrow_force_charge", tesla_site, {}, store)
+        run_service("sungrow_force_charge", tesla_site, {}, ctx)
     with pytest.raises(ServiceInputError, match="no such control"):
-        run_service("get_calendar_history", sigen_site, {}, store)
+        run_service("get_calendar_history", sigen_site, {}, ctx)
     with pytest.raises(ServiceInputError, match="needs --percent"):
-        run_service("set_backup_reserve", sigen_site, {}, store)
+        run_service("set_backup_reserve", sigen_site, {}, ctx)
     with pytest.raises(ServiceInputError, match="unknown service"):
-        run_service("make_coffee", sigen_site, {}, store)
+        run_service("make_coffee", sigen_site, {}, ctx)
 
 
-def test_tesla_rate_charge_service_is_refused(tesla_site, tesla_sim, store):
-    out = run_service("force_discharge", tesla_site, {"duration_minutes": 5}, store)
-    assert not out["ok"] and out["outcome"] == "refused" and "15-240" in out["error"]
+def test_a_duration_outside_15_to_240_minutes_is_refused_before_anything_is_written(tesla_site, tesla_sim, ctx):
+    for minutes in (0, 5, 241):
+        with pytest.raises(ServiceInputError, match="--duration-minutes must be"):
+            run_service("force_discharge", tesla_site, {"duration_minutes": minutes}, ctx)
+    with pytest.raises(ServiceInputError, match="--kw must be > 0"):
+        run_service("force_discharge", tesla_site, {"kw": 0}, ctx)
+    assert tesla_sim.posts() == []
 
 
-def test_service_runs_an_expired_restore_first(sungrow_sim, sungrow_site, store):
-    from powersync_pipelines.devices import state
-
-    assert run_service("force_charge", sungrow_site, {"duration_minutes": 15}, store)["ok"]
-    saved = state.load_pending(store, sungrow_site.id, "forced")
-    state.write(store, replace(saved, expires_at=pd.Timestamp.now(tz="UTC") - pd.Timedelta(minutes=1)))
-    out = run_service("set_backup_reserve", sungrow_site, {"percent": 12}, store)
+def test_service_runs_an_expired_restore_first(sungrow_sim, sungrow_site, store, ctx):
+    assert run_service("force_charge", sungrow_site, {"duration_minutes": 15}, ctx)["ok"]
+    lapse_holds(store, sungrow_site.id)
+    out = run_service("set_backup_reserve", sungrow_site, {"percent": 12}, ctx)
     assert out["expired_restore"] == "ok" and sungrow_sim.state["ems_mode"] == 0
 
 
@@ -190,30 +190,33 @@ def test_simulate_command_rejects_bad_input(capsys):
 # -- Dagster ------------------------------------------------------------------------------------------------
 def test_dagster_service_job_against_the_simulator(sungrow_sim, sungrow_site, tmp_path):
     from powersync_pipelines.defs import services as S
-    from powersync_pipelines.defs.resources import BatteryFleetResource, HistoryStoreResource, SitesResource
+    from powersync_pipelines.defs.resources import (
+        BatteryFleetResource,
+        ClockResource,
+        HistoryStoreResource,
+        SitesResource,
+    )
     from powersync_pipelines.storage import HistoryStore
 
     sites = _sites_file(tmp_path, sungrow_site)
     db = tmp_path / "dg.duckdb"
     resources = {"sites": SitesResource(path=sites), "history": HistoryStoreResource(path=str(db)),
-                 "fleet": BatteryFleetResource()}
-    res = S.service_sungrow_force_charge_job.execute_in_process(
+                 "fleet": BatteryFleetResource(), "clock": ClockResource()}
+    res = S.service_job("sungrow_force_charge").execute_in_process(
         run_config={"ops": {"sungrow_force_charge_op": {"config": {"site_id": "t1", "kw": 2.5,
                                                                    "duration_minutes": 15}}}},
         resources=resources)
     assert res.success
     assert (sungrow_sim.state["ems_mode"], sungrow_sim.state["forced_power_w"]) == (2, 2500)
-    bad = S.service_set_operation_mode_job.execute_in_process(
+    bad = S.service_job("set_operation_mode").execute_in_process(
         run_config={"ops": {"set_operation_mode_op": {"config": {"site_id": "t1", "mode": "autonomous"}}}},
         resources=resources, raise_on_error=False)
     assert not bad.success
-    # the restore watch finds nothing due now; after expiry the restore job puts the state back
+    # the restore watch finds nothing due now; after the lease lapses the restore job puts the state back
     from powersync_pipelines.devices import state
 
     store = HistoryStore(db)
-    saved = state.load_pending(store, "t1", "forced")
-    state.write(store, replace(saved, expires_at=pd.Timestamp.now(tz="UTC") - pd.Timedelta(seconds=1)))
-    time.sleep(0.01)
+    lapse_holds(store, "t1")
     restored = S.battery_restore_expired_job.execute_in_process(resources=resources)
     assert restored.success and sungrow_sim.state["ems_mode"] == 0
     assert state.load_pending(store, "t1", "forced") is None

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-
-import pandas as pd
 import pytest
 
-from powersync_pipelines.devices import open_device, restore_expired
+from powersync_pipelines.devices import open_device
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.storage import HistoryStore
 
 
 @pytest.mark.parametrize("code", [2, 4, 6])
@@ -70,58 +62,3 @@ def test_unreachable_device_is_a_clear_error(sungrow_site):
     with open_device(site) as dev, pytest.raises(Exception) as info:
         dev.read_telemetry()
     assert "cannot connect" in str(info.value) and "127.0.0.1:1" in str(info.value)
-
-
-def test_expired_forced_mode_restores_on_the_next_check(sungrow_sim, sungrow_site, store):
-    with open_device(sungrow_site, store) as dev:
-        assert dev.force_charge(15, 2.0).ok
-    assert restore_expired(store, sungrow_site) is None  # not due yet
-    later = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=16)
-    result = restore_expired(store, sungrow_site, later)
-    assert result is not None and result.ok
-    assert sungrow_sim.state["ems_mode"] == 0
-    assert restore_expired(store, sungrow_site, later) is None
-
-
-def test_failed_restore_stays_pending_and_is_retried(sungrow_sim, sungrow_site, store):
-    with open_device(sungrow_site, store) as dev:
-        assert dev.force_charge(15, 2.0).ok
-    later = pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=20)
-    sungrow_sim.inject("exception", code=4, address=SG.COMMAND, on="write", count=-1)
-    first = restore_expired(store, sungrow_site, later)
-    assert first is not None and not first.ok
-    assert store.query("SELECT status FROM device_saved_state")["status"].tolist() == ["restore_failed"]
-    sungrow_sim.clear_faults()
-    second = restore_expired(store, sungrow_site, later)
-    assert second is not None and second.ok and sungrow_sim.state["ems_mode"] == 0
-
-
-def test_killed_process_during_forced_mode_is_restored_after_restart(sungrow_sim, sungrow_site, tmp_path):
-    db = tmp_path / "kill.duckdb"
-    script = textwrap.dedent(f"""
-        import sys, time
-        from powersync_pipelines.config import parse_sites
-        from powersync_pipelines.devices import open_device
-        from powersync_pipelines.storage import HistoryStore
-        doc = {{"sites": [{{"id": "t1", "timezone": "Australia/Melbourne",
-                "provider": {{"kind": "aemo", "region": "VIC1"}},
-                "battery": {{"kind": "sungrow_sh", "host": "127.0.0.1", "port": {sungrow_sim.port},
-                            "capacity_kwh": 13.5, "max_charge_kw": 5, "max_discharge_kw": 5}}}}]}}
-        site = parse_sites(doc).sites[0]
-        dev = open_device(site, HistoryStore({str(db)!r}))
-        assert dev.force_discharge(15, 3.0).ok
-        print("forced", flush=True)
-        time.sleep(60)
-    """)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stdout.readline().strip() == "forced"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    assert sungrow_sim.state["command"] == SG.CMD_DISCHARGE  # the battery is still forced after the crash
-    store = HistoryStore(db)  # "restart"
-    result = restore_expired(store, sungrow_site, pd.Timestamp.now(tz="UTC") + pd.Timedelta(minutes=15))
-    assert result is not None and result.ok
-    assert (sungrow_sim.state["ems_mode"], sungrow_sim.state["command"]) == (0, SG.CMD_STOP)

@@ -7,8 +7,8 @@ import logging
 import pytest
 
 from powersync_pipelines.devices import open_device
-from powersync_pipelines.devices.simulators.tesla import SITE_ID
 from powersync_pipelines.devices.tesla_tariff import window_tariff
+from powersync_pipelines.sim.tesla import SITE_ID
 
 
 def test_site_discovery_and_telemetry_signs(tesla_sim, tesla_site):
@@ -158,21 +158,3 @@ def test_missing_token_env_is_a_clear_error(tesla_site, monkeypatch):
     with open_device(tesla_site) as dev:
         r = dev.set_backup_reserve(30)
     assert not r.ok and "TEST_TESLA_TOKEN is not set" in r.error
-
-
-def test_spike_tariff_is_saved_first_and_restored_at_expiry(tesla_sim, tesla_site, store):
-    import pandas as pd
-
-    from powersync_pipelines.devices import restore_expired
-
-    now = pd.Timestamp.now(tz="UTC")
-    spike = window_tariff(now, now + pd.Timedelta(hours=2), "Australia/Melbourne", buy_in=5.0, sell_in=9.0,
-                          buy_out=5.0, sell_out=0.08, code="AEMO-SPIKE")
-    with open_device(tesla_site, store) as dev:
-        r = dev.apply_spike_tariff({"tariff_content_v2": spike}, now + pd.Timedelta(minutes=30))
-        assert r.ok, r.error
-        assert dev.saved_state().state["tariff"]["code"] == "USER_TARIFF"
-    assert (tesla_sim.state["tariff_code"], tesla_sim.state["default_real_mode"]) == ("AEMO-SPIKE", "autonomous")
-    assert restore_expired(store, tesla_site, now + pd.Timedelta(minutes=31)).ok
-    assert (tesla_sim.state["tariff_code"], tesla_sim.state["default_real_mode"]) == ("USER_TARIFF",
-                                                                                      "self_consumption")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from powersync_pipelines import pipeline
 from powersync_pipelines.backtest.data import BacktestData
 from powersync_pipelines.backtest.forecasts import ForecastOptions, make_forecast, recent_days_profile
+from powersync_pipelines.control import cycle as pipeline
 from powersync_pipelines.forecasts.nowcast import RECENT_STEPS, load_nowcast, solar_nowcast
 from powersync_pipelines.forecasts.solar import solar_forecast_kw
 

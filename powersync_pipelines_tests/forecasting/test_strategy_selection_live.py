@@ -13,7 +13,7 @@ import pytest
 from powersync_pipelines.backtest.live_selection import select_for_site
 from powersync_pipelines.backtest.selection import SelectionRule
 from powersync_pipelines.config import load_sites
-from powersync_pipelines.defs.resources import HistoryStoreResource, SitesResource
+from powersync_pipelines.defs.resources import ClockResource, HistoryStoreResource, SitesResource
 from powersync_pipelines.defs.strategy import strategy_selection
 from powersync_pipelines.forecasts.blend import blend_price_horizon
 from powersync_pipelines.forecasts.price_mapping import SpikeReserveRule
@@ -28,7 +28,8 @@ NOW = "2024-05-12T01:00:00Z"  # 11:00 in Melbourne: local day 2024-05-12
 
 
 def _materialize(tmp_path, db, **config):
-    resources = {"sites": SitesResource(path=_sites_file(tmp_path, ["home"])), "history": HistoryStoreResource(path=str(db))}
+    resources = {"sites": SitesResource(path=_sites_file(tmp_path, ["home"])),
+                 "history": HistoryStoreResource(path=str(db)), "clock": ClockResource()}
     run_config = {"ops": {"strategy_selection": {"config": {"now": NOW, "trailing_days": 3, **config}}}}
     return dg.materialize([strategy_selection], resources=resources, run_config=run_config)
 

@@ -9,7 +9,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from powersync_pipelines import pipeline
+from powersync_pipelines.control.clock import Clock
+from powersync_pipelines.control.context import ControlContext
 from powersync_pipelines.defs.planning.assets import PLANNING_ASSETS
 from powersync_pipelines.defs.planning.partitions import all_sites_tags
 from powersync_pipelines.defs.resources import (
@@ -18,7 +19,9 @@ from powersync_pipelines.defs.resources import (
     HistoryStoreResource,
     SitesResource,
 )
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
+from powersync_pipelines.optimizer import PlannerSettings
+from powersync_pipelines.optimizer.feasibility import plan_violations
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
 
 NOW = "2024-02-12T20:00:00+00:00"  # 07:00 AEDT 13 Feb 2024; the $16,600/MWh spike starts 03:20 UTC
@@ -59,7 +62,7 @@ def test_one_run_plans_pushes_reads_back_and_stores(tmp_path, simulator, demo_si
     meta, plan = store.read_latest_plan("demo")
     assert meta["plan_id"] == "demo:20240212T2000Z"
     assert len(plan) == 576 and plan.index[0] == pd.Timestamp(NOW)
-    assert pipeline.plan_violations(plan, demo_site, meta["soc_initial"]) == []
+    assert plan_violations(plan, PlannerSettings.from_site(demo_site), meta["soc_initial"]) == []
     assert meta["cost"] < meta["baseline_cost"]  # the spike alone makes a battery worth having
     # the plan exports into the 13 Feb spike (03:20-04:00 UTC) and stores energy before it
     spike = plan.loc["2024-02-13T03:20Z":"2024-02-13T03:55Z"]
@@ -128,11 +131,11 @@ def test_unreachable_battery_fails_the_command_visibly_but_keeps_the_plan(tmp_pa
 
 
 def test_sync_now_service_runs_one_cycle_outside_dagster(tmp_path, simulator, demo_site):
-    from powersync_pipelines.devices.services import run_service
+    from powersync_pipelines.control.services import run_service
 
     site = demo_site.model_copy(update={"battery": demo_site.battery.model_copy(update={"port": simulator.port})})
     store = HistoryStore(tmp_path / "h.duckdb")
-    out = run_service("sync_now", site, {"now": NOW}, store)
+    out = run_service("sync_now", site, {"now": NOW}, ControlContext(store))
     assert out["ok"], out
     assert out["plan_id"] == "demo:20240212T2000Z" and out["command"] == "ok"
     meta, plan = store.read_latest_plan("demo")
@@ -141,19 +144,22 @@ def test_sync_now_service_runs_one_cycle_outside_dagster(tmp_path, simulator, de
 
 
 def test_commands_are_skipped_while_the_spike_watch_holds_the_battery(tmp_path, simulator, demo_site):
-    from powersync_pipelines.devices.base import open_device
-    from powersync_pipelines.live.spike_watch import run_spike_watch
+    from powersync_pipelines.control.spike_watch import run_spike_watch
 
     site = demo_site.model_copy(update={"battery": demo_site.battery.model_copy(update={"port": simulator.port})})
     store = HistoryStore(tmp_path / "h.duckdb")
     # the replayed $16,600/MWh interval of 13 Feb 2024: the watch force-discharges the battery
-    report = run_spike_watch([site], store, open_device, fixed_now="2024-02-13T03:30:00Z", notify=False)
+    ctx = ControlContext(store, Clock(fixed="2024-02-13T03:30:00Z"))
+    report = run_spike_watch([site], ctx, notify=False)
     assert [r.error for r in report.results] == [None]
     assert simulator.holding[1][13050] == 0xBB
     before = store.query("SELECT count(*) n FROM commands")["n"].iloc[0]
     result = _materialize(tmp_path, simulator, dg.DagsterInstance.ephemeral(), "2024-02-13T03:30:00+00:00")
     assert result.success
     mat = result.asset_materializations_for_node("battery_commands")[0]
-    assert "spike watch" in mat.metadata["demo/action"].value
+    assert "yielded to spike (force_discharge)" in mat.metadata["demo/decision"].value
+    assert mat.metadata["demo/holder"].value.startswith("spike")
     assert store.query("SELECT count(*) n FROM commands")["n"].iloc[0] == before  # the plan pushed nothing
+    yielded = store.query("SELECT owner, decision, holder FROM control_requests WHERE owner = 'optimizer'")
+    assert yielded.to_dict("records") == [{"owner": "optimizer", "decision": "yielded", "holder": "spike"}]
     assert simulator.holding[1][13050] == 0xBB  # still discharging for the spike

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from powersync_pipelines import pipeline
 from powersync_pipelines.config.features import SpikeReserveConfig
+from powersync_pipelines.control import cycle as pipeline
 from powersync_pipelines.forecasts.price_mapping import reserve_rule
 from powersync_pipelines.forecasts.price_registry import refit_site_model
 

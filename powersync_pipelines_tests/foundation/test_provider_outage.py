@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from powersync_pipelines import pipeline
+from powersync_pipelines.control import cycle as pipeline
 
 NOW = pd.Timestamp("2024-02-12T20:00:00Z")
 

@@ -43,7 +43,7 @@ def test_one_run_covers_two_sites(tmp_path):
         from powersync_pipelines.defs.planning.assets import PLANNING_ASSETS
         from powersync_pipelines.defs.planning.partitions import all_sites_tags
         from powersync_pipelines.defs.resources import *
-        from powersync_pipelines.simulation import simulated_devices
+        from powersync_pipelines.sim.site_devices import simulated_devices
         from powersync_pipelines.storage import HistoryStore
         sites = load_sites()
         with simulated_devices(sites.sites) as eps:

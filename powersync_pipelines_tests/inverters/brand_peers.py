@@ -13,7 +13,7 @@ import ssl
 from pathlib import Path
 from urllib.parse import parse_qs
 
-from powersync_pipelines.devices.inverters.peers import HttpExchange, HttpPeer, HttpReply, RegisterPeer
+from powersync_pipelines.sim.inverter_peers import HttpExchange, HttpPeer, HttpReply, RegisterPeer
 
 
 def _string_regs(text: str, n: int) -> list[int]:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
-from powersync_pipelines.live.nemweb_feed import NemwebFeed
+from powersync_pipelines.sim.nemweb_feed import NemwebFeed
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 
 
 @pytest.fixture

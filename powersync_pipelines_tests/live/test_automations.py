@@ -9,6 +9,7 @@ import yaml
 
 from powersync_pipelines.config import SiteConfigError, parse_sites
 from powersync_pipelines.config.automations import AutomationRule
+from powersync_pipelines.control.automations import Facts, RuleMemory, evaluate_rule
 from powersync_pipelines.defs.live.jobs import automation_actions_job
 from powersync_pipelines.defs.live.sensors import automations as automations_sensor
 from powersync_pipelines.defs.resources import (
@@ -18,7 +19,6 @@ from powersync_pipelines.defs.resources import (
     SitesResource,
 )
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.live.automations import Facts, RuleMemory, evaluate_rule
 from powersync_pipelines.schemas import finalize_price_frame
 from powersync_pipelines.storage import HistoryStore
 
@@ -170,12 +170,12 @@ def test_a_spike_in_progress_outranks_an_automation_force(auto_site, feed, sim):
                                                          resources=res).success
     assert sim.state["command"] == SG.CMD_DISCHARGE  # still serving the spike
     results = store.query("SELECT results FROM automation_firings")["results"].iloc[0]
-    assert "spike outranks automations" in results and '"skipped"' in results
+    assert "force_charge: yielded to spike (force_discharge)" in results and '"skipped"' in results
 
 
 def test_a_firing_whose_run_never_came_expires_instead_of_acting_late(store):
     from powersync_pipelines.config.automations import SimpleAction
-    from powersync_pipelines.live.automations import Firing, pending_firings, record_firing
+    from powersync_pipelines.control.automations import Firing, pending_firings, record_firing
 
     now = pd.Timestamp.now(tz="UTC")
     old = Firing("s:r:old", "s", "r", now - pd.Timedelta(minutes=20), "price low", [SimpleAction(action="curtail")])

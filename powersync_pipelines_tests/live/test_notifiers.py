@@ -11,7 +11,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from powersync_pipelines.config.automations import Channel, NotificationSettings
-from powersync_pipelines.live.notify import Notification, NotificationCenter, build_notifier
+from powersync_pipelines.control.notify import Notification, NotificationCenter, build_notifier
 
 TOKEN = "tok-very-secret-123"
 

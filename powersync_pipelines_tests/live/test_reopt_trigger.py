@@ -6,11 +6,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from powersync_pipelines.control import live_store
+from powersync_pipelines.control.reopt_trigger import dispatch_snapshot, material_change, snapshot
+from powersync_pipelines.control.spike import DispatchPrice
 from powersync_pipelines.defs.live.sensors import reoptimize_on_price_change
 from powersync_pipelines.defs.resources import HistoryStoreResource, SitesResource
-from powersync_pipelines.live import store as live_store
-from powersync_pipelines.live.reopt_trigger import dispatch_snapshot, material_change, snapshot
-from powersync_pipelines.live.spike import DispatchPrice
 from powersync_pipelines.storage import HistoryStore
 
 from .conftest import sungrow_site, write_sites

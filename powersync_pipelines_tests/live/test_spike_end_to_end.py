@@ -13,6 +13,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from powersync_pipelines.control import live_store
 from powersync_pipelines.defs.live.sensors import aemo_spike_watch
 from powersync_pipelines.defs.resources import (
     BatteryFleetResource,
@@ -21,9 +22,8 @@ from powersync_pipelines.defs.resources import (
     SitesResource,
 )
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.live import store as live_store
-from powersync_pipelines.live.harness import DaemonHarness
 from powersync_pipelines.prices import nemweb
+from powersync_pipelines.sim.daemon import DaemonHarness
 from powersync_pipelines.storage import HistoryStore
 
 from .conftest import sungrow_site, write_sites
@@ -54,7 +54,7 @@ def test_feed_is_nemweb_shaped(feed):
 
 
 def test_dispatch_interval_id_follows_the_trading_day():
-    from powersync_pipelines.live.nemweb_feed import dispatch_interval_id
+    from powersync_pipelines.sim.nemweb_feed import dispatch_interval_id
 
     assert dispatch_interval_id(pd.Timestamp("2025-12-27 00:05")) == "20251226241"  # the real sample
     assert dispatch_interval_id(pd.Timestamp("2025-12-27 04:05")) == "20251227001"

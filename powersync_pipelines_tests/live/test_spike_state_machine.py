@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.config import parse_sites
-from powersync_pipelines.live.spike import (
+from powersync_pipelines.control.spike import (
     PRICE_TIMEOUT,
     DispatchPrice,
     SpikeEvent,

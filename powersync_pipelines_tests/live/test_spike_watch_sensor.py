@@ -12,7 +12,9 @@ import json
 import dagster as dg
 import pytest
 
-from powersync_pipelines.defs.live.jobs import spike_watch_job
+from powersync_pipelines.control import live_store
+from powersync_pipelines.control.context import ControlContext
+from powersync_pipelines.control.services import run_service
 from powersync_pipelines.defs.live.sensors import aemo_spike_watch
 from powersync_pipelines.defs.resources import (
     BatteryFleetResource,
@@ -20,9 +22,7 @@ from powersync_pipelines.defs.resources import (
     HistoryStoreResource,
     SitesResource,
 )
-from powersync_pipelines.devices.base import open_device
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.live import store as live_store
 from powersync_pipelines.storage import HistoryStore
 
 from .conftest import sungrow_site, write_sites
@@ -159,8 +159,8 @@ def test_thresholds_are_per_site(tmp_path, feed, sim_factory):
 def test_manual_force_charge_outranks_the_spike_and_is_never_restored_over(one_site, feed, sim):
     res, store = one_site
     site = SitesResource(path=res["sites"].path).site("sa-home")
-    with open_device(site, store) as dev:
-        assert dev.force_charge(60).ok  # the owner asked for a charge (e.g. storm coming)
+    # the owner asked for a charge (e.g. storm coming)
+    assert run_service("force_charge", site, {"duration_minutes": 60}, ControlContext(store))["ok"]
     with dg.instance_for_test() as instance:
         feed.publish({"SA1": 8000.0})
         tick(instance, res)
@@ -173,26 +173,8 @@ def test_manual_force_charge_outranks_the_spike_and_is_never_restored_over(one_s
     assert "spike_deferred" in store.query("SELECT event FROM notifications")["event"].tolist()
 
 
-def test_run_based_path_requests_a_job_that_does_the_same_work(one_site, feed, sim, monkeypatch):
-    monkeypatch.setenv("POWERSYNC_SPIKE_PATH", "run")
-    res, store = one_site
-    with dg.instance_for_test() as instance:
-        feed.publish({"SA1": 4000.0})
-        r = tick(instance, res)
-        assert not discharging(sim)  # the sensor itself did not touch the battery
-        (req,) = r.run_requests
-        assert req.job_name == "spike_watch_job" and req.run_key.startswith("spike:sa-home:start:")
-        again = tick(instance, res)
-        assert again.run_requests[0].run_key == req.run_key  # same interval, same key: the daemon dedupes
-        result = spike_watch_job.execute_in_process(run_config=req.run_config, instance=instance, resources=res)
-        assert result.success
-    assert discharging(sim)
-    ev = live_store.open_event(store, "sa-home")
-    assert ev.status == "active" and ev.verified_at is not None
-
-
 def test_tesla_gets_a_spike_tariff_and_autonomous_mode_then_its_own_settings_back(tmp_path, feed, monkeypatch):
-    from powersync_pipelines.devices.simulators.tesla import SITE_ID, TeslaSimulator
+    from powersync_pipelines.sim.tesla import SITE_ID, TeslaSimulator
 
     monkeypatch.setenv("TESLA_TEST_TOKEN", "sim-token")
     tesla = TeslaSimulator(port=0, soc=0.8, timezone="Australia/Adelaide").start()

@@ -15,8 +15,8 @@ from powersync_pipelines.defs.resources import (
     HistoryStoreResource,
     SitesResource,
 )
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
 from powersync_pipelines.paths import DEFAULT_SITES_FILE, REPO_ROOT
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
 
 from .conftest import FIXTURES

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.config import SiteConfig, parse_sites
-from powersync_pipelines.devices.base import open_device
+from powersync_pipelines.control.context import ControlContext
+from powersync_pipelines.control.curtailment import evaluate_curtailment, load_state
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.devices.simulators.sungrow_sh import SungrowSimulator
 from powersync_pipelines.schemas import finalize_price_frame
+from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
-from powersync_pipelines.tariffs.curtail_actions import evaluate_curtailment, load_state
 
 from ..inverters.brand_peers import GoodWePeer
 
@@ -50,16 +50,15 @@ def test_negative_export_curtails_dc_and_ac_and_release_restores_both(sim: Sungr
     prices = _prices([0.03, -0.02, 0.005, 0.004, 0.02, 0.03])
     with GoodWePeer(unit=247, enabled=0, watts=5000) as ac:
         site = _site(sim.port, ac.port)
-        opener = lambda: open_device(site, store)  # noqa: E731
-        r0 = evaluate_curtailment(site, store, prices, T0, opener)
+        r0 = evaluate_curtailment(ControlContext(store), site, prices, T0)
         assert not r0.curtailed and not r0.acted
-        r1 = evaluate_curtailment(site, store, prices, T0 + pd.Timedelta(minutes=5), opener)
+        r1 = evaluate_curtailment(ControlContext(store), site, prices, T0 + pd.Timedelta(minutes=5))
         assert r1.curtailed and r1.acted and r1.applied, (r1.dc, r1.ac)
         assert sim.state["export_switch"] == SG.ON and sim.state["export_limit_w"] == 0
         assert ac.holding[247][47509] == 1 and ac.holding[247][47510] == 0
-        r2 = evaluate_curtailment(site, store, prices, T0 + pd.Timedelta(minutes=10), opener)  # 0.5 c: hold
+        r2 = evaluate_curtailment(ControlContext(store), site, prices, T0 + pd.Timedelta(minutes=10))  # 0.5 c: hold
         assert r2.curtailed and not r2.acted
-        r3 = evaluate_curtailment(site, store, prices, T0 + pd.Timedelta(minutes=20), opener)  # 2 c, 15 min on
+        r3 = evaluate_curtailment(ControlContext(store), site, prices, T0 + pd.Timedelta(minutes=20))  # 2 c, 15 min on
         assert not r3.curtailed and r3.acted and r3.applied
         assert sim.state["export_switch"] == SG.OFF and sim.state["export_limit_w"] == 5000
         assert ac.holding[247][47509] == 0 and ac.holding[247][47510] == 5000
@@ -74,11 +73,11 @@ def test_failed_action_is_retried_on_the_next_evaluation(sim: SungrowSimulator, 
     port = ac.port
     ac.stop()  # the inverter is offline at first
     site = _site(sim.port, port)
-    first = evaluate_curtailment(site, store, prices, T0, lambda: open_device(site, store))
+    first = evaluate_curtailment(ControlContext(store), site, prices, T0)
     assert first.curtailed and first.acted and not first.applied and first.ac["outcome"] == "error"
     assert load_state(store, site.id)[1] is False  # decided, not yet confirmed by the devices
     with GoodWePeer(unit=247, enabled=0, watts=5000) as back:
         site = _site(sim.port, back.port)
-        again = evaluate_curtailment(site, store, prices, T0 + pd.Timedelta(minutes=5), lambda: open_device(site, store))
+        again = evaluate_curtailment(ControlContext(store), site, prices, T0 + pd.Timedelta(minutes=5))
         assert again.acted and again.applied and again.reason.startswith("retrying")
         assert back.holding[247][47509] == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from powersync_pipelines.config.tariff_features import CurtailmentSettings
 from powersync_pipelines.schemas import finalize_price_frame
 from powersync_pipelines.tariffs.curtailment import (
     CurtailState,
@@ -11,7 +12,6 @@ from powersync_pipelines.tariffs.curtailment import (
     curtailment_schedule,
     next_state,
 )
-from powersync_pipelines.tariffs.settings import CurtailmentSettings
 
 T0 = pd.Timestamp("2024-10-20T01:00:00Z")
 CFG = CurtailmentSettings(trigger_c=0.0, release_c=1.0, min_hold_minutes=10)

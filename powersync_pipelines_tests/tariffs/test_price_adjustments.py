@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.config import SiteConfigError
+from powersync_pipelines.config.tariff_features import tariff_features
 from powersync_pipelines.schemas import finalize_price_frame
 from powersync_pipelines.tariffs.adjustments import apply_adjustments, is_adjusted
-from powersync_pipelines.tariffs.settings import TariffSettingsError, tariff_features
 from powersync_pipelines.tariffs.tesla import build_tesla_tariff
 
 from .factories import make_site
@@ -121,7 +121,7 @@ def test_payload_sees_adjusted_prices_and_adjusting_twice_is_refused() -> None:
 
 def test_bad_feature_settings_name_site_and_field() -> None:
     # the sites loader validates these sections up front, so the error arrives as a SiteConfigError
-    bad = (TariffSettingsError, SiteConfigError)
+    bad = SiteConfigError
     with pytest.raises(bad, match=r"site 't1': features.export_boost.start: .*pattern"):
         tariff_features(make_site(features={"export_boost": {"start": "25:00"}}))
     with pytest.raises(bad, match=r"features.chip_mode.threshold: unknown key"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,16 +10,19 @@ import pytest
 
 from powersync_pipelines import cli
 from powersync_pipelines.config import AcInverterConfig, BatteryConfig, SiteConfig, load_sites
-from powersync_pipelines.devices.simulators.tesla import TeslaSimulator
+from powersync_pipelines.control.context import ControlContext
+from powersync_pipelines.control.services import ServiceInputError, run_service
+from powersync_pipelines.sim.tesla import TeslaSimulator
 from powersync_pipelines.storage import HistoryStore
-from powersync_pipelines.tariffs.services import ServiceError, run_service
 from powersync_pipelines.tariffs.tesla import payload_hash
 
 from ..inverters.brand_peers import HuaweiPeer
 
+REPLAY_NOW = "2024-02-12T20:00:00Z"  # the demo's replay start: every call plans the same slot
 
-def _args(**kw: object) -> argparse.Namespace:
-    return argparse.Namespace(**{"now": None, "force": False, "dry_run": False, "format": None, **kw})
+
+def _ctx(store: HistoryStore) -> ControlContext:
+    return ControlContext(store)
 
 
 @pytest.fixture
@@ -43,25 +45,25 @@ def test_sync_tou_schedule_uploads_to_the_powerwall_once(tesla: TeslaSimulator, 
                                                          tmp_path: Path) -> None:
     site = _tesla_demo(tesla, monkeypatch)
     store = HistoryStore(tmp_path / "h.duckdb")
-    first = run_service("sync_tou_schedule", site, _args(), store)
+    first = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW}, _ctx(store))
     assert first["ok"] and first["action"] == "upload" and first["sent"], first
     on_device = tesla.settings["tariff_content_v2"]
     assert on_device["code"] == "POWER_SYNC:REPLAY" and len(on_device["energy_charges"]["Summer"]["rates"]) == 48
     assert payload_hash({"tariff_content_v2": on_device}) == first["payload_hash"]
     posts = [r for r in tesla.requests if r[0] == "POST" and "time_of_use_settings" in r[1]]
-    second = run_service("sync_tou_schedule", site, _args(), store)
+    second = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW}, _ctx(store))
     assert second["action"] == "skip" and not second["sent"]
     assert len([r for r in tesla.requests if r[0] == "POST" and "time_of_use_settings" in r[1]]) == len(posts) == 1
-    forced = run_service("sync_tou_schedule", site, _args(force=True), store)
+    forced = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW, "force": True}, _ctx(store))
     assert forced["sent"] and forced["reason"].startswith("forced")
 
 
 def test_sync_for_a_sungrow_site_stores_a_preview_only(tmp_path: Path) -> None:
     site = load_sites().get("demo")
-    out = run_service("sync_tou_schedule", site, _args(), HistoryStore(tmp_path / "h.duckdb"))
+    out = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW}, _ctx(HistoryStore(tmp_path / "h.duckdb")))
     assert out["action"] == "upload" and not out["sent"] and "not uploaded" in out["note"]
-    with pytest.raises(ServiceError, match="unknown service 'nope'"):
-        run_service("nope", site, _args(), HistoryStore(tmp_path / "h.duckdb"))
+    with pytest.raises(ServiceInputError, match="unknown service 'nope'"):
+        run_service("nope", site, {}, _ctx(HistoryStore(tmp_path / "h.duckdb")))
 
 
 def test_curtail_and_restore_inverter_services(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,10 +72,10 @@ def test_curtail_and_restore_inverter_services(tmp_path: Path, monkeypatch: pyte
         inverter = AcInverterConfig(brand="huawei", host="127.0.0.1", port=peer.port, device_id=1)
         site = load_sites().get("demo").model_copy(update={"ac_inverter": inverter})
         store = HistoryStore(tmp_path / "h.duckdb")
-        cut = run_service("curtail_inverter", site, _args(), store)
+        cut = run_service("curtail_inverter", site, {}, _ctx(store))
         assert cut["ok"] and cut["saved"] == {"mode": 0, "limit_w": 9000, "limit_pct": 100.0}
         assert peer.holding[1][47415] == 5
-        back = run_service("restore_inverter", site, _args(), store)
+        back = run_service("restore_inverter", site, {}, _ctx(store))
         assert back["ok"] and peer.holding[1][47415] == 0
 
 
@@ -96,7 +98,7 @@ def test_cli_writes_the_demo_payload_and_rejects_bad_input(tmp_path: Path, capsy
 
 
 def test_sync_tou_schedule_uploads_to_the_sigenergy_cloud(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from powersync_pipelines.devices.simulators.sigenergy_cloud import SigenergyCloudSimulator
+    from powersync_pipelines.sim.sigenergy_cloud import SigenergyCloudSimulator
 
     cloud = SigenergyCloudSimulator(username="owner@example.com", password="s3cret", station_id=202411).start()
     try:
@@ -107,7 +109,7 @@ def test_sync_tou_schedule_uploads_to_the_sigenergy_cloud(tmp_path: Path, monkey
                                 max_discharge_kw=5, cloud_base_url=cloud.base_url, cloud_username_env="SIGEN_USER",
                                 cloud_password_env="SIGEN_PASS")
         site = demo.model_copy(update={"battery": battery})
-        out = run_service("sync_tou_schedule", site, _args(), HistoryStore(tmp_path / "h.duckdb"))
+        out = run_service("sync_tou_schedule", site, {"now": REPLAY_NOW}, _ctx(HistoryStore(tmp_path / "h.duckdb")))
         assert out["ok"] and out["sent"] and out["format"] == "sigenergy", out
         (saved,) = cloud.saved
         assert saved["stationId"] == 202411

@@ -1,13 +1,19 @@
-"""Jobs of live operation: one spike-watch pass (the run-based path, and "check now" from the UI) and carrying
+"""Jobs of live operation: one spike-watch pass ("check now" from the UI, the same code the sensor runs) and carrying
 out one automation firing. Both use the in-process executor: a run is seconds of launch overhead already."""
 
 import json
 
 import dagster as dg
 
-from ...live.automations import execute_firing, load_firing
-from ...live.spike_watch import run_spike_watch
-from ..resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
+from ...control.automations import execute_firing, load_firing
+from ...control.spike_watch import run_spike_watch
+from ..resources import (
+    BatteryFleetResource,
+    ClockResource,
+    HistoryStoreResource,
+    SitesResource,
+    control_context,
+)
 
 
 class SpikeWatchConfig(dg.Config):
@@ -18,9 +24,8 @@ class SpikeWatchConfig(dg.Config):
        "and notify (the same code the spike watch sensor runs in its fast path).")
 def spike_watch_op(context: dg.OpExecutionContext, config: SpikeWatchConfig, sites: SitesResource,
                    history: HistoryStoreResource, fleet: BatteryFleetResource, clock: ClockResource) -> None:
-    store = history.store()
-    report = run_spike_watch(sites.load().sites, store, lambda s: fleet.open(s, store), fixed_now=clock.fixed_now,
-                             only_site=config.site_id)
+    ctx = control_context(history, clock, fleet)
+    report = run_spike_watch(sites.load().sites, ctx, only_site=config.site_id)
     context.log.info(report.summary())
     changed = [r for r in report.changed if r.event is not None]
     if changed:
@@ -50,8 +55,8 @@ def event_metadata(results: list) -> dict[str, dg.MetadataValue]:
 
 
 @dg.job(executor_def=dg.in_process_executor, tags={"powersync/live": "spike_watch"},
-        description="One AEMO spike-watch pass (the run-based path when POWERSYNC_SPIKE_PATH=run; also "
-        "'check now' from the launchpad).")
+        description="One AEMO spike-watch pass, the same the sensor runs every minute ('check now' from the "
+        "launchpad).")
 def spike_watch_job() -> None:
     spike_watch_op()
 
@@ -63,15 +68,16 @@ class AutomationFiringConfig(dg.Config):
 @dg.op(description="Carry out one automation firing's actions (battery commands verified by read-back, "
        "notifications) and record each outcome on the firing.")
 def run_automation_firing(context: dg.OpExecutionContext, config: AutomationFiringConfig, sites: SitesResource,
-                          history: HistoryStoreResource, fleet: BatteryFleetResource) -> None:
-    store = history.store()
+                          history: HistoryStoreResource, fleet: BatteryFleetResource, clock: ClockResource) -> None:
+    ctx = control_context(history, clock, fleet)
+    store = ctx.store
     firing = load_firing(store, config.firing_id)
     status = store.query("SELECT status FROM automation_firings WHERE firing_id = ?", [config.firing_id])
     if not status.empty and status["status"].iloc[0] != "requested":
         context.log.info(f"firing {config.firing_id} already carried out ({status['status'].iloc[0]}); nothing to do")
         return
     site = sites.site(firing.site_id)
-    results = execute_firing(site, store, firing, lambda s: fleet.open(s, store), run_id=context.run_id)
+    results = execute_firing(ctx, site, firing, run_id=context.run_id)
     context.log.info(f"{firing.firing_id}: {firing.reason}")
     context.log_event(dg.AssetMaterialization("automation_firings", metadata={
         "firing_id": dg.MetadataValue.text(firing.firing_id),

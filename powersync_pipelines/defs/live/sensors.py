@@ -1,24 +1,12 @@
 """Sensors of live operation: the AEMO spike watch (every minute), automations, and the early re-plan trigger.
 
-**Spike watch: why a run-less fast path.** The latency target is "battery command verified <= 15 s after the
-watch sees the price". Measured with ``benchmarks/bench_spike_latency.py`` on this 2-core machine under a load
-average of 6-8 (other suites running): real ``dagster-daemon`` with the repo's dagster.yaml
-(``dequeue_interval_seconds: 1``), NEMWEB-shaped feed on loopback, Sungrow simulator over Modbus TCP.
-
-Seen -> verified, with a bytecode cache (as in production) / without (this sandbox sets PYTHONDONTWRITEBYTECODE):
-
-* in the sensor (default), 20 spikes: median 0.53 s, worst 1.0 s / median 0.99 s, worst 3.0 s;
-* via a ``spike_watch_job`` run, 5 spikes: median 6.2 s, worst 7.6 s / median 19.3 s, worst 31.8 s.
-
-The run path (``POWERSYNC_SPIKE_PATH=run``: the sensor decides, an in-process run commands) pays the run queue,
-a run worker process (Python + dagster import + loading the code location) and the run's bookkeeping before the
-first Modbus write, all competing for two cores; it fits the budget only when bytecode is cached and the box is
-not busy, and it is ~10x slower either way. The sensor path keeps ~14 s of margin even in the worst case.
-
-So the sensor commands the battery itself. What a run would give us is kept another way: each state change is
-recorded as a materialization of the ``spike_events`` asset (visible in the UI with the latency in its
-metadata), every command is in DuckDB ``commands``, and ``spike_watch_job`` runs the very same code for a manual
-"check now" or for the run-based path. The sensor stays well inside the 60-s evaluation timeout: one listing
+**The spike watch commands the battery from the sensor itself**, not through a run: the latency that matters is
+"battery command verified after the watch sees the price", and a run pays the run queue, a run-worker process
+and the code location's load before its first Modbus write, about ten times the sensor's own time
+(``benchmarks/bench_spike_latency.py`` keeps the measurements). What a run would give is kept another way: each
+state change is recorded as a materialization of the ``spike_events`` asset (with the latency in its metadata),
+every request is in DuckDB ``control_requests`` and every command in ``commands``, and ``spike_watch_job`` runs
+the same code for a manual "check now". The sensor stays well inside the 60-s evaluation timeout: one listing
 request per tick (the report zip only when a new interval appears), commands only on transitions.
 """
 
@@ -29,15 +17,20 @@ import os
 import dagster as dg
 import pandas as pd
 
-from ...live import store as live_store
-from ...live.automations import evaluate_site, gather_facts, needs_soc, pending_firings
-from ...live.dispatch import current_prices, source_for
-from ...live.reopt_trigger import PriceSnapshot, dispatch_snapshot, material_change, snapshot
-from ...live.spike import Decision, decide, spike_params
-from ...live.spike_watch import run_spike_watch
+from ...control import live_store
+from ...control.automations import evaluate_site, gather_facts, needs_soc, pending_firings
+from ...control.reopt_trigger import PriceSnapshot, dispatch_snapshot, material_change, snapshot
+from ...control.spike import spike_params
+from ...control.spike_watch import run_spike_watch
 from ..planning.jobs import reoptimize_job
 from ..planning.partitions import all_sites_tags
-from ..resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
+from ..resources import (
+    BatteryFleetResource,
+    ClockResource,
+    HistoryStoreResource,
+    SitesResource,
+    control_context,
+)
 from .jobs import automation_actions_job, event_metadata, spike_watch_job
 
 
@@ -55,11 +48,6 @@ AUTOMATIONS_INTERVAL_S = _interval("POWERSYNC_AUTOMATIONS_INTERVAL_S", 60)
 REOPT_TRIGGER_INTERVAL_S = _interval("POWERSYNC_REOPT_TRIGGER_INTERVAL_S", 60)
 
 
-def spike_path() -> str:
-    """``sensor`` (default: command from the sensor) or ``run`` (request ``spike_watch_job`` runs)."""
-    return "run" if os.environ.get("POWERSYNC_SPIKE_PATH", "").strip().lower() == "run" else "sensor"
-
-
 @dg.sensor(name="aemo_spike_watch", minimum_interval_seconds=SPIKE_WATCH_INTERVAL_S,
            default_status=dg.DefaultSensorStatus.RUNNING, jobs=[spike_watch_job],
            description="Every minute: each site's region dispatch price (NEMWEB DispatchIS). RRP >= threshold "
@@ -67,11 +55,7 @@ def spike_path() -> str:
            "hysteresis -> restore and verify, retried every minute until it holds. State in DuckDB spike_events.")
 def aemo_spike_watch(context: dg.SensorEvaluationContext, sites: SitesResource, history: HistoryStoreResource,
                      fleet: BatteryFleetResource, clock: ClockResource) -> dg.SensorResult:
-    store = history.store()
-    all_sites = sites.load().sites
-    if spike_path() == "run":
-        return _spike_watch_via_runs(context, all_sites, store, clock)
-    report = run_spike_watch(all_sites, store, lambda s: fleet.open(s, store), fixed_now=clock.fixed_now)
+    report = run_spike_watch(sites.load().sites, control_context(history, clock, fleet))
     cursor = json.dumps({"tick": report.started_at.isoformat(),
                          "open": {r.site_id: r.event.status for r in report.results
                                   if r.event is not None and r.event.open}}, sort_keys=True)
@@ -86,46 +70,15 @@ def aemo_spike_watch(context: dg.SensorEvaluationContext, sites: SitesResource, 
                            cursor=cursor)
 
 
-def _spike_watch_via_runs(context: dg.SensorEvaluationContext, all_sites: list, store, clock: ClockResource
-                          ) -> dg.SensorResult:
-    """The run-based path: decide read-only here, let ``spike_watch_job`` command (kept for comparison)."""
-    now = pd.Timestamp.now(tz="UTC")
-    watched = [s for s in all_sites if spike_params(s) is not None]
-    prices, errors = current_prices(watched, now, fixed_now=clock.fixed_now)
-    requests, notes = [], []
-    for key, price in prices.items():
-        prices[key] = live_store.record_dispatch_seen(store, price)
-    for site in watched:
-        src = source_for(site)
-        price = prices.get(src.key) if src is not None else None
-        event = live_store.open_event(store, site.id)
-        d: Decision = decide(event, price, spike_params(site), now,
-                             live_store.battery_holder(store, site.id, event, now))
-        notes.append(f"{site.id}: {d.kind} ({d.reason})")
-        if d.kind in ("none", "hold"):
-            continue
-        attempt = (event.command_attempts + event.restore_attempts) if event is not None else 0
-        stamp = price.interval_start.strftime("%Y%m%dT%H%MZ") if price is not None else now.strftime("%Y%m%dT%H%M")
-        requests.append(dg.RunRequest(
-            run_key=f"spike:{site.id}:{d.kind}:{stamp}:{attempt}", job_name="spike_watch_job",
-            run_config={"ops": {"spike_watch_op": {"config": {"site_id": site.id}}}},
-            tags={"powersync/site": site.id, "powersync/spike_decision": d.kind}))
-    notes += [f"price feed {k}: {v}" for k, v in errors.items()]
-    if not requests:
-        return dg.SensorResult(skip_reason=dg.SkipReason("; ".join(notes) or "no watched site"))
-    return dg.SensorResult(run_requests=requests)
-
-
 @dg.sensor(name="automations", minimum_interval_seconds=AUTOMATIONS_INTERVAL_S,
            default_status=dg.DefaultSensorStatus.RUNNING, jobs=[automation_actions_job],
            description="Evaluates every site's automation rules (time window, price, SOC, spike start/end) on "
            "their rising edge; each firing is recorded with its reason and carried out by automation_actions_job.")
 def automations(context: dg.SensorEvaluationContext, sites: SitesResource, history: HistoryStoreResource,
                 fleet: BatteryFleetResource, clock: ClockResource) -> dg.SensorResult:
-    from ...pipeline import site_now
-
-    store = history.store()
-    now = pd.Timestamp.now(tz="UTC")
+    ctx = control_context(history, clock, fleet)
+    store = ctx.store
+    now = ctx.clock.wall()
     requests: list[dg.RunRequest] = []
     notes: list[str] = []
     for site in sites.load().sites:
@@ -134,10 +87,10 @@ def automations(context: dg.SensorEvaluationContext, sites: SitesResource, histo
         read_soc = None
         if needs_soc(site.automations):
             def read_soc(site=site) -> float:
-                with fleet.open(site, store) as dev:
+                with ctx.battery(site) as dev:
                     return float(dev.read_telemetry().soc)
         try:
-            clock_now = site_now(site, wall_now=now, fixed=clock.fixed_now)
+            clock_now = ctx.clock.site_now(site, now)
             facts = gather_facts(site, store, now, clock_now + (now - now.floor("5min")), read_soc)
             firings, evaluations = evaluate_site(site, store, facts)
         except Exception as exc:  # one site's bad data must not stop the other sites' rules

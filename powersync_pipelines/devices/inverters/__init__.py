@@ -4,6 +4,7 @@ One module per brand, each with its register map / endpoints and quirks in its d
 picks the driver from ``ac_inverter.brand``; ``control`` adds saved state, locking and command records.
 """
 
-from .base import BRANDS, AcInverter, open_inverter
+from .base import AcInverter
+from .brands import BRANDS, open_inverter
 
 __all__ = ["BRANDS", "AcInverter", "open_inverter"]

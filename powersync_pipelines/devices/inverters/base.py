@@ -17,11 +17,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from ...config import AcInverterConfig
-from ..base import CommandRefused, DeviceError, VerifyError
-
-__all__ = ["AcInverter", "DeviceError", "VerifyError", "open_inverter", "BRANDS"]
-
-BRANDS = ("sungrow_sg", "fronius", "goodwe", "huawei", "enphase", "zeversolar")
+from ..base import CommandRefused, VerifyError
 
 
 class AcInverter(ABC):
@@ -39,6 +35,7 @@ class AcInverter(ABC):
         self.port = cfg.port or self.default_port
         self.unit = cfg.device_id if cfg.device_id is not None else self.default_unit
         self.written: list[dict[str, Any]] = []
+        self.arbitrated = False  # live control: writes need the arbiter's grant (devices.grants)
 
     # -- brand primitives -----------------------------------------------------------------------------------
     @abstractmethod
@@ -110,32 +107,3 @@ def token_from_env(cfg: AcInverterConfig) -> str:
     if not token:
         raise CommandRefused(f"{cfg.brand} at {cfg.host}: environment variable {cfg.token_env} is empty or unset")
     return token
-
-
-def open_inverter(cfg: AcInverterConfig, **options: Any) -> AcInverter:
-    """The driver for ``cfg.brand`` (nothing is connected until the first call)."""
-    if cfg.brand == "sungrow_sg":
-        from .sungrow_sg import SungrowSG
-
-        return SungrowSG(cfg, **options)
-    if cfg.brand == "fronius":
-        from .fronius import Fronius
-
-        return Fronius(cfg, **options)
-    if cfg.brand == "goodwe":
-        from .goodwe import GoodWe
-
-        return GoodWe(cfg, **options)
-    if cfg.brand == "huawei":
-        from .huawei import HuaweiSun2000
-
-        return HuaweiSun2000(cfg, **options)
-    if cfg.brand == "enphase":
-        from .enphase import EnphaseGateway
-
-        return EnphaseGateway(cfg, **options)
-    if cfg.brand == "zeversolar":
-        from .zeversolar import Zeversolar
-
-        return Zeversolar(cfg, **options)
-    raise ValueError(f"unknown AC inverter brand {cfg.brand!r} (expected one of {', '.join(BRANDS)})")

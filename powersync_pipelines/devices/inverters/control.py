@@ -8,17 +8,22 @@ written and read back. A failed restore stays pending and is retried by the next
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...config import SiteConfig
+from ...redaction import redact
 from ...storage import HistoryStore
 from .. import state
 from ..base import CommandRefused, DeviceError, VerifyError
+from ..grants import grant_owner, missing_grant
 from ..locks import DeviceBusy, device_writer
-from .base import AcInverter, open_inverter
+from .base import AcInverter
+from .brands import open_inverter
 
 SLOT = "ac_curtail"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,6 +56,8 @@ def _run(site: SiteConfig, store: HistoryStore | None, name: str, inverter: AcIn
     inv: AcInverter | None = None
     try:
         inv = _inverter_for(site, inverter)
+        if why := missing_grant(site.id, inv.arbitrated):
+            raise CommandRefused(why)
         with device_writer(inv.device_key):
             body(inv, result)
         result.ok, result.outcome = True, "ok"
@@ -60,15 +67,19 @@ def _run(site: SiteConfig, store: HistoryStore | None, name: str, inverter: AcIn
         result.outcome, result.error = "verify_failed", str(exc)
     except (DeviceError, DeviceBusy) as exc:
         result.outcome, result.error = "error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - an inverter command is always recorded, never a traceback
+        log.warning("%s on %s: unexpected %s", name, site.id, type(exc).__name__, exc_info=True)
+        result.outcome, result.error = "error", f"unexpected {type(exc).__name__}: {exc}"
     finally:
         if inv is not None:
             result.written = list(inv.written)
             if inverter is None:
                 inv.close()
+    result.error = redact(result.error) if result.error is not None else None
     if store is not None:
         result.command_id = store.record_command(
             site.id, f"ac_inverter:{brand}", name, result.outcome, params={"brand": brand},
-            written=result.written, readback=result.readback, error=result.error,
+            written=result.written, readback=result.readback, error=result.error, owner=grant_owner(),
         )
     return result
 
@@ -98,9 +109,9 @@ def restore_inverter(site: SiteConfig, store: HistoryStore | None, inverter: AcI
         result.saved = pending.state if pending is not None else None
         try:
             result.readback = inv.restore(pending.state if pending is not None else None)
-        except DeviceError as exc:
+        except Exception as exc:  # noqa: BLE001 - recorded on the saved state, then reported by _run
             if pending is not None:
-                state.mark_restore_failed(store, pending, str(exc))
+                state.mark_restore_failed(store, pending, redact(exc))
             raise
         if pending is not None:
             state.mark_restored(store, pending)

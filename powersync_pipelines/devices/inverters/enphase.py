@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from ...config import AcInverterConfig
+from ...redaction import excerpt, redact, register, response_excerpt
 from ..base import DeviceRejected, DeviceUnavailable, Unsupported
 from .base import AcInverter, token_from_env
 
@@ -48,13 +49,14 @@ class EnphaseGateway(AcInverter):
     def _session(self) -> httpx.Client:
         if self._client is None:
             token = token_from_env(self.cfg)
+            register(token)
             client = httpx.Client(base_url=self.base_url, verify=self._verify, timeout=self._timeout,
                                   headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
             try:
                 resp = client.get(CHECK_JWT)
             except httpx.HTTPError as exc:
                 client.close()
-                raise DeviceUnavailable(f"{self.device_key}: {CHECK_JWT}: {type(exc).__name__}: {exc}") from exc
+                raise DeviceUnavailable(f"{self.device_key}: {CHECK_JWT}: {type(exc).__name__}: {redact(exc)}") from None
             if resp.status_code == 401:
                 client.close()
                 raise DeviceRejected(f"{self.device_key}: {CHECK_JWT} answered 401: the token in "
@@ -71,19 +73,20 @@ class EnphaseGateway(AcInverter):
         try:
             resp = client.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise DeviceUnavailable(f"{self.device_key}: {method} {path}: {type(exc).__name__}: {exc}") from exc
+            raise DeviceUnavailable(f"{self.device_key}: {method} {path}: {type(exc).__name__}: {redact(exc)}") from None
         if resp.status_code in (404, 405):
             raise Unsupported(f"{self.device_key}: {method} {path} answered {resp.status_code}: this gateway firmware "
                               "has no DPEL export limit (legacy, replaced by AGF grid profiles)")
         if resp.status_code >= 400:
             raise DeviceRejected(f"{self.device_key}: {method} {path} answered HTTP {resp.status_code}: "
-                                 f"{resp.text[:200]}", resp.status_code)
+                                 f"{response_excerpt(resp)}", resp.status_code)
         try:
             data = resp.json() if resp.content else {}
         except ValueError as exc:
-            raise DeviceRejected(f"{self.device_key}: {method} {path}: reply is not JSON: {resp.text[:120]!r}") from exc
+            raise DeviceRejected(f"{self.device_key}: {method} {path}: reply is not JSON: "
+                                 f"{response_excerpt(resp, 120)!r}") from exc
         if isinstance(data, dict) and "err" in data:
-            raise Unsupported(f"{self.device_key}: {method} {path}: gateway says {data['err']!r}")
+            raise Unsupported(f"{self.device_key}: {method} {path}: gateway says {excerpt(data['err'], 120)!r}")
         return data
 
     # -- state ----------------------------------------------------------------------------------------------
@@ -91,13 +94,14 @@ class EnphaseGateway(AcInverter):
         data = self._request("GET", DPEL)
         settings = data.get("dynamic_pel_settings") if isinstance(data, dict) else None
         if not isinstance(settings, dict):
-            raise DeviceRejected(f"{self.device_key}: GET {DPEL}: no 'dynamic_pel_settings' object in {data!r:.160}")
+            raise DeviceRejected(f"{self.device_key}: GET {DPEL}: no 'dynamic_pel_settings' object in "
+                                 f"{excerpt(repr(data), 160)}")
         return settings
 
     def read_state(self) -> dict[str, Any]:
         s = self._settings()
         enabled, export = bool(s.get("enable")), bool(s.get("export_limit"))
-        limit = float(s.get("limit_value_W", 0.0))
+        limit = _watts(s.get("limit_value_W", 0.0), self.device_key)
         return {"dpel": s, "curtailed": enabled and export and limit == 0.0, "readings": {}}
 
     def _put(self, settings: dict[str, Any], what: str) -> None:
@@ -119,3 +123,9 @@ class EnphaseGateway(AcInverter):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _watts(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        raise DeviceRejected(f"{where}: GET {DPEL}: limit_value_W is {excerpt(repr(value), 40)}, not a number")
+    return float(value)

@@ -20,11 +20,13 @@ may close the connection after a POST without answering, which counts as sent, a
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import httpx
 
 from ...config import AcInverterConfig
+from ...redaction import redact
 from ..base import DeviceRejected, DeviceUnavailable
 from .base import AcInverter
 
@@ -36,8 +38,10 @@ def parse_home(text: str) -> dict[str, Any]:
         raise DeviceRejected(f"zeversolar /home.cgi: expected at least 14 fields, got {len(f)}: {text[:80]!r}")
     energy = f[11]
     return {
-        "registry_id": f[1], "sw_version": f[4], "inverters": int(f[8]), "serial": f[9], "pac_w": float(f[10]),
-        "energy_today_kwh": float("0" + energy if energy.startswith(".") else energy), "status": f[12],
+        "registry_id": f[1], "sw_version": f[4], "inverters": int(_num(f[8], "home.cgi inverter count")),
+        "serial": f[9], "pac_w": _num(f[10], "home.cgi Pac"),
+        "energy_today_kwh": _num("0" + energy if energy.startswith(".") else energy, "home.cgi energy today"),
+        "status": f[12],
     }
 
 
@@ -45,7 +49,19 @@ def parse_adv(text: str) -> dict[str, Any]:
     lines = [ln.strip() for ln in text.splitlines()]
     if len(lines) < 14:
         raise DeviceRejected(f"zeversolar /adv.cgi: expected at least 14 lines, got {len(lines)}")
-    return {"limit_pct": int(float(lines[10])), "ac_mode": int(float(lines[13]))}
+    return {"limit_pct": int(_num(lines[10], "adv.cgi line 11 (limit %)")),
+            "ac_mode": int(_num(lines[13], "adv.cgi line 14 (limit mode)"))}
+
+
+def _num(field: str, what: str) -> float:
+    """A finite number from the inverter's text pages, or a clear error naming the field."""
+    try:
+        value = float(field)
+    except ValueError:
+        value = float("nan")
+    if not math.isfinite(value):
+        raise DeviceRejected(f"zeversolar /{what} is {field[:40]!r}, not a number")
+    return value
 
 
 class Zeversolar(AcInverter):
@@ -62,7 +78,7 @@ class Zeversolar(AcInverter):
         try:
             resp = self._client.get(path)
         except httpx.HTTPError as exc:
-            raise DeviceUnavailable(f"{self.device_key}: GET {path}: {type(exc).__name__}: {exc}") from exc
+            raise DeviceUnavailable(f"{self.device_key}: GET {path}: {type(exc).__name__}: {redact(exc)}") from None
         if resp.status_code >= 400:
             raise DeviceRejected(f"{self.device_key}: GET {path} answered HTTP {resp.status_code}", resp.status_code)
         return resp.text
@@ -76,7 +92,7 @@ class Zeversolar(AcInverter):
         except (httpx.RemoteProtocolError, httpx.ReadError):
             pass  # known quirk: the inverter hangs up after applying a POST; the read-back decides
         except httpx.HTTPError as exc:
-            raise DeviceUnavailable(f"{self.device_key}: POST {path}: {type(exc).__name__}: {exc}") from exc
+            raise DeviceUnavailable(f"{self.device_key}: POST {path}: {type(exc).__name__}: {redact(exc)}") from None
         self._wrote(f"POST {path} ({what})", form)
 
     def read_state(self) -> dict[str, Any]:

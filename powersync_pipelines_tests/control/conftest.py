@@ -1,0 +1,13 @@
+"""The decision core's tests run against the same simulators as the drivers' tests."""
+
+from ..devices.conftest import (
+    make_site,
+    sigen_sim,
+    sigen_site,
+    sungrow_sim,
+    sungrow_site,
+    tesla_sim,
+    tesla_site,
+)
+
+__all__ = ["make_site", "sigen_sim", "sigen_site", "sungrow_sim", "sungrow_site", "tesla_sim", "tesla_site"]
