@@ -7,7 +7,6 @@ return only what the battery is told for the next 5 minutes: (action code, charg
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np
@@ -27,10 +26,6 @@ class StrategyPlanner(Protocol):
 
     def first(self, t: pd.Timestamp, imp: np.ndarray, exp: np.ndarray, solar: np.ndarray, load: np.ndarray,
               soc: float) -> tuple[int, float, float, float]: ...
-
-
-def _limit(v: float) -> float | None:
-    return None if math.isinf(v) else v
 
 
 def first_interval(intervals: pd.DataFrame) -> tuple[int, float, float, float]:
