@@ -231,7 +231,9 @@ import multiprocessing as mp
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from benchmarks.common import RESULTS_DIR, machine, write_results
@@ -272,7 +274,6 @@ STOP_20_VARIANTS = {
     "A, clip 300 from 2 h": {**ONE_THRESHOLD, "target_clip": 300, "target_clip_after_hours": 2},
     "A, quantile half-life 14": {**ONE_THRESHOLD, "quantile_half_life_days": 14},
     "A, spike threshold 300": {**ONE_THRESHOLD, "spike_threshold": 300},
-    "A, lifts from 1 h ahead": {**ONE_THRESHOLD, "reserve_start_hours": 1},
     "stop-20 default: A + quiet threshold 300 outside 1000:7 episodes": BEFORE_STOP_23,
     "stop-20 default, quiet threshold 500": {**BEFORE_STOP_23, "quiet_threshold": 500},
     "stop-20 default, episode 1000:3": {**BEFORE_STOP_23, "episode_gate": "1000:3"},
@@ -284,25 +285,16 @@ STOP_23_VARIANTS = {
 }
 VARIANTS_BEFORE_STOP_20 = {
     "mean, no reserve": {"reserve_weight": 0.0},
-    "p50, no reserve": {"reserve_weight": 0.0, "planning": "p50"},
     "mean, reserve 0.5 @300": {"reserve_weight": 0.5, "spike_threshold": 300, **UNGATED},
     "mean, reserve 1.0 @300": {"reserve_weight": 1.0, "spike_threshold": 300, **UNGATED},
     "mean, reserve 0.5 @200": {"reserve_weight": 0.5, "spike_threshold": 200, **UNGATED},
     "mean, reserve 1.0 @200 (default until stop 20)": {"reserve_weight": 1.0, "spike_threshold": 200, **UNGATED},
     "mean, reserve 1.0 @150": {"reserve_weight": 1.0, "spike_threshold": 150, **UNGATED},
-    "mean, reserve 1.0 @200, excess 150": {"reserve_weight": 1.0, "spike_threshold": 200, "spike_excess": 150,
-                                           **UNGATED},
     "reserve @200, gate 500:7": {"reserve_gate": "500:7"},
     "reserve @200, gate 1000:14": {"reserve_gate": "1000:14"},
     "reserve @200, gate 500:3,1000:14": {"reserve_gate": "500:3,1000:14"},
     "clip 300": {"target_clip": 300},
-    "calm 12 @300:1, clip 300, quantile half-life 14": {"calm_reserve_slots": 12, "calm_level": 300,
-                                                        "calm_days": 1, "target_clip": 300,
-                                                        "quantile_half_life_days": 14},
     "import-side reserve": {"reserve_side": "import"},
-    "scenarios 7": {"scenarios": 7},
-    "scenarios 7 + lifted path at 0.5": {"scenarios": 7, "scenario_lift": 0.5},
-    "sdp over a price chain": {"planning": "sdp"},
 }
 VARIANTS = {**{name: {**BEFORE_STOP_20, **params} for name, params in VARIANTS_BEFORE_STOP_20.items()},
             **STOP_20_VARIANTS, **STOP_23_VARIANTS}
@@ -386,19 +378,18 @@ def _table(rows: list[dict], labels: list[str], models: list[str]) -> str:
 
 
 def evaluate() -> dict:
-    tasks = [(m, *_month_bounds(m), model, {}) for m in MONTHS for model in MODELS]
+    """The four benchmark months (a report, never a selection set): each through ``--forecast learned`` (the daily
+    selection, with the three candidates' own replays), from the broad evaluation's per-month cache."""
     t0 = time.perf_counter()
-    rows = _run_all(tasks)
-    pooled = _pooled(rows)
-    learned = pooled["learned"]
-    table = _table(rows, list(MONTHS), list(MODELS))
-    print(table)
-    print({m: (v["mean_capture"], v["pooled_capture"], v["savings"]) for m, v in pooled.items()})
+    rows = [broad_month(*m) for m in broad_months() if m[0] == "VIC1" and m[1] in MONTHS]
+    summary = broad_summary(rows)
+    selected = summary["selected"]
+    print(summary["table_markdown"])
     return {
-        "rows": rows, "pooled": pooled, "table_markdown": table, "elapsed_s": round(time.perf_counter() - t0, 1),
-        "targets": TARGETS,
-        "targets_met": {"learned_mean_capture": (learned["mean_capture"] or 0) >= TARGETS["learned_mean_capture"],
-                        "learned_min_month_capture": (learned["min_capture"] or 0) >= TARGETS["learned_min_month_capture"]},
+        "rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in rows], "summary": summary,
+        "elapsed_s": round(time.perf_counter() - t0, 1), "targets": TARGETS,
+        "targets_met": {"learned_mean_capture": (selected["mean_capture"] or 0) >= TARGETS["learned_mean_capture"],
+                        "learned_min_month_capture": (selected["worst_capture"] or 0) >= TARGETS["learned_min_month_capture"]},
     }
 
 
@@ -432,11 +423,11 @@ def select(windows: dict[str, tuple[str, str]]) -> dict:
     labels = list(windows)
     tasks = [(lab, *windows[lab], "persistence", {}) for lab in labels]
     for params in VARIANTS.values():
-        tasks += [(lab, *windows[lab], "learned", params) for lab in labels]
+        tasks += [(lab, *windows[lab], "learned", {**params, "select": False}) for lab in labels]
     rows = _run_all(tasks)
     for r in rows:
         if r["model"] == "learned":
-            r["model"] = next(n for n, p in VARIANTS.items() if p == r["params"])
+            r["model"] = next(n for n, p in VARIANTS.items() if {**p, "select": False} == r["params"])
     table = _table(rows, labels, ["persistence", *VARIANTS])
     print(table)
     return {"rows": rows, "pooled": _pooled(rows), "table_markdown": table}
@@ -444,10 +435,283 @@ def select(windows: dict[str, tuple[str, str]]) -> dict:
 
 def trial(params: dict) -> dict:
     """One candidate (selected on the tuning windows/months), learned only, on the evaluated months: run once."""
-    rows = _run_all([(m, *_month_bounds(m), "learned", params) for m in MONTHS])
+    rows = _run_all([(m, *_month_bounds(m), "learned", {**params, "select": False}) for m in MONTHS])
     pooled = _pooled(rows)["learned"]
     print(pooled)
     return {"params": params, "evaluation": {"rows": rows, "pooled": {"learned": pooled}}}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Broad evaluation (issue 27): every shipped month, walk-forward, with the daily strategy selection.
+BROAD_CACHE = Path(__file__).resolve().parents[1] / "var" / "bench_cache" / "price_forecast_broad"
+CANDIDATES = ("persistence", "learned", "learned_no_reserve")  # as backtest.selection.candidates names them
+COLUMNS = {"persistence": "persistence", "learned": "today's default (learned + reserve rule)",
+           "learned_no_reserve": "no reserve", "selected": "selected (--forecast learned)"}
+
+
+def broad_months() -> list[tuple[str, str, str, str]]:
+    """(region, month, start, end) local times: every shipped VIC1 month (the first from the data's first
+    local hour, the last to its last day), NSW1 2024-01; the benchmark months first, then spread out, so a
+    run cut short still covers the whole span."""
+    vic = [f"{y}-{m:02d}" for y in range(2023, 2027) for m in range(1, 13) if f"{y}-{m:02d}" <= "2026-06"]
+    spread = [*MONTHS, *vic[::3], *vic[1::3], *vic[2::3]]
+    order = list(dict.fromkeys(spread))
+    out = []
+    for month in order:
+        start, end = _month_bounds(month)
+        if month == "2023-01":
+            start = "2023-01-01 01:00"  # the first file starts at 00:05 NEM time (01:05 local daylight time)
+        if month == "2026-06":
+            end = "2026-06-18"  # the last file ends on 18 June
+        out.append(("VIC1", month, start, end))
+    out.append(("NSW1", "2024-01", "2024-01-01 01:00", "2024-02-01"))
+    return out
+
+
+def broad_month(region: str, month: str, start: str, end: str, fresh: bool = False) -> dict:
+    """One month through ``--forecast learned`` (the daily selection): the three candidates' shadow replays
+    and the selected run, in one call; cached per (region, month) under ``var/``."""
+    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, backtest_site
+
+    BROAD_CACHE.mkdir(parents=True, exist_ok=True)
+    path = BROAD_CACHE / f"{region}_{month}.json"
+    if path.exists() and not fresh:
+        return json.loads(path.read_text())
+    folder = _folder().replace("VIC1", region)
+    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
+    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
+                         forecast_options=ForecastOptions(params=tuple(sorted(p.items()))))
+    site = _site()
+    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
+    t0 = time.perf_counter()
+    s = backtest_site(site, [folder], cfg, start=pd.Timestamp(start, tz=TZ).isoformat(),
+                      end=pd.Timestamp(end, tz=TZ).isoformat()).summary
+    sel = s["selection"]
+    bound = s["baseline_cost"] - s["perfect_foresight_cost"]
+    row = {"region": region, "month": month, "perfect_foresight_savings": round(bound, 4),
+           "savings": {**{c: sel["candidates"][c]["savings"] for c in CANDIDATES}, "selected": s["savings"]},
+           "capture": {**{c: sel["candidates"][c]["capture_ratio"] for c in CANDIDATES},
+                       "selected": s["capture_ratio"]},
+           "days_chosen": {c: sel["candidates"][c]["days_chosen"] for c in CANDIDATES},
+           "choices": sel["choices"], "daily_savings": sel["daily_savings"],
+           "elapsed_s": round(time.perf_counter() - t0, 1), "replans": s["replans"]}
+    path.write_text(json.dumps(row))
+    return row
+
+
+def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: float = 0.0) -> dict[str, float]:
+    """Savings per month if each day had the savings of the candidate chosen for it by the rule (from the
+    candidates' own replays: a screen for the selection's knobs; the adopted rule is run for real)."""
+    from powersync_pipelines.backtest.selection import SelectionRule, walk_forward
+
+    out = {}
+    for r in rows:
+        daily = pd.DataFrame({c: pd.Series(r["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
+                                                                              "persistence")})
+        daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
+        days = [pd.Timestamp(d, tz=TZ) for d in r["choices"]]
+        rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
+        choice = walk_forward(daily, days, rule, capacity_kwh=13.5)
+        out[f"{r['region']} {r['month']}"] = float(sum(daily.loc[d, c] for d, c in choice.items()))
+    return out
+
+
+def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) -> dict:
+    """One cached month planned for real with another selection rule: the choices from the month's cached
+    candidate replays (walk-forward, as ``run_selected`` makes them), then the one run that follows them."""
+    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions
+    from powersync_pipelines.backtest.battery import BatterySpec
+    from powersync_pipelines.backtest.runner import load_data, site_learned_options
+    from powersync_pipelines.backtest.selection import SelectionRule, candidates, run_choices, walk_forward
+
+    region, month = row["region"], row["month"]
+    start, end = next((a, b) for r, m, a, b in broad_months() if (r, m) == (region, month))
+    folder = _folder().replace("VIC1", region)
+    site = _site()
+    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
+    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
+    opts = ForecastOptions(params=tuple(sorted(p.items())))
+    learned = site_learned_options(opts, site, [folder])
+    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
+                         forecast_options=ForecastOptions(model_options=learned))
+    data = load_data(site, [folder], None, pd.Timestamp(start, tz=TZ).isoformat(), pd.Timestamp(end, tz=TZ).isoformat())
+    daily = pd.DataFrame({c: pd.Series(row["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
+                                                                           "persistence")})
+    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
+    days = [pd.Timestamp(d, tz=TZ) for d in row["choices"]]
+    spec = BatterySpec.from_site(site)
+    rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
+    choice = walk_forward(daily, days, rule, capacity_kwh=spec.capacity_kwh)
+    s = run_choices(data, spec, cfg, candidates(learned), choice).summary
+    counts = choice.value_counts()
+    return {"month": month, "savings": s["savings"], "capture_ratio": s["capture_ratio"],
+            "days_chosen": {c: int(counts.get(c, 0)) for c in CANDIDATES}}
+
+
+def broad_summary(rows: list[dict]) -> dict:
+    """Pooled dollars, mean and worst capture, months below persistence (- 0.02), per column; the table."""
+    vic = [r for r in rows if r["region"] == "VIC1"]
+    out: dict = {"months": len(vic), "columns": COLUMNS}
+    for col in ("persistence", "learned", "learned_no_reserve", "selected"):
+        caps = [r["capture"][col] for r in vic if r["capture"][col] is not None]
+        below = [r["month"] for r in vic if r["capture"][col] is not None and r["capture"]["persistence"] is not None
+                 and r["capture"][col] < r["capture"]["persistence"] - 0.02]
+        out[col] = {"pooled_savings": round(sum(r["savings"][col] for r in vic), 2),
+                    "mean_capture": round(float(np.mean(caps)), 4) if caps else None,
+                    "worst_capture": round(min(caps), 4) if caps else None,
+                    "months_below_persistence_minus_0.02": below}
+    out["perfect_foresight_savings"] = round(sum(r["perfect_foresight_savings"] for r in vic), 2)
+    out["chosen_months"] = {c: sorted(r["month"] for r in vic if r["days_chosen"][c] > 0) for c in CANDIDATES}
+    out["days_chosen"] = {c: sum(r["days_chosen"][c] for r in vic) for c in CANDIDATES}
+    sel = out["selected"]
+    out["targets"] = {"every month >= persistence - 0.02": not sel["months_below_persistence_minus_0.02"],
+                      "mean >= 0.70": (sel["mean_capture"] or 0) >= 0.70,
+                      "pooled >= today's default": sel["pooled_savings"] >= out["learned"]["pooled_savings"]}
+    head = "| month | " + " | ".join(COLUMNS.values()) + " | possible $ | days chosen (L / NR / P) |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+    for r in sorted(rows, key=lambda r: (r["region"], r["month"])):
+        cells = [f"{r['capture'][c]:.3f} (${r['savings'][c]:.2f})" if r["capture"][c] is not None else "n/a"
+                 for c in COLUMNS]
+        d = r["days_chosen"]
+        lines.append(f"| {r['region']} {r['month']} | " + " | ".join(cells)
+                     + f" | {r['perfect_foresight_savings']:.2f} | {d['learned']} / {d['learned_no_reserve']} / "
+                     f"{d['persistence']} |")
+    lines.append("| VIC1 pooled / mean / worst | " + " | ".join(
+        f"${out[c]['pooled_savings']:.2f} / {out[c]['mean_capture']} / {out[c]['worst_capture']}" for c in COLUMNS)
+        + f" | {out['perfect_foresight_savings']:.2f} | |")
+    out["table_markdown"] = "\n".join(lines)
+    return out
+
+
+def broad(fresh: bool = False, limit: int | None = None, cached_only: bool = False) -> dict:
+    """The broad evaluation over :func:`broad_months` (cached per month; ``limit``: only the first N;
+    ``cached_only``: only the months already in the cache)."""
+    rows = []
+    for region, month, start, end in broad_months()[:limit]:
+        if cached_only and not (BROAD_CACHE / f"{region}_{month}.json").exists():
+            continue
+        row = broad_month(region, month, start, end, fresh)
+        rows.append(row)
+        print(f"{region} {month}: " + ", ".join(f"{c} {row['capture'][c]}" for c in COLUMNS)
+              + f" ({row['elapsed_s']} s)", flush=True)
+    summary = broad_summary(rows)
+    vic = [r for r in rows if r["region"] == "VIC1"]
+    screen = {}
+    tuning = [r for r in vic if r["month"] not in MONTHS]  # the benchmark months are a report, never a selector
+    for days in (3.0, 5.0, 7.0):  # the shadow replays reach 7 days before each month
+        for margin in (0.0, 0.05, 0.1, 0.2):
+            for floor in (0.0, 0.01, 0.02, 0.03, 0.05, 0.1):
+                sav = stitched(tuning, days, margin, floor)
+                screen[f"{days:g} days, margin {margin:g}, floor {floor:g} $/kWh/day"] = round(sum(sav.values()), 2)
+    screen["months"] = sorted(r["month"] for r in tuning)
+    for c in CANDIDATES:  # each candidate alone over the same days, for reference
+        screen[f"always {c}"] = round(sum(sum(v for d, v in r["daily_savings"][c].items() if d in r["choices"])
+                                          for r in tuning), 2)
+    summary["knob_screen_stitched_pooled"] = screen
+    print(summary["table_markdown"])
+    return {"rows": rows, "summary": summary}
+
+
+def blend_weight_check() -> dict:
+    """The live blend's Amber weights (``forecasts.blend.WEIGHTS["amber"]``) against the only provider forecasts
+    with history: the six Amber SA current+forecast captures (2025-03-28/29 and 2025-04-09/10, as the archive
+    would hold them). Per capture: the provider's ``advancedPrice.predicted`` path, the learned model's path
+    (fitted on the realised SA import prices before the capture's local day) and the realised prices; per
+    horizon bucket the least-squares weight (``fit_blend_weights``) and the mean absolute errors of provider,
+    learned, the documented blend and the fitted blend. Six issues are a check, not a fit."""
+    from powersync_pipelines.forecasts.blend import WEIGHTS, fit_blend_weights
+    from powersync_pipelines.forecasts.price_model import fit_price_model
+    from powersync_pipelines.prices.amber import read_amber_file, read_amber_files
+
+    root = shared_real_data() / "amber" / "enkit-matlab"
+    tz = "Australia/Adelaide"
+
+    def realised(folder: str) -> pd.Series:
+        f = read_amber_files(sorted((root / folder).glob("*.json")))
+        f = f[~f["is_forecast"].astype(bool)]
+        return f["import_price"][~f.index.duplicated(keep="last")].sort_index()
+
+    five, thirty = realised("sa_prices_5min"), realised("sa_prices_30min")
+    grid = pd.date_range(thirty.index[0], thirty.index[-1] + pd.Timedelta(minutes=25), freq="5min")
+    actual = five.reindex(grid).fillna(thirty.reindex(grid).ffill(limit=5))
+    captures = sorted([*root.glob("sa_forecast_*/raw_example/*.json"), *root.glob("prices_sa_current_*/*/*.json")])
+    edges = (0, 12, 72, 288, 10**9)
+    pv, lv, rv, hv, issues = [], [], [], [], []
+    for path in captures:
+        f = read_amber_file(path)
+        fc = f[f["is_forecast"].astype(bool)]
+        now = f.index[~f["is_forecast"].astype(bool).to_numpy()][-1]
+        day = now.tz_convert(tz).normalize().tz_convert("UTC")
+        model = fit_price_model(actual.dropna(), day, tz, series="import_price")
+        recent = actual[(actual.index > now - pd.Timedelta(days=1)) & (actual.index <= now)].ffill()
+        if recent.empty or recent.index[-1] != now:
+            continue
+        horizon = int((fc.index[-1] - now) / pd.Timedelta(minutes=5)) + 6
+        learned = pd.Series(model.forecast(now, recent, horizon).mean,
+                            index=pd.date_range(now, periods=horizon, freq="5min"))
+        prov = fc["import_price"].reindex(learned.index).ffill(limit=5)  # a 30-min row holds its six slots
+        real = actual.reindex(learned.index)
+        ok = prov.notna() & real.notna()
+        ok.iloc[0] = False  # the current interval is known
+        h = np.arange(horizon)[ok.to_numpy()]
+        pv.append(prov[ok].to_numpy())
+        lv.append(learned[ok].to_numpy())
+        rv.append(real[ok].to_numpy())
+        hv.append(h)
+        issues.append({"capture": path.name, "issued": now.isoformat(), "steps_scored": int(ok.sum())})
+    p, lrn, r, h = (np.concatenate(v) for v in (pv, lv, rv, hv))
+    fitted = fit_blend_weights(p, lrn, r, h, edges)
+    doc = WEIGHTS["amber"]
+    buckets = []
+    for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        m = (h >= lo) & (h < hi)
+        if not m.any():
+            continue
+        wd = doc.provider_weight(h[m])
+        wf = fitted.weights[k]
+        buckets.append({
+            "horizon_steps": [lo, min(hi, 576)], "n": int(m.sum()), "documented_weight": sorted({round(float(w), 2) for w in wd}),
+            "fitted_weight": round(wf, 3),
+            "mae_provider": round(float(np.abs(p[m] - r[m]).mean()), 4),
+            "mae_learned": round(float(np.abs(lrn[m] - r[m]).mean()), 4),
+            "mae_documented_blend": round(float(np.abs(wd * p[m] + (1 - wd) * lrn[m] - r[m]).mean()), 4),
+            "mae_fitted_blend": round(float(np.abs(wf * p[m] + (1 - wf) * lrn[m] - r[m]).mean()), 4)})
+    out = {"issues": issues, "buckets": buckets, "unit": "$/kWh import (general channel)"}
+    print(json.dumps(out, indent=1))
+    return out
+
+
+def selection_cost(day: str = "2025-06-20") -> dict:
+    """The live daily selection for one site (``backtest.live_selection.select_for_site``) on real VIC1 prices
+    stored in a temporary DuckDB: the first day (a new site replays its whole trailing window) and the next
+    day (one replayed day per candidate, the steady state), wall and CPU seconds. Target: <= 10 s per site
+    per day."""
+    import tempfile
+
+    from powersync_pipelines.backtest.inputs import expand_price_paths, select_month_files
+    from powersync_pipelines.backtest.live_selection import select_for_site
+    from powersync_pipelines.backtest.selection import TRAILING_DAYS
+    from powersync_pipelines.prices.history import aemo_file_price_frame
+    from powersync_pipelines.storage import HistoryStore
+
+    site = _site()
+    now = pd.Timestamp(day, tz=TZ) + pd.Timedelta(minutes=20)
+    first = now - pd.Timedelta(days=TRAILING_DAYS + 3 + 60)
+    files = select_month_files(expand_price_paths([_folder()]), first.tz_convert("UTC"),
+                               (now + pd.Timedelta(days=1)).tz_convert("UTC"))
+    frame = aemo_file_price_frame(list(files), site.provider.retail, "VIC1")
+    frame = frame[(frame.index >= first) & (frame.index < now.normalize() + pd.Timedelta(days=1))]
+    out: dict = {"day": day, "target_s": 10.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = HistoryStore(Path(tmp) / "h.duckdb")
+        store.upsert_prices(site.id, frame)
+        for label, at in (("new_site_whole_window", now), ("next_day", now + pd.Timedelta(days=1))):
+            c0, t0 = time.process_time(), time.perf_counter()
+            sel = select_for_site(store, site, at)
+            out[label] = {"wall_s": round(time.perf_counter() - t0, 2), "cpu_s": round(time.process_time() - c0, 2),
+                          "choice": sel.choice, "trailing_savings": sel.savings, "days_seen": sel.days_seen}
+    print(out)
+    return out
 
 
 def _previous_results() -> dict:
@@ -467,16 +731,26 @@ def main() -> None:
         path = write_results("price_forecast", {**_previous_results(), f"{name}_trial": trial(params)})
         print(f"-> {path}")
         return
+    previous = _previous_results()
     payload: dict = {"machine": machine(), "setup": {
         "months": MONTHS, "timezone": TZ, "retail": "import = 1.1 x RRP/1000 + 0.12 floored at 0; export = RRP/1000",
         "battery": "13.5 kWh / 5 kW, 95% each way, 10% reserve", "load_solar": "Ausgrid customer 12 profile",
-        "planner": "lp, tiered horizon, warm Replanner, 5-minute replans"}}
+        "planner": "lp, tiered horizon, warm Replanner, 5-minute replans",
+        "forecast": "--forecast learned = daily strategy selection over learned / learned_no_reserve / persistence"}}
     if "--select" in sys.argv:
         payload["selection"] = select(TUNING_WINDOWS)
     if "--select-months" in sys.argv:
         payload["selection_months"] = select({m: _month_bounds(m) for m in TUNING_MONTHS})
+    if "--broad" in sys.argv:
+        result = broad(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
+        payload["broad"] = {"summary": result["summary"],
+                            "rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in result["rows"]]}
+    elif "broad" in previous:
+        payload["broad"] = previous["broad"]
     payload["evaluation"] = evaluate()
     payload["fit"] = fit_cost()
+    payload["blend_weight_check"] = blend_weight_check()
+    payload["selection_cost"] = selection_cost()
     payload["machine_after"] = {"load_average": machine()["load_average"]}
     payload.update(_previous_trials())
     path = write_results("price_forecast", payload)

@@ -58,6 +58,9 @@ class BacktestConfig:
     pf_lookahead_days: float = 2.0
     spike_threshold_per_mwh: float = 3000.0
     progress: bool | None = None  # None: a bar only on a terminal
+    # False: skip the perfect-foresight LP (the selection's shadow replays compare strategies by savings only);
+    # the bound's rows then repeat the baseline, so capture ratios read as undefined.
+    bound: bool = True
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.strategies if s not in STRATEGIES]
@@ -159,9 +162,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
     planners = [s for s in PLANNER_STRATEGIES if s in cfg.all_strategies]
     horizon = _steps(cfg.horizon_hours / 24)
     fc = make_forecast(cfg.forecast, data, cfg.forecast_options)
-    n_sc = int(getattr(fc, "n_scenarios", 0))  # a forecast issuing price scenarios (e.g. learned, scenarios=K)
-    uses_chain = bool(getattr(fc, "uses_chain", False))  # a forecast issuing a price chain (planning=sdp)
-    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every, n_sc, uses_chain)
+    plans = {s: make_planner(s, spec, horizon, cfg.horizon, cfg.terminal_value, cfg.greedy_every)
              for s in planners}
     tr = {s: {k: np.zeros(m) for k in TRACE_FIELDS} for s in planners}
     soc = dict.fromkeys(planners, spec.soc_initial)
@@ -176,8 +177,6 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         t1 = time.perf_counter()
         imp, exp = fc.prices(i, horizon)
         fl, fs = fc.load_solar(i, horizon)
-        sc = fc.scenario_prices(i, horizon) if n_sc else None
-        ch = fc.price_chain(i, horizon) if uses_chain else None
         if k + 12 < m and horizon > 12:
             fc_1h[k + 12] = imp[12]
         if k + STEPS_PER_DAY < m and horizon > STEPS_PER_DAY:
@@ -186,12 +185,7 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
         timings["forecast_s"] += t2 - t1
         for s in planners:
             t3 = time.perf_counter()
-            if sc is not None and hasattr(plans[s], "first_scenarios"):
-                act, c, d, cur = plans[s].first_scenarios(times[i], sc, fs, fl, soc[s])
-            elif ch is not None and hasattr(plans[s], "first_chain"):
-                act, c, d, cur = plans[s].first_chain(times[i], ch, fs, fl, soc[s])
-            else:
-                act, c, d, cur = plans[s].first(times[i], imp, exp, fs, fl, soc[s])
+            act, c, d, cur = plans[s].first(times[i], imp, exp, fs, fl, soc[s])
             t4 = time.perf_counter()
             plan_s[s] += t4 - t3
             o = apply_step(spec, soc[s], act, c, d, load[i], solar[i], cur)
@@ -220,10 +214,13 @@ def run_chunk(task: ChunkTask) -> ChunkResult:
 
 
 def run_perfect_foresight(data: BacktestData, spec: BatterySpec, cfg: BacktestConfig) -> tuple[dict[str, np.ndarray], float]:
-    """The bound: sequential full-resolution LPs over ``pf_chunk_days`` blocks (see module docstring)."""
+    """The bound: sequential full-resolution LPs over ``pf_chunk_days`` blocks (see module docstring); without
+    ``cfg.bound``, the baseline (no battery) in its place."""
     t0 = time.perf_counter()
     i0, i1 = data.i0, data.i1
     m = i1 - i0
+    if not cfg.bound:
+        return _simulate_rule(spec, data, i0, i1, NO_BATTERY), time.perf_counter() - t0
     tr = {k: np.zeros(m) for k in TRACE_FIELDS}
     block, ahead = max(_steps(cfg.pf_chunk_days), 1), _steps(cfg.pf_lookahead_days)
     soc = spec.soc_initial

@@ -11,9 +11,10 @@ corrected by the last half hour's measurements, :mod:`powersync_pipelines.foreca
 ``noisy`` (perfect plus seeded noise, see :class:`NoisyForecast`) and ``provider`` (published forecasts the
 price data carries, persistence beyond them).
 
-Pluggable: ``register_forecast("name")`` on a subclass of :class:`ForecastModel`. Models living elsewhere
-(e.g. a learned price model in ``powersync_pipelines.forecasts``) register from a module named in
-``PLUGIN_MODULES``; it is imported on first lookup, also inside worker processes.
+Pluggable: ``register_forecast("name")`` on a subclass of :class:`ForecastModel`. Models with heavier
+dependencies (the learned price model, :mod:`.learned`; the daily strategy selection, :mod:`.selection`)
+register from a module named in ``PLUGIN_MODULES``; it is imported on first lookup, also inside worker
+processes.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from .data import BacktestData
 from .errors import BacktestInputError
 from .inputs import persistence_source
 
-PLUGIN_MODULES = ("powersync_pipelines.forecasts.backtest_models",)
+PLUGIN_MODULES = ("powersync_pipelines.backtest.learned", "powersync_pipelines.backtest.selection")
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ class ForecastOptions:
     # The profile corrected by the last half hour (forecasts.nowcast): fading time in hours, None / 0: off.
     load_nowcast_hours: float | None = LOAD_NOWCAST_HOURS
     solar_nowcast_hours: float | None = SOLAR_NOWCAST_HOURS
-    params: tuple[tuple[str, object], ...] = ()  # free-form options for plugin models (hashable)
+    params: tuple[tuple[str, object], ...] = ()  # free-form text options for plugin models (hashable)
+    # A plug-in model's typed options, built once by the caller (e.g. ``learned.LearnedOptions``); None: the
+    # model reads ``params``.
+    model_options: object | None = None
 
     def param(self, name: str, default: object = None) -> object:
         return dict(self.params).get(name, default)

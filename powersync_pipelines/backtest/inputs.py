@@ -256,8 +256,9 @@ class SiteSeriesSources:
 
 def build_backtest_data(site: SiteConfig, prices: pd.DataFrame, start: pd.Timestamp | None, end: pd.Timestamp | None,
                         sources: SiteSeriesSources | None = None, max_gap: pd.Timedelta = MAX_GAP,
-                        price_source: str = "prices") -> BacktestData:
-    """Align prices, load and solar on the 5-minute grid over ``[start, end)`` plus history and look-ahead."""
+                        price_source: str = "prices", history: pd.Timedelta = HISTORY) -> BacktestData:
+    """Align prices, load and solar on the 5-minute grid over ``[start, end)`` plus ``history`` before it (as far
+    as the data reaches) and look-ahead."""
     sources = sources or SiteSeriesSources()
     published = dict(prices.attrs.get("published") or {})
     grid, filled = to_five_minute_grid(prices[["import_price", "export_price", "rrp"]], price_source, max_gap)
@@ -274,10 +275,10 @@ def build_backtest_data(site: SiteConfig, prices: pd.DataFrame, start: pd.Timest
             f"window {start.isoformat()} .. {end.isoformat()} is outside the price data ({price_source}: "
             f"{first.isoformat()} .. {last.isoformat()})"
         )
-    a, b = max(first, start - HISTORY), min(last, end + LOOKAHEAD)
+    a, b = max(first, start - history), min(last, end + LOOKAHEAD)
     index = pd.date_range(a, b - STEP, freq=STEP, tz="UTC")
-    load = _power_series(site, index, "load_kw", sources.load_file, 1.0)
-    solar = _power_series(site, index, "solar_kw", sources.solar_file, sources.solar_scale)
+    load = site_power_series(site, index, "load_kw", sources.load_file, 1.0)
+    solar = site_power_series(site, index, "solar_kw", sources.solar_file, sources.solar_scale)
     # Explicit files may not cover the history/look-ahead margins: keep only the part every series covers.
     ok = ~(np.isnan(load) | np.isnan(solar))
     inside = (index >= start) & (index < end)
@@ -315,7 +316,7 @@ def utc_time(t: pd.Timestamp | str, name: str) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
-def _power_series(site: SiteConfig, index: pd.DatetimeIndex, column: str, file: str | None, scale: float) -> np.ndarray:
+def site_power_series(site: SiteConfig, index: pd.DatetimeIndex, column: str, file: str | None, scale: float) -> np.ndarray:
     """One power series on ``index`` (NaN where an explicit file does not reach)."""
     if file:
         s = read_power_csv(file, column, site.limits.import_kw)

@@ -7,7 +7,6 @@ return only what the battery is told for the next 5 minutes: (action code, charg
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np
@@ -27,10 +26,6 @@ class StrategyPlanner(Protocol):
 
     def first(self, t: pd.Timestamp, imp: np.ndarray, exp: np.ndarray, solar: np.ndarray, load: np.ndarray,
               soc: float) -> tuple[int, float, float, float]: ...
-
-
-def _limit(v: float) -> float | None:
-    return None if math.isinf(v) else v
 
 
 def first_interval(intervals: pd.DataFrame) -> tuple[int, float, float, float]:
@@ -59,69 +54,6 @@ class LpPlanner:
             self.fallbacks += 1
         return (ACTION_CODES[r.action], float(r.battery_charge_kw[0]), float(r.battery_discharge_kw[0]),
                 float(r.curtail_kw[0]))
-
-
-class ScenarioPlanner(LpPlanner):
-    """Expected-value replans over K price scenarios with a shared first interval
-    (``optimizer.scenarios.ScenarioReplanner``); a step whose forecast has no scenarios (too little history
-    yet) is planned on the single path by the warm ``Replanner``."""
-
-    def __init__(self, spec: BatterySpec, n_periods: int, n_scenarios: int, horizon: str = "tiered",
-                 terminal_value: str | float = "auto"):
-        from ..optimizer.scenarios import ScenarioReplanner
-
-        super().__init__(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
-        self.scenario = ScenarioReplanner(
-            spec.planner_settings().battery(spec.soc_initial), n_periods, n_scenarios,
-            export_limit_kw=_limit(spec.export_limit_kw), import_limit_kw=_limit(spec.import_limit_kw),
-            wear_cost_per_kwh=spec.wear_cost_per_kwh, terminal_value=terminal_value,
-            time_limit_s=REPLANNER_TIME_LIMIT_S,
-        )
-
-    def first_scenarios(self, t, sc, solar, load, soc):
-        """The first interval's decision over a ``ScenarioSet``; a failed solve plans on their weighted mean."""
-        self.solves += 1
-        d = self.scenario.solve(t, sc.import_price, sc.export_price, sc.weights, solar, load,
-                                min(max(soc, 0.0), 1.0), sc.split_at)
-        if d.status != "optimal":
-            self.fallbacks += 1
-            self.solves -= 1
-            w = np.full(len(sc.import_price), 1 / len(sc.import_price)) if sc.weights is None else sc.weights
-            return self.first(t, w @ sc.import_price, w @ sc.export_price, solar, load, soc)
-        return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, d.curtail_kw
-
-
-class SdpPlanner(LpPlanner):
-    """Stochastic DP over the forecast's price chain (``optimizer.sdp``): solved every ``every`` steps or when
-    the chain is refitted, each step decided at the real current price from the kept value functions; a
-    step without a chain (too little history yet) is planned on the single path by the warm ``Replanner``.
-    """
-
-    def __init__(self, spec: BatterySpec, n_periods: int, horizon: str = "tiered",
-                 terminal_value: str | float = "auto", every: int = 6):
-        from ..optimizer.sdp import SdpPolicy
-
-        super().__init__(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
-        self.policy = SdpPolicy(spec.planner_settings().battery(spec.soc_initial), export_limit_kw=_limit(spec.export_limit_kw),
-                                import_limit_kw=_limit(spec.import_limit_kw), wear_cost_per_kwh=spec.wear_cost_per_kwh)
-        self.every = max(1, int(every))
-        self._key: object = None
-        self._solved_at: pd.Timestamp | None = None
-
-    def first_chain(self, t, chain, solar, load, soc):
-        from ..optimizer.sdp import SdpInputs, chain_terminal_value
-
-        net = np.asarray(load, float) - np.asarray(solar, float)
-        # the offset into the kept solve counts real steps (steps planned by the LP in between included)
-        age = None if self._solved_at is None else int(round((t - self._solved_at) / pd.Timedelta(minutes=5)))
-        if age is None or chain.key != self._key or not 0 <= age < self.every:
-            self.solves += 1
-            tv = chain_terminal_value(chain, self.policy.b)
-            self.policy.solve(SdpInputs(net, chain.import_price, chain.export_price, chain.trans, tv))
-            self._key, self._solved_at, age = chain.key, t, 0
-        d = self.policy.decide(age, chain.current_bin, chain.current_import, chain.current_export,
-                               float(net[0]), soc)
-        return ACTION_CODES[d.action], d.battery_charge_kw, d.battery_discharge_kw, 0.0
 
 
 class GreedyPlanner:
@@ -159,13 +91,8 @@ class GreedyPlanner:
 
 
 def make_planner(name: str, spec: BatterySpec, n_periods: int, horizon: str, terminal_value: str | float = "auto",
-                 greedy_every: int = 6, n_scenarios: int = 0, price_chain: bool = False) -> StrategyPlanner:
-    """``n_scenarios`` > 0 (a forecast that issues scenarios): the ``lp`` strategy plans over them;
-    ``price_chain`` (a forecast that issues a price chain): the ``lp`` strategy plans by stochastic DP."""
-    if name == "lp" and price_chain:
-        return SdpPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value)
-    if name == "lp" and n_scenarios > 0:
-        return ScenarioPlanner(spec, n_periods, n_scenarios, horizon=horizon, terminal_value=terminal_value)
+                 greedy_every: int = 6) -> StrategyPlanner:
+    """The replay's planner for strategy ``name`` (``lp`` or ``greedy``)."""
     if name == "greedy":
         return GreedyPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value, every=greedy_every)
     return LpPlanner(spec, n_periods, horizon=horizon, terminal_value=terminal_value)

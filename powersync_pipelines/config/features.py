@@ -7,14 +7,33 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from ..forecasts.price_mapping import SpikeReserveRule, check_gate
 from ._base import StrictModel
 from .demand import DemandChargeConfig
 from .ev import EvConfig
 from .tariff_features import ChipModeSettings, CurtailmentSettings, ExportBoostSettings
 
-_RULE = SpikeReserveRule()  # the defaults, chosen by captured money (forecasts.price_mapping)
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # an environment variable's name (never its value)
+Gate = tuple[tuple[float, float], ...]
+
+# The spike-reserve rule's defaults (wholesale $/MWh), chosen by captured money in
+# ``benchmarks/bench_price_forecast.py``; ``forecasts.price_mapping.SpikeReserveRule`` takes its defaults from here.
+RESERVE_WEIGHT = 1.0
+SPIKE_THRESHOLD_PER_MWH = 200.0  # inside a spike episode
+QUIET_THRESHOLD_PER_MWH: float | None = 300.0  # outside one (None: one threshold everywhere)
+RESERVE_GATE: Gate = ((300.0, 1.0),)  # the rule fires only after >= 300 $/MWh within the last day
+EPISODE_GATE: Gate = ((1000.0, 7.0),)  # inside an episode: >= 1000 $/MWh within 7 days
+RESERVE_HORIZON_HOURS: float | None = 18.0  # only slots within 18 h of now are lifted
+RESERVE_SIDE = "both"
+RESERVE_SIDES = ("both", "import")
+
+
+def check_gate(name: str, pairs) -> Gate:
+    """``pairs`` as a gate (``((level $/MWh, days), ...)``), or a ValueError naming the entry that is not > 0."""
+    gate = tuple((float(level), float(days)) for level, days in pairs)
+    for level, days in gate:
+        if level <= 0 or days <= 0:
+            raise ValueError(f"{name} entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
+    return gate
 
 
 class SolarConfig(StrictModel):
@@ -81,34 +100,26 @@ class SpikeWatchConfig(StrictModel):
 
 class SpikeReserveConfig(StrictModel):
     """The learned forecast's spike-reserve rule for this site (``forecasts.price_mapping.SpikeReserveRule``,
-    built by :meth:`rule`); the defaults are the rule's, chosen by captured money in
-    ``benchmarks/bench_price_forecast.py``.
+    built by ``price_mapping.reserve_rule``); the defaults are the module constants above.
 
     ``gate`` / ``episode_gate``: ``[[level $/MWh, days], ...]``; ``[]`` = always open / always in an episode.
     Levels are wholesale $/MWh; a site whose model learns the import price ($/kWh) compares them / 1000.
     """
 
     enabled: bool = True
-    weight: float = Field(_RULE.weight, ge=0, le=1)  # plan = mean + weight x (P90 - mean) where the rule fires
-    threshold_per_mwh: float = Field(_RULE.threshold, gt=0)  # inside a spike episode
-    quiet_threshold_per_mwh: float | None = Field(_RULE.quiet_threshold, gt=0)  # outside one (None: the threshold everywhere)
-    gate: list[tuple[float, float]] = list(_RULE.gate)
-    episode_gate: list[tuple[float, float]] = list(_RULE.episode_gate)
-    horizon_hours: float | None = Field(_RULE.horizon_hours, gt=0, le=48)  # None: the whole 48 h horizon
-    side: Literal["both", "import"] = _RULE.side
+    weight: float = Field(RESERVE_WEIGHT, ge=0, le=1)  # plan = mean + weight x (P90 - mean) where the rule fires
+    threshold_per_mwh: float = Field(SPIKE_THRESHOLD_PER_MWH, gt=0)  # inside a spike episode
+    quiet_threshold_per_mwh: float | None = Field(QUIET_THRESHOLD_PER_MWH, gt=0)  # outside one (None: the threshold everywhere)
+    gate: list[tuple[float, float]] = list(RESERVE_GATE)
+    episode_gate: list[tuple[float, float]] = list(EPISODE_GATE)
+    horizon_hours: float | None = Field(RESERVE_HORIZON_HOURS, gt=0, le=48)  # None: the whole 48 h horizon
+    side: Literal["both", "import"] = RESERVE_SIDE
 
     @field_validator("gate", "episode_gate")
     @classmethod
     def _positive_pairs(cls, v: list[tuple[float, float]], info: ValidationInfo) -> list[tuple[float, float]]:
         check_gate(info.field_name, v)  # the rule's own check, at load time so the error names the site's field
         return v
-
-    def rule(self) -> SpikeReserveRule:
-        """The rule the live blend and the site's backtests plan with (weight 0 when disabled)."""
-        return SpikeReserveRule(weight=self.weight if self.enabled else 0.0, threshold=self.threshold_per_mwh,
-                                quiet_threshold=self.quiet_threshold_per_mwh, gate=tuple(self.gate),
-                                episode_gate=tuple(self.episode_gate), horizon_hours=self.horizon_hours,
-                                side=self.side)
 
 
 class FeaturesConfig(StrictModel):

@@ -21,9 +21,10 @@ from ..config import SiteConfig
 from ..forecasts.blend import blend_price_horizon
 from ..forecasts.load import load_forecast_kw
 from ..forecasts.nowcast import RECENT_STEPS, load_nowcast
-from ..forecasts.price_mapping import RetailMap
+from ..forecasts.price_mapping import RetailMap, reserve_rule
 from ..forecasts.price_registry import load_latest_model, record_forecast, stored_history
 from ..forecasts.solar import site_solar_forecast, store_solar_forecast
+from ..forecasts.strategy_choice import current_strategy
 from ..optimizer import Planner, PlannerSettings, ReplanResult, ScheduleResult
 from ..prices.errors import PriceDataError
 from ..prices.fallback import fetch_with_fallback
@@ -82,11 +83,12 @@ def blend_learned(site: SiteConfig, frame: pd.DataFrame, now: pd.Timestamp, stor
         return
     retail = (RetailMap.from_retail(**site.provider.retail.model_dump())
               if site.provider.kind in ("replay", "aemo", "flow_power", "globird") else None)
-    rule = site.features.spike_reserve.rule()
+    rule = reserve_rule(site.features.spike_reserve)
     # Enough realised history for the model's features and the reserve rule's look-back gates.
     history = stored_history(store, site.id, now + STEP, days=rule.lookback_days())
     blended = blend_price_horizon(frame, history, now, stored.model, provider_kind=site.provider.kind,
-                                  retail=retail, horizon=len(pf.frame), reserve=rule)
+                                  retail=retail, horizon=len(pf.frame), reserve=rule,
+                                  strategy=current_strategy(store, site.id, now))
     for col in ("import_price", "export_price", "p10", "p50", "p90", "provenance"):
         pf.frame[col] = blended[col].to_numpy()
     record_forecast(store, site.id, now, blended, stored.model_id)

@@ -28,7 +28,7 @@ bucket by least squares as soon as captured forecasts and their realised prices 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ import pandas as pd
 from ..timegrid import HORIZON_STEPS, STEP
 from .price_mapping import RetailMap, SpikeReserveRule, reserve_gate_open
 from .price_model import FittedPriceModel, PriceModelError, price_scale
+from .strategy_choice import STRATEGIES
 
 PROVENANCE = ("provider", "learned", "filled")
 
@@ -107,14 +108,16 @@ def _history_series(history: pd.DataFrame, model: FittedPriceModel) -> pd.Series
 def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Timestamp,
                         model: FittedPriceModel | None, *, provider_kind: str | None = None,
                         retail: tuple[RetailMap, RetailMap] | None = None, horizon: int = HORIZON_STEPS,
-                        reserve: SpikeReserveRule | None = None) -> pd.DataFrame:
+                        reserve: SpikeReserveRule | None = None, strategy: str = "learned") -> pd.DataFrame:
     """The planning horizon from ``now`` (5-minute grid, ``horizon`` slots) with provenance per interval.
 
     ``provider_frame``: the provider's price frame (realised and/or ``is_forecast`` rows, native grid);
     ``history``: realised prices up to ``now`` (``import_price``, ``export_price`` and ``rrp`` where known),
     e.g. ``HistoryStore.read_prices``; ``model``: the fitted model in force (None: no model yet);
     ``reserve``: the spike-reserve rule (:class:`.price_mapping.SpikeReserveRule`, default: its defaults; a
-    site sets it in ``features.spike_reserve``).
+    site sets it in ``features.spike_reserve``); ``strategy``: the site's daily choice
+    (:mod:`.strategy_choice`): ``learned`` plans with the rule, ``learned_no_reserve`` on the model's expected
+    value, ``persistence`` on yesterday's realised prices at the same time (the provider still blended in).
 
     Columns: ``import_price``, ``export_price`` (what the planner uses; the spike-reserve rule applied to
     learned intervals), ``p10``/``p50``/``p90`` (import price quantiles, $/kWh), ``price_low``/``price_high``
@@ -128,7 +131,14 @@ def blend_price_horizon(provider_frame: pd.DataFrame, history: pd.DataFrame, now
     have = prov["import_price"].notna().to_numpy()
     out = pd.DataFrame(index=idx)
     reserve = reserve or SpikeReserveRule()
-    learned = _learned(history, now, model, idx, retail, reserve)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy {strategy!r}: expected one of {STRATEGIES}")
+    if strategy == "learned_no_reserve":
+        reserve = replace(reserve, weight=0.0)
+    if strategy == "persistence":
+        learned = _persistence(history, now, idx)
+    else:
+        learned = _learned(history, now, model, idx, retail, reserve)
     last_imp, last_exp = _last_known(provider_frame, history, now)
     if learned is not None:
         l_imp, l_exp, q10, q50, q90 = learned
@@ -223,6 +233,24 @@ def _last_known(provider_frame: pd.DataFrame, history: pd.DataFrame, now: pd.Tim
             if not past.empty:
                 return float(past["import_price"].iloc[-1]), float(past["export_price"].iloc[-1])
     raise PriceModelError(f"no price known at or before {now.isoformat()} from the provider or the history")
+
+
+def _persistence(history: pd.DataFrame, now: pd.Timestamp, idx: pd.DatetimeIndex):
+    """(import, export, p10, p50, p90) from yesterday's realised prices at the same time (the day before
+    for 24-48 h ahead), or None when the history does not reach back a day."""
+    if history is None or history.empty:
+        return None
+    past = history[history.index <= now][["import_price", "export_price"]].dropna()
+    past = past[~past.index.duplicated(keep="last")].sort_index()
+    if past.empty or past.index[0] > now - pd.Timedelta(days=1):
+        return None
+    days_back = (idx - now) // pd.Timedelta(days=1) + 1
+    source = idx - pd.to_timedelta(days_back, unit="D")
+    src = past.reindex(past.index.union(source.unique())).ffill().reindex(source)
+    imp, exp = src["import_price"].to_numpy(float), src["export_price"].to_numpy(float)
+    if not (np.isfinite(imp).all() and np.isfinite(exp).all()):
+        return None
+    return imp, exp, imp, imp, imp
 
 
 def _learned(history: pd.DataFrame, now: pd.Timestamp, model: FittedPriceModel | None, idx: pd.DatetimeIndex,

@@ -6,7 +6,7 @@ hour. The planner's next decisions depend most on the next hour, so the recent e
 and fades: for load as an added kW difference (a kettle or an oven adds power, it does not scale the
 profile), for solar as a ratio to the profile (clouds scale production, and a ratio gives zero at night).
 
-Measured on the price benchmark's tuning sets (stop 24, ``benchmarks/bench_price_forecast.py``): the learned
+Measured on the price benchmark's tuning sets (``benchmarks/bench_price_forecast.py``): the learned
 price model with the load difference fading over 0.5 h and the solar ratio over 4 h gained capture on 11 of 15
 windows and 11 of 12 months (mean +0.003 / +0.004); a perfect load and solar forecast is worth about 0.011 there.
 """

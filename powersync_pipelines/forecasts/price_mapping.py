@@ -18,71 +18,59 @@ rule off. Chosen by captured money on tuning windows that the benchmark never ev
 windows went from 0.46 without the rule to 0.86 with weight 1 at 200 $/MWh (plus the regime-aware
 quantiles), most of it in a winter cap-spike fortnight (0.41 -> 0.91).
 
-**Gate** (:data:`RESERVE_GATE`, :func:`reserve_gate_open`): the rule fires only after a realised spike
+**Gate** (``RESERVE_GATE``, :func:`reserve_gate_open`): the rule fires only after a realised spike
 lately. Why: in calm or dear-but-spike-free weeks the calm regime's P90 still reaches 200 $/MWh every
 evening (it is climatology: the first spikes of past episodes started from calm) and the ungated rule holds
 the battery full for spikes that do not come, day after day. Spikes cluster: on the VIC1 days 2023-2026
 outside the evaluated months, 9 of the 10 evenings that reached 2,000 $/MWh followed a day with >= 300
-$/MWh, and only 16 % of days did. The default since stop 20 is ``((300, 1),)``: >= 300 $/MWh within the last
-day, the price model's own "hot" regime. Longer or dearer gates (``((500, 3), (1000, 14))``, measured in
-stop 11) miss the first spikes of an episode.
+$/MWh, and only 16 % of days did. The default is ``((300, 1),)``: >= 300 $/MWh within the last day, the
+price model's own "hot" regime. Longer or dearer gates (``((500, 3), (1000, 14))``) miss the first spikes
+of an episode.
 
-**Horizon** (:data:`RESERVE_HORIZON_HOURS`, default 18 h): only slots within that many hours of now are
+**Horizon** (``RESERVE_HORIZON_HOURS``, default 18 h): only slots within that many hours of now are
 lifted. Beyond it a P90 says nothing about *that* evening, and lifting tomorrow's evening every night kept
 the battery full (and bought at night) for days; 18 h still covers this evening from the night before, so
 the battery is refilled in time (6 or 12 h lost the 2024-07/08 cap window: 0.91 -> 0.66 / 0.75).
 
-**Two thresholds** (:func:`reserve_threshold`, default since stop 20): inside a spike episode (a realised
-interval >= 1000 $/MWh within 7 days, :data:`EPISODE_GATE`) the rule fires from 200 $/MWh; outside one only
-from 300 $/MWh (:data:`QUIET_THRESHOLD_PER_MWH`). A dear winter week has evening P90s of 200-300 every day
-and holding the battery for them cost the daily cycles (2024-07 winter window 0.25 -> 0.47); one threshold
-of 300 everywhere lost the cap fortnight (0.91 -> 0.68), 400 or 500 outside episodes lost the first spikes
-of 2025-02 (0.64 -> 0.31 / 0.28).
+**Two thresholds** (:func:`reserve_threshold`): inside a spike episode (a realised interval >= 1000 $/MWh
+within 7 days, ``EPISODE_GATE``) the rule fires from 200 $/MWh; outside one only from 300 $/MWh
+(``QUIET_THRESHOLD_PER_MWH``). A dear winter week has evening P90s of 200-300 every day and holding the
+battery for them cost the daily cycles (2024-07 winter window 0.25 -> 0.47); one threshold of 300
+everywhere lost the cap fortnight (0.91 -> 0.68), 400 or 500 outside episodes lost the first spikes of
+2025-02 (0.64 -> 0.31 / 0.28).
 
-Gate, horizon, the two thresholds and the model's ``target_clip`` 2000 were chosen in stop 20 on tuning
-windows and months the benchmark never evaluates, and won on both (15 windows: pooled $447.59 -> $470.09,
-mean capture 0.647 -> 0.715; 12 months: $570.96 -> $634.33, 0.611 -> 0.696). Evaluated once on the
-benchmark months: pooled $351.22 -> $362.02, mean 0.658 -> 0.696, worst month 0.447 -> 0.591. Figures:
-``benchmarks/bench_price_forecast.py``.
+The defaults live in ``config.features`` (a site's ``features.spike_reserve`` starts from them);
+:func:`reserve_rule` builds the rule from a site's settings. Whether a site plans with the rule at all is
+decided day by day by realised money (``backtest.selection``): on a regime the rule was not tuned for,
+planning without it can win. Figures: ``benchmarks/bench_price_forecast.py``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..config.features import (
+    EPISODE_GATE,
+    QUIET_THRESHOLD_PER_MWH,
+    RESERVE_GATE,
+    RESERVE_HORIZON_HOURS,
+    RESERVE_SIDE,
+    RESERVE_SIDES,
+    RESERVE_WEIGHT,
+    SPIKE_THRESHOLD_PER_MWH,
+    Gate,
+    SpikeReserveConfig,
+    check_gate,
+)
 from ..timegrid import STEPS_PER_DAY
 
-SPIKE_THRESHOLD_PER_MWH = 200.0
-RESERVE_WEIGHT = 1.0
-SPIKE_EXCESS_PER_MWH = 0.0
-# At most this many lifted slots per day of horizon (None: every spike-plausible slot); see spike_reserve_prices.
-RESERVE_SLOTS: int | None = None
-# In the calm regime (no interval at or above the model's spike level for CALM_DAYS days) at most this many
-# lifted slots per day (None: RESERVE_SLOTS applies in both regimes).
-CALM_RESERVE_SLOTS: int | None = None
-CALM_DAYS = 1.0
-CALM_LEVEL_PER_MWH: float | None = None  # None: the model's spike level
-# Which prices the lifted path sets: "both" (imports and exports) or "import" (exports stay on the expected
-# value: the reserve then values energy kept for the household's own load, not energy bought to sell into a
-# spike that may not come).
-RESERVE_SIDE = "both"
-RESERVE_SIDES = ("both", "import")
-# Gate (applied by the caller, which knows the realised history): ((level $/MWh, days), ...): the rule fires
-# only when some realised interval reached a level within its look-back days; () = always fires. Default since
-# stop 20: >= 300 $/MWh within the last day (the model's "hot" regime).
-RESERVE_GATE: tuple[tuple[float, float], ...] = ((300.0, 1.0),)
-# Only slots within this many hours of now are lifted (None: the whole horizon); see spike_reserve_prices.
-RESERVE_HORIZON_HOURS: float | None = 18.0
-# Two thresholds (see reserve_threshold): inside a spike episode (a realised interval reached an EPISODE_GATE
-# level within its look-back days) the rule fires from SPIKE_THRESHOLD_PER_MWH, outside one only from
-# QUIET_THRESHOLD_PER_MWH (None: one threshold everywhere).
-QUIET_THRESHOLD_PER_MWH: float | None = 300.0
-EPISODE_GATE: tuple[tuple[float, float], ...] = ((1000.0, 7.0),)
-
-Gate = tuple[tuple[float, float], ...]
+__all__ = ["EPISODE_GATE", "QUIET_THRESHOLD_PER_MWH", "RESERVE_GATE", "RESERVE_HORIZON_HOURS", "RESERVE_SIDE",
+           "RESERVE_SIDES", "RESERVE_WEIGHT", "SPIKE_THRESHOLD_PER_MWH", "RetailMap", "SpikeReserveRule",
+           "check_gate", "gate_open", "last_spike_age_days", "reserve_gate_open", "reserve_rule",
+           "reserve_threshold", "spike_reserve_prices"]
 
 
 @dataclass(frozen=True)
@@ -91,12 +79,11 @@ class SpikeReserveRule:
 
     Why one value: the live blend (``blend.blend_price_horizon``), the backtest's learned model and a site's
     ``features.spike_reserve`` all plan with the same rule; built from this one type they cannot drift apart
-    by a keyword one of them forgot. The defaults are the module constants above (chosen by captured money).
+    by a keyword one of them forgot. The defaults are ``config.features``' (chosen by captured money).
 
     ``weight``, ``threshold`` (inside a spike episode), ``quiet_threshold`` (outside one; None: ``threshold``
     everywhere), ``gate`` / ``episode_gate`` (``((level, days), ...)``; ``()``: always open / always inside an
-    episode), ``horizon_hours`` (None: the whole horizon) and ``side`` are what a site can set; ``excess``,
-    ``max_slots`` and ``start_hours`` were measured in backtests and not adopted (backtest options only).
+    episode), ``horizon_hours`` (None: the whole horizon) and ``side``.
     """
 
     weight: float = RESERVE_WEIGHT
@@ -106,9 +93,6 @@ class SpikeReserveRule:
     episode_gate: Gate = EPISODE_GATE
     horizon_hours: float | None = RESERVE_HORIZON_HOURS
     side: str = RESERVE_SIDE
-    excess: float = SPIKE_EXCESS_PER_MWH
-    max_slots: int | None = RESERVE_SLOTS
-    start_hours: float = 0.0
 
     def __post_init__(self) -> None:
         check_reserve_side(self.side)
@@ -119,27 +103,33 @@ class SpikeReserveRule:
         for name in ("gate", "episode_gate"):
             object.__setattr__(self, name, check_gate(name, getattr(self, name)))  # lists become hashable tuples
 
-    def changed_from(self, other: SpikeReserveRule) -> dict[str, object]:
-        """The settings (by field name) where this rule differs from ``other``."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != getattr(other, f.name)}
+    @property
+    def active(self) -> bool:
+        """Whether the rule lifts anything at all (weight 0: the planner sees the expected value)."""
+        return self.weight > 0
 
     def lookback_days(self) -> float:
         """Days of realised history the gates read (see :func:`reserve_lookback_days`)."""
         return reserve_lookback_days(self.gate, self.episode_gate)
 
-    def plan(self, mean: np.ndarray, p90: np.ndarray, *, in_episode: bool, scale: float = 1.0,
-             max_slots: int | None | object = ...) -> np.ndarray:
+    def plan(self, mean: np.ndarray, p90: np.ndarray, *, in_episode: bool, scale: float = 1.0) -> np.ndarray:
         """The planning path where the gate is open: the threshold in force (:func:`reserve_threshold`) and the
         lift (:func:`spike_reserve_prices`); ``scale`` puts the $/MWh levels into the series' units (1/1000 for a
-        $/kWh series); ``max_slots`` overrides the rule's own (the backtest's calm regime)."""
+        $/kWh series)."""
         threshold = reserve_threshold(in_episode, self.threshold, self.quiet_threshold) * scale
-        slots = self.max_slots if max_slots is ... else max_slots
-        return spike_reserve_prices(mean, p90, threshold, self.weight, self.excess * scale, slots,
-                                    self.horizon_hours, self.start_hours)
+        return spike_reserve_prices(mean, p90, threshold, self.weight, self.horizon_hours)
 
     def export_path(self, mean: np.ndarray, planned: np.ndarray) -> np.ndarray:
         """The path exports are priced on: the planned one, or the expected value with ``side`` "import"."""
         return mean if self.side == "import" else planned
+
+
+def reserve_rule(config: SpikeReserveConfig) -> SpikeReserveRule:
+    """The rule a site plans with, from its ``features.spike_reserve`` (weight 0 when disabled)."""
+    return SpikeReserveRule(weight=config.weight if config.enabled else 0.0, threshold=config.threshold_per_mwh,
+                            quiet_threshold=config.quiet_threshold_per_mwh, gate=tuple(config.gate),
+                            episode_gate=tuple(config.episode_gate), horizon_hours=config.horizon_hours,
+                            side=config.side)
 
 
 @dataclass(frozen=True)
@@ -183,27 +173,21 @@ class RetailMap:
 
 
 def spike_reserve_prices(mean: np.ndarray, p90: np.ndarray, threshold: float = SPIKE_THRESHOLD_PER_MWH,
-                         weight: float = RESERVE_WEIGHT, excess: float = SPIKE_EXCESS_PER_MWH,
-                         max_slots: int | None = RESERVE_SLOTS,
-                         horizon_hours: float | None = RESERVE_HORIZON_HOURS, start_hours: float = 0.0) -> np.ndarray:
+                         weight: float = RESERVE_WEIGHT,
+                         horizon_hours: float | None = RESERVE_HORIZON_HOURS) -> np.ndarray:
     """The planning price path with the spike-reserve rule applied (same units as the inputs).
 
-    A slot is spike-plausible when its P90 reaches ``threshold`` and lies at least ``excess`` above the
-    expected value (a dear but ordinary evening in a high-price season is not a spike). Only slots from
-    ``start_hours`` to ``horizon_hours`` ahead are lifted (None: to the end); slot 0 (the current, known
-    interval) is never changed.
+    A slot is spike-plausible when its P90 reaches ``threshold``; only slots up to ``horizon_hours`` ahead
+    are lifted (None: to the end); slot 0 (the current, known interval) is never changed.
     """
     mean = np.asarray(mean, float)
     p90 = np.asarray(p90, float)
     if weight <= 0:
         return mean.copy()
-    gap = np.maximum(p90 - mean, 0.0)
-    lift = np.where((p90 >= threshold) & (gap >= excess), gap * weight, 0.0)
-    lift[:max(1, int(round(start_hours * STEPS_PER_DAY / 24)))] = 0.0
+    lift = np.where(p90 >= threshold, np.maximum(p90 - mean, 0.0) * weight, 0.0)
+    lift[0] = 0.0
     if horizon_hours is not None:
         lift[max(1, int(round(horizon_hours * STEPS_PER_DAY / 24))):] = 0.0
-    if max_slots is not None:
-        lift = _keep_largest_per_day(lift, max_slots)
     return mean + lift
 
 
@@ -221,39 +205,11 @@ def reserve_lookback_days(*gates: tuple[tuple[float, float], ...]) -> float:
     return max([2.0, *(days for gate in gates for _, days in gate)])
 
 
-def check_gate(name: str, pairs) -> Gate:
-    """``pairs`` as a gate (``((level $/MWh, days), ...)``), or a ValueError naming the entry that is not > 0."""
-    gate = tuple((float(level), float(days)) for level, days in pairs)
-    for level, days in gate:
-        if level <= 0 or days <= 0:
-            raise ValueError(f"{name} entry [{level:g}, {days:g}]: level ($/MWh) and days must both be > 0")
-    return gate
-
-
 def check_reserve_side(value: str) -> str:
     """``value`` if it is one of :data:`RESERVE_SIDES`, else a ValueError naming it."""
     if value not in RESERVE_SIDES:
         raise ValueError(f"reserve_side {value!r}: expected one of {RESERVE_SIDES}")
     return value
-
-
-def _keep_largest_per_day(lift: np.ndarray, k: int) -> np.ndarray:
-    """Zero all but the ``k`` largest lifts in each 24 h block of the horizon (counted from now).
-
-    Why: lifting every plausible slot makes the planner hold the whole battery through an ordinary dear
-    evening; keeping the k dearest plausible slots per day holds only about ``k`` slots of discharge for
-    a spike and lets the rest of the energy work the normal evening spread.
-    """
-    out = np.zeros_like(lift)
-    if k <= 0:
-        return out
-    for a in range(0, len(lift), STEPS_PER_DAY):
-        block = lift[a:a + STEPS_PER_DAY]
-        if not block.any():
-            continue
-        top = np.argsort(block)[::-1][:k]
-        out[a + top] = block[top]
-    return out
 
 
 def reserve_gate_open(times: np.ndarray, values: np.ndarray, now: np.datetime64 | object,

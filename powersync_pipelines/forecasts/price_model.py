@@ -69,7 +69,8 @@ class PriceModelConfig:
     # Regression target clip (None: 2 x dev_clip). A tighter clip makes the mean path a more robust fit of the
     # level: with 2 x dev_clip a few spike intervals dominate the least squares and the level adapts slowly
     # after a spiky month (2025-07 window 0.10 -> 0.22 at 2000); 300 also fixes the level but stops carrying a
-    # spike in progress into the next hours. 2000 chosen in stop 20 (figures: benchmarks/bench_price_forecast.py).
+    # spike in progress into the next hours. 2000 chosen on the tuning windows and months (figures:
+    # benchmarks/bench_price_forecast.py).
     target_clip: float | None = 2000.0
     # Apply ``target_clip`` only from this many hours ahead (None: every horizon). Below it the wide default
     # clip keeps a spike in progress carried into the next hours; beyond it the tight clip keeps the level robust.
@@ -79,16 +80,13 @@ class PriceModelConfig:
     # calm fortnight after a spiky month lowers the P90 that drives the spike-reserve rule.
     quantile_half_life_days: float | None = None
     ridge: float = 1.0
-    # Analog residual paths for scenario planning: the last ``scenario_days`` days of (realised - forecast)
-    # paths at every quantile_stride-th issue time (0: none kept; see FittedPriceModel.scenarios).
-    scenario_days: int = 0
     horizon: int = HORIZON_STEPS
     quantile_stride: int = 6  # every 6th issue time (30 min) feeds the residual quantiles
     # The regression per block of the issue's local time of day (12 blocks of 2 h; 1: one pooled fit): how far a
     # deviation carries depends on when it happens (a spike at 17:00 runs into the evening peak, a midday one
     # fades), and one pooled fit averages that away. Each block's fit is shrunk towards the pooled fit by a
     # prior worth ``block_prior_days`` days of samples (None: no shrinkage), since a block sees only 1/12 of the
-    # window. Chosen in stop 23 on the tuning windows and months (figures: benchmarks/bench_price_forecast.py).
+    # window. Chosen on the tuning windows and months (figures: benchmarks/bench_price_forecast.py).
     issue_blocks: int = 12
     block_prior_days: float | None = 10.0
 
@@ -108,8 +106,6 @@ class PriceModelConfig:
 
     def key(self) -> str:
         d = asdict(self)
-        if not d["scenario_days"]:  # added in code version 3 without changing the fit: old keys stay valid
-            del d["scenario_days"]
         return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -143,13 +139,6 @@ class FittedPriceModel:
     stats: dict = field(default_factory=dict)
     series: str = "rrp"  # what was modelled: "rrp" ($/MWh) or "import_price" ($/kWh)
     code_version: int = MODEL_VERSION  # the code that fitted it (a stored older model keeps its own)
-    # Analog residual paths (config.scenario_days > 0): (A, horizon) float32 realised - forecast deviations
-    # from issue times in the window's last days (NaN where the target lies beyond the window), their local
-    # 5-minute slot and their age in days at the window's end. Not serialised (rebuilt by a refit).
-    analog_resid: np.ndarray | None = field(default=None, repr=False)
-    analog_slot: np.ndarray | None = field(default=None, repr=False)
-    analog_age: np.ndarray | None = field(default=None, repr=False)
-    analog_hot: np.ndarray | None = field(default=None, repr=False)  # the analog's issue time was "hot"
 
     @property
     def version(self) -> str:
@@ -204,37 +193,6 @@ class FittedPriceModel:
         return PriceForecastPath(index=index if index is not None else pd.DatetimeIndex([]), mean=mean,
                                  p10=stack[0], p50=stack[1], p90=stack[2])
 
-    def scenarios(self, path: PriceForecastPath, slot_now: int, k: int, hot: bool | None = None) -> np.ndarray | None:
-        """Up to ``k`` scenario paths (k, n) around ``path.mean``: the mean plus the realised residual paths of
-        the most recent analog issue times at the same local time of day (one per day, within half a stride).
-
-        Why analogs: they keep what quantiles lose, the shape of a price error over the hours (a spike lasts
-        half an hour to an evening, then the price comes back), and how often spikes came at this time of
-        day lately. Where an analog's target lies beyond its window the scenario follows the mean. None when
-        no analogs were kept.
-        """
-        if self.analog_resid is None or len(self.analog_resid) == 0 or k <= 0:
-            return None
-        n = len(path.mean)
-        gap = np.abs(self.analog_slot - int(slot_now))
-        gap = np.minimum(gap, STEPS_PER_DAY - gap)
-        near = np.flatnonzero(gap <= max(self.config.quantile_stride // 2, 0))
-        if len(near) == 0:
-            return None
-        # one analog per day: the nearest in time of day, most recent days first
-        day = np.floor(self.analog_age[near]).astype(int)
-        other = np.zeros(len(near), dtype=int) if hot is None else (self.analog_hot[near] != hot).astype(int)
-        order = np.lexsort((gap[near], day, other))
-        near, key = near[order], (other * 100_000 + day)[order]
-        first = np.concatenate([[True], key[1:] != key[:-1]])
-        pick = near[first][:k]
-        r = np.nan_to_num(self.analog_resid[pick, :n].astype(float), nan=0.0)
-        if r.shape[1] < n:
-            r = np.pad(r, ((0, 0), (0, n - r.shape[1])))
-        out = path.mean[None, :] + r
-        out[:, 0] = path.mean[0]  # the current interval is known
-        return out
-
     # -- persistence ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         return {
@@ -250,6 +208,7 @@ class FittedPriceModel:
         if d.get("kind") != MODEL_KIND:
             raise PriceModelError(f"stored model kind {d.get('kind')!r} is not {MODEL_KIND!r}")
         coef, config = np.asarray(d["coef"], float), dict(d["config"])
+        config.pop("scenario_days", None)  # a knob of models stored before it left (never changed the fit)
         if coef.ndim == 2:  # code version <= 3: one pooled regression, fitted before the block knobs existed
             coef = coef[None]
             config.update(issue_blocks=1, block_prior_days=None)
@@ -327,29 +286,11 @@ def fit_price_model(history: pd.Series, as_of: pd.Timestamp, timezone: str,
     feats = feature_matrix(dev, x, cfg)
     coef = _fit_coefficients(feats, dev, slot, cfg)
     resid_q = _residual_quantiles(feats, dev, slot, hour, coef, cfg)
-    analogs = _analog_residuals(feats, dev, slot, coef, cfg) if cfg.scenario_days > 0 else (None,) * 4
     stats = {"mean": float(x.mean()), "std": float(x.std()), "p99": float(np.quantile(x, 0.99)),
              "max": float(x.max()), "min": float(x.min())}
     return FittedPriceModel(timezone=timezone, as_of=as_of, train_start=grid[0], train_end=grid[-1], n_train=len(x),
                             profile=profile, coef=coef, resid_q=resid_q, config=cfg, stats=stats,
-                            series=series, analog_resid=analogs[0], analog_slot=analogs[1], analog_age=analogs[2],
-                            analog_hot=analogs[3])
-
-
-def _analog_residuals(feats: np.ndarray, dev: np.ndarray, slot: np.ndarray, coef: np.ndarray,
-                      cfg: PriceModelConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(residual paths (A, horizon) float32, local slot (A,), age in days (A,), hot regime (A,)) of the issue times on the
-    quantile stride within the last ``scenario_days`` days (see :meth:`FittedPriceModel.scenarios`)."""
-    n = len(dev)
-    horizon = coef.shape[1]
-    stride = max(cfg.quantile_stride, 1)
-    t = np.arange(n - 1, max(n - 1 - cfg.scenario_days * STEPS_PER_DAY, -1), -stride)[::-1]
-    pred = _predict(feats[t], slot[t], coef)  # (A, horizon)
-    tgt = t[:, None] + np.arange(horizon)[None, :]
-    resid = np.where(tgt < n, dev[np.minimum(tgt, n - 1)] - pred, np.nan)
-    resid[:, 0] = 0.0
-    age = (n - 1 - t) / STEPS_PER_DAY
-    return resid.astype(np.float32), slot[t].astype(int), age, feats[t, 6] > 0
+                            series=series)
 
 
 def _profile(x: np.ndarray, grid: pd.DatetimeIndex, daytype: np.ndarray, slot: np.ndarray, as_of: pd.Timestamp,

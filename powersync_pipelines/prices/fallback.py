@@ -1,7 +1,7 @@
 """Keep the last good frame: a provider outage must not leave the battery without prices (SPEC §3, §14).
 
 ``fetch_with_fallback`` fetches, checks (gaps filled and flagged, a clock off by an hour against what is
-stored), stores, and on *any* failure serves the last good stored frame with its age and the reason. Past
+stored), stores (and archives the forecast intervals as published, ``archive.py``), and on *any* failure serves the last good stored frame with its age and the reason. Past
 ``stale_after_minutes`` it says so, and the caller falls back to self-consumption.
 """
 
@@ -14,11 +14,13 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..config import SiteConfig
+from .archive import archive_published
 from .errors import PriceDataError
 from .quality import TARIFF_SYNC_MAX_MISSING, apply_gap_policy, check_hour_shift, gap_report, native_step
 
 
 class PriceStore(Protocol):
+    def upsert(self, table: str, df: pd.DataFrame, keys: list[str]) -> int: ...
     def upsert_prices(self, site_id: str, frame: pd.DataFrame) -> int: ...
     def read_prices(self, site_id: str, start: pd.Timestamp | None = None,
                     end: pd.Timestamp | None = None) -> pd.DataFrame: ...
@@ -99,6 +101,7 @@ def fetch_with_fallback(site: SiteConfig, now: pd.Timestamp, store: PriceStore, 
                                    end=frame.index[-1] + step + pd.Timedelta(hours=1))
         check_hour_shift(frame, stored, kind)
         rows = store.upsert_prices(site.id, frame)
+        archive_published(store, site.id, frame)  # the forecasts as published, before the next fetch replaces them
     except Exception as exc:  # noqa: BLE001 - any provider failure keeps the last good frame
         problem = exc.problem if isinstance(exc, PriceDataError) else type(exc).__name__
         old, age = last_good(site, now, store, horizon_hours)

@@ -1,13 +1,12 @@
-"""Backtest forecast options (``--forecast-param`` text or Python values) are read one way for the price model,
-the price chain and the spike-reserve rule: as the knob's own type, ``none`` switching an optional knob off."""
+"""Backtest forecast options (``--forecast-param`` text or Python values) are read one way for the price model
+and the spike-reserve rule: as the knob's own type, ``none`` switching an optional knob off."""
 
 from __future__ import annotations
 
 import pytest
 
 from powersync_pipelines.backtest import ForecastOptions
-from powersync_pipelines.forecasts.backtest_models import CHAIN_OPTIONS, LearnedForecast, model_config
-from powersync_pipelines.forecasts.price_chain import PriceChainConfig
+from powersync_pipelines.backtest.learned import LearnedForecast, model_config
 from powersync_pipelines.forecasts.price_model import PriceModelConfig
 
 from ._prices import backtest_data, rrp_series
@@ -44,16 +43,8 @@ def test_none_switches_an_optional_knob_off_and_leaves_the_others_at_their_defau
         model_config(_opts(fit_days="none"))
 
 
-def test_the_price_chain_reads_its_own_prefixed_options():
-    data = backtest_data(rrp_series(days=4, seed=3), history_days=3, days=1)
-    model = LearnedForecast(data, _opts(chain_fit_days="28", chain_half_life_days="56", chain_prior_weight="5"))
-    assert model.chain_config == PriceChainConfig(fit_days=28, half_life_days=56.0, prior_weight=5.0)
-    assert set(CHAIN_OPTIONS.values()) == {"chain_fit_days", "chain_half_life_days", "chain_prior_weight"}
-    assert LearnedForecast(data, _opts()).chain_config == PriceChainConfig()
-
-
 @pytest.mark.parametrize("off", ["none", " None ", "NONE", "", None])
 def test_every_optional_option_is_switched_off_by_the_same_text(off):
     data = backtest_data(rrp_series(days=4, seed=3), history_days=3, days=1)
-    model = LearnedForecast(data, _opts(calm_reserve_slots=off, scenario_split=off, block_prior_days=off))
-    assert (model.calm_reserve_slots, model.scenario_split, model.config.block_prior_days) == (None, None, None)
+    model = LearnedForecast(data, _opts(quiet_threshold=off, reserve_horizon_hours=off, block_prior_days=off))
+    assert (model.rule.quiet_threshold, model.rule.horizon_hours, model.config.block_prior_days) == (None, None, None)

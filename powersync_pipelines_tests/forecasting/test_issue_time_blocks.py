@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.backtest import ForecastOptions
-from powersync_pipelines.forecasts.backtest_models import model_config
+from powersync_pipelines.backtest.learned import model_config
 from powersync_pipelines.forecasts.price_model import (
     FittedPriceModel,
     PriceModelConfig,

@@ -1,4 +1,4 @@
-"""The stop-20 knobs against the calm-winter loss: the spike-reserve rule lifts only slots within a horizon of
+"""The knobs against the calm-winter loss: the spike-reserve rule lifts only slots within a horizon of
 now (beyond it P90 is climatology, and holding for tomorrow's evening every night keeps the battery full for
 days); outside a spike episode it fires only from a higher threshold; and the tight regression-target clip
 may apply only beyond a horizon (the near hours keep carrying a spike in progress, the far hours follow the
@@ -12,7 +12,7 @@ import pytest
 
 from powersync_pipelines.backtest import ForecastOptions
 from powersync_pipelines.backtest.forecasts import make_forecast
-from powersync_pipelines.forecasts.backtest_models import model_config
+from powersync_pipelines.backtest.learned import model_config
 from powersync_pipelines.forecasts.price_mapping import (
     EPISODE_GATE,
     QUIET_THRESHOLD_PER_MWH,
@@ -36,9 +36,6 @@ def test_the_reserve_horizon_lifts_only_slots_within_it():
     np.testing.assert_array_equal(np.flatnonzero(full > mean), np.r_[100:130, 380:410])
     np.testing.assert_array_equal(np.flatnonzero(near > mean), np.arange(100, 130))
     np.testing.assert_array_equal(near[100:130], p90[100:130])
-    # start_hours leaves the first hours to the expected value (the next 9 h here: from slot 108 on).
-    late = spike_reserve_prices(mean, p90, 200.0, 1.0, horizon_hours=None, start_hours=9)
-    np.testing.assert_array_equal(np.flatnonzero(late > mean), np.r_[108:130, 380:410])
     # A horizon shorter than the first plausible slot lifts nothing; the current slot is never lifted.
     np.testing.assert_array_equal(spike_reserve_prices(mean, p90, 200.0, 1.0, horizon_hours=6), mean)
     p90[0] = 5000.0
@@ -89,7 +86,7 @@ def test_without_a_split_the_tight_clip_applies_at_every_horizon():
                                tight.coef)
 
 
-def test_the_shipped_defaults_are_the_stop_20_selection():
+def test_the_shipped_defaults_are_the_selected_ones():
     assert PriceModelConfig().target_clip == 2000.0
     assert RESERVE_GATE == ((300.0, 1.0),) and RESERVE_HORIZON_HOURS == 18.0
     assert QUIET_THRESHOLD_PER_MWH == 300.0 and EPISODE_GATE == ((1000.0, 7.0),)

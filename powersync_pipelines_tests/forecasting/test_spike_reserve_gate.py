@@ -9,7 +9,8 @@ import pytest
 
 from powersync_pipelines.backtest import ForecastOptions
 from powersync_pipelines.backtest.forecasts import make_forecast
-from powersync_pipelines.forecasts.backtest_models import last_spike_age_days, parse_reserve_gate
+from powersync_pipelines.backtest.learned import parse_reserve_gate
+from powersync_pipelines.forecasts.price_mapping import last_spike_age_days
 
 from ._prices import backtest_data, rrp_series
 

@@ -1,5 +1,5 @@
 """The spike-reserve rule is one value (``SpikeReserveRule``): it checks its settings, chooses the threshold in
-force, and travels through backtest options without losing a setting, so the live blend, a site's config and
+force, and is read from backtest options without losing a setting, so the live blend, a site's config and
 the backtest plan with the same rule."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from powersync_pipelines.backtest import ForecastOptions
-from powersync_pipelines.forecasts.backtest_models import RULE_OPTIONS, reserve_options, reserve_rule
+from powersync_pipelines.backtest.learned import RULE_OPTIONS, reserve_rule_from_options
 from powersync_pipelines.forecasts.price_mapping import SpikeReserveRule, spike_reserve_prices
 
 
@@ -32,7 +32,6 @@ def test_gates_given_as_lists_become_tuples_so_rules_compare_and_hash():
     assert rule.gate == ((500.0, 3.0), (1000.0, 14.0))
     assert rule == SpikeReserveRule(gate=((500.0, 3.0), (1000.0, 14.0)))
     assert hash(rule) == hash(SpikeReserveRule(gate=((500.0, 3.0), (1000.0, 14.0))))
-    assert rule.changed_from(SpikeReserveRule()) == {"gate": ((500.0, 3.0), (1000.0, 14.0))}
     assert rule.lookback_days() == 14.0
 
 
@@ -46,31 +45,33 @@ def test_the_plan_lifts_from_the_threshold_in_force_in_any_units():
     np.testing.assert_allclose(outside, [100.0, 100.0, 350.0, 100.0])  # from 300 $/MWh
     # a $/kWh series compares the $/MWh levels / 1000 and gets the same lift / 1000
     np.testing.assert_allclose(rule.plan(mean / 1000, p90 / 1000, in_episode=False, scale=1 / 1000), outside / 1000)
-    # the same as the lift function with the threshold spelled out; max_slots overrides the rule's own
+    # the same as the lift function with the threshold spelled out
     np.testing.assert_array_equal(inside, spike_reserve_prices(mean, p90, 200.0, 1.0, horizon_hours=None))
-    one = rule.plan(mean, p90, in_episode=True, max_slots=1)
-    np.testing.assert_allclose(one, [100.0, 100.0, 350.0, 100.0])
     # exports: the planned path, or the expected value with side "import"
     assert rule.export_path(mean, inside) is inside
     assert replace(rule, side="import").export_path(mean, inside) is mean
 
 
-def test_every_setting_travels_through_backtest_options_and_back():
+def test_every_setting_travels_through_backtest_options():
     changed = SpikeReserveRule(weight=0.5, threshold=150.0, quiet_threshold=None, gate=(), episode_gate=((2000.0, 3.0),),
-                               horizon_hours=None, side="import", excess=50.0, max_slots=12, start_hours=1.0)
-    assert set(changed.changed_from(SpikeReserveRule())) == {f.name for f in fields(SpikeReserveRule)}
-    options = reserve_options(changed)
-    assert {name for name, _ in options} == set(RULE_OPTIONS.values())
-    assert reserve_rule(ForecastOptions(params=tuple(options))) == changed
-    assert reserve_options(SpikeReserveRule()) == []
-    assert reserve_rule(ForecastOptions()) == SpikeReserveRule()
+                               horizon_hours=None, side="import")
+    assert all(getattr(changed, f.name) != getattr(SpikeReserveRule(), f.name) for f in fields(SpikeReserveRule))
+    options = tuple((RULE_OPTIONS[f.name], getattr(changed, f.name)) for f in fields(SpikeReserveRule))
+    assert reserve_rule_from_options(ForecastOptions(params=options)) == changed
+    assert reserve_rule_from_options(ForecastOptions()) == SpikeReserveRule()
 
 
 def test_command_line_text_reads_as_the_same_rule():
     text = ForecastOptions(params=(("reserve_gate", "500:3,1000:14"), ("quiet_threshold", "none"),
-                                   ("reserve_slots", "12"), ("reserve_weight", "0.5"), ("reserve_side", "import"),
+                                   ("reserve_weight", "0.5"), ("reserve_side", "import"),
                                    ("reserve_horizon_hours", "")))
-    assert reserve_rule(text) == SpikeReserveRule(gate=((500.0, 3.0), (1000.0, 14.0)), quiet_threshold=None,
-                                                  max_slots=12, weight=0.5, side="import", horizon_hours=None)
+    assert reserve_rule_from_options(text) == SpikeReserveRule(
+        gate=((500.0, 3.0), (1000.0, 14.0)), quiet_threshold=None, weight=0.5, side="import", horizon_hours=None)
     with pytest.raises(ValueError, match="LEVEL:DAYS"):
-        reserve_rule(ForecastOptions(params=(("reserve_gate", "500"),)))
+        reserve_rule_from_options(ForecastOptions(params=(("reserve_gate", "500"),)))
+
+
+def test_named_options_override_a_base_rule_field_by_field():
+    site = SpikeReserveRule(weight=0.0, threshold=500.0)
+    rule = reserve_rule_from_options(ForecastOptions(params=(("reserve_weight", "0.5"),)), site)
+    assert rule == SpikeReserveRule(weight=0.5, threshold=500.0)

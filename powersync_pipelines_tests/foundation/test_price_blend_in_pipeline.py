@@ -8,7 +8,7 @@ import pytest
 
 from powersync_pipelines.config.features import SpikeReserveConfig
 from powersync_pipelines.control import cycle as pipeline
-from powersync_pipelines.forecasts.price_mapping import SpikeReserveRule
+from powersync_pipelines.forecasts.price_mapping import reserve_rule
 from powersync_pipelines.forecasts.price_registry import refit_site_model
 
 
@@ -69,6 +69,5 @@ def test_spike_reserve_settings_are_validated():
         SpikeReserveConfig(gate=[(300.0, 0.0)])
     with pytest.raises(ValueError):
         SpikeReserveConfig(weight=1.5)
-    rule = SpikeReserveConfig(enabled=False, gate=[]).rule()
+    rule = reserve_rule(SpikeReserveConfig(enabled=False, gate=[]))
     assert rule.weight == 0.0 and rule.gate == ()
-    assert SpikeReserveConfig().rule() == SpikeReserveRule()  # the site's defaults are the rule's

@@ -1,6 +1,5 @@
-"""Three default-off knobs measured on the tuning windows: a tighter spike-reserve cap in the calm regime,
-recency-weighted residual quantiles (a calm fortnight after a spiky month lowers the P90), and an
-import-side-only reserve (exports planned on the expected value)."""
+"""Two knobs a site or a backtest can set: recency-weighted residual quantiles (a calm fortnight after a spiky
+month lowers the P90) and an import-side-only reserve (exports planned on the expected value)."""
 
 from __future__ import annotations
 
@@ -15,35 +14,6 @@ from powersync_pipelines.forecasts.price_model import PriceModelConfig, fit_pric
 from ._prices import TZ, backtest_data, rrp_series
 
 ONE_RULE = (("reserve_gate", ""), ("quiet_threshold", "none"))  # ungated, one threshold: the rule as measured
-
-
-def _lifted_per_day(params: tuple, spikes: bool) -> tuple[int, bool]:
-    """Slots the reserve rule lifts in the first 24 h of the plan, and whether the slot is in the calm regime."""
-    s = rrp_series(days=12, seed=3, spikes=spikes, spike_rate=0.3)
-    s = s + 40.0  # dear evenings: P90 >= 200 $/MWh
-    if spikes:
-        s.iloc[-3 * 288] = 2000.0  # a spike a day before the accounted window
-    data = backtest_data(s, history_days=10, days=1)
-    fc = make_forecast("learned", data, ForecastOptions(params=(*ONE_RULE, *params)))
-    i = data.i0
-    plan, mean = fc.planning_path(i, 576), fc.path(i, 576).mean
-    return int((plan[:288] > mean[:288] + 1e-9).sum()), bool(fc.calm[i])
-
-
-def test_in_the_calm_regime_the_rule_lifts_at_most_calm_reserve_slots_per_day():
-    calm = (("calm_reserve_slots", 4), ("calm_level", 1000), ("calm_days", 1))
-    uncapped, regime = _lifted_per_day((), spikes=False)
-    assert regime and uncapped > 4  # nothing >= 1000 $/MWh for a day: calm, and the full rule lifts many
-    capped, _ = _lifted_per_day(calm, spikes=False)
-    assert capped == 4
-
-
-def test_after_a_recent_spike_the_full_rule_applies_even_with_a_calm_cap():
-    calm = (("calm_reserve_slots", 4), ("calm_level", 1000), ("calm_days", 3))
-    lifted, regime = _lifted_per_day(calm, spikes=True)
-    full, _ = _lifted_per_day((), spikes=True)
-    assert not regime  # the 2000 $/MWh interval a day ago is within the 3-day look-back
-    assert lifted == full > 4
 
 
 def test_recency_weighted_quantiles_let_a_calm_fortnight_lower_the_evening_p90():
