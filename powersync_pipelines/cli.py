@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "service": "Run a battery/inverter service (force_charge, restore_normal, ...)",
     "status": "Show who holds each site's battery, the current plan slot, SOC, the last command and price freshness",
     "tariff": "Write the TOU tariff payload a site would get now",
+    "ha": "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)",
 }
 
 

@@ -1,0 +1,123 @@
+"""A real MQTT broker (amqtt) on a free loopback port in a background thread, and a recording test client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from amqtt.broker import Broker
+
+WAIT_S = 30.0  # generous: the tests wait on events, never on a time
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BrokerThread:
+    """amqtt on ``127.0.0.1:port``; ``restart()`` stops it (dropping every retained message) and starts a new one
+    on the same port, as a broker restart without persistence does."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.broker: Broker | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def _run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT_S)
+
+    def start(self) -> None:
+        async def up() -> Broker:
+            broker = Broker({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
+                             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}})
+            await broker.start()
+            return broker
+        self.broker = self._run(up())
+
+    def stop(self) -> None:
+        if self.broker is not None:
+            self._run(self.broker.shutdown())
+            self.broker = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT_S)
+        self.loop.close()
+
+
+@dataclass
+class Seen:
+    topic: str
+    payload: bytes
+    retain: bool
+
+    def json(self) -> Any:
+        return json.loads(self.payload)
+
+
+@dataclass
+class Recorder:
+    """A test client subscribed to ``topics``; every message lands in ``messages`` (and ``inbox`` to wait on)."""
+
+    port: int
+    topics: tuple[str, ...] = ("#",)
+    messages: list[Seen] = field(default_factory=list)
+    inbox: queue.Queue[Seen] = field(default_factory=queue.Queue)
+
+    def __post_init__(self) -> None:
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{uuid.uuid4().hex[:8]}")
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in self.topics])
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", self.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(WAIT_S), "the test client could not subscribe"
+
+    def _on_message(self, _c: Any, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        seen = Seen(msg.topic, bytes(msg.payload), bool(msg.retain))
+        self.messages.append(seen)
+        self.inbox.put(seen)
+
+    def wait_for(self, topic: str, predicate: Any = lambda m: True) -> Seen:
+        """The next message on ``topic`` that satisfies ``predicate`` (AssertionError after WAIT_S)."""
+        while True:
+            try:
+                seen = self.inbox.get(timeout=WAIT_S)
+            except queue.Empty:
+                raise AssertionError(f"no message on {topic} within {WAIT_S:g} s") from None
+            if seen.topic == topic and predicate(seen):
+                return seen
+
+    def latest(self) -> dict[str, Seen]:
+        out: dict[str, Seen] = {}
+        for m in self.messages:
+            out[m.topic] = m
+        return out
+
+    def publish(self, topic: str, payload: str | bytes, retain: bool = False) -> None:
+        self.client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(WAIT_S)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
