@@ -109,6 +109,12 @@ class Recorder:
             if seen.topic == topic and predicate(seen):
                 return seen
 
+    def wait_for_any(self) -> Seen:
+        try:
+            return self.inbox.get(timeout=WAIT_S)
+        except queue.Empty:
+            raise AssertionError(f"no message within {WAIT_S:g} s") from None
+
     def latest(self) -> dict[str, Seen]:
         out: dict[str, Seen] = {}
         for m in self.messages:
