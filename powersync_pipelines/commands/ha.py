@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -42,6 +43,7 @@ def _fail(msg: str, rc: int = 2) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
+    from ..control.clock import Clock
     from ..control.context import ControlContext
     from ..homeassistant.bridge import Bridge, BridgeError, BrokerConfig
     from ..paths import duckdb_path
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
         sites = load_sites(args.sites)
         chosen = [sites.get(args.site_id)] if args.site_id else sites.sites
         broker = BrokerConfig.from_url(args.broker)
-        bridge = Bridge(chosen, ControlContext(HistoryStore(duckdb_path())), broker, args.discovery_prefix)
+        clock = Clock(fixed=os.environ.get("POWERSYNC_FIXED_NOW"))  # the same pinned instant as the pipeline's
+        bridge = Bridge(chosen, ControlContext(HistoryStore(duckdb_path()), clock), broker, args.discovery_prefix)
     except (SiteConfigError, BridgeError, ValueError) as exc:
         return _fail(str(exc).replace("\n", " "))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

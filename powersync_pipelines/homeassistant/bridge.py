@@ -297,7 +297,7 @@ class Bridge:
     def _reply(self, entity: str, service: str | None, payload: bytes, *, ok: bool, outcome: str,
                reason: str | None, **extra: Any) -> dict[str, Any]:
         return {"summary": f"{entity}: {outcome}"[:255], "entity": entity, "service": service, "owner": "manual",
-                "ok": ok, "outcome": outcome, "reason": reason, "payload": excerpt(payload[:MAX_PAYLOAD], 80),
+                "ok": ok, "outcome": outcome, "reason": reason, "payload": payload[:80].decode("utf-8", "replace"),
                 "at": self.ctx.clock.wall().isoformat(), **{k: v for k, v in extra.items() if v is not None}}
 
     # -- the serve loop -----------------------------------------------------------------------------------

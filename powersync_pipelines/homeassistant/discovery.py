@@ -19,7 +19,7 @@ from .. import __version__
 from ..config import SiteConfig
 from ..control.owners import HOLDERS
 from ..control.services import DURATION, REGISTRY, Param, Service
-from ..schemas import ACTIONS
+from ..schemas import ACTIONS, SPIKE_STATUSES
 
 ROOT = "powersync"  # every state and command topic of the bridge starts here
 BRIDGE_AVAILABILITY = f"{ROOT}/bridge/availability"  # the client's last will: offline when the bridge is gone
@@ -165,6 +165,12 @@ def sensors(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
                 state_class="measurement", suggested_display_precision=4, icon="mdi:transmission-tower-import"),
         _sensor(site, prefix, "export_price", "Export price", "export_price", unit_of_measurement=money,
                 state_class="measurement", suggested_display_precision=4, icon="mdi:transmission-tower-export"),
+        _sensor(site, prefix, "price_spike", "Price spike", "spike_status", device_class="enum",
+                options=list(SPIKE_STATUSES), icon="mdi:flash-alert"),
+        *[_sensor(site, prefix, f"{flow}_power", name, f"{flow}_power_kw", device_class="power",
+                  unit_of_measurement="kW", state_class="measurement", suggested_display_precision=2)
+          for flow, name in (("battery", "Battery power"), ("grid", "Grid power"), ("solar", "Solar power"),
+                             ("load", "Load power"))],
         _sensor(site, prefix, "action", "Current action", "action", device_class="enum", options=list(ACTIONS),
                 icon="mdi:home-battery"),
         _sensor(site, prefix, "action_power", "Current action power", "action_power_kw", device_class="power",

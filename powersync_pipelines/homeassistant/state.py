@@ -48,13 +48,33 @@ def _iso(ts: pd.Timestamp) -> str:
     return (t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")).isoformat()
 
 
-def current_prices(store: HistoryStore, site_id: str, now: pd.Timestamp) -> tuple[float | None, float | None]:
-    """(import, export) of the stored price interval containing ``now``, or Nones when there is none recent."""
+def current_prices(store: HistoryStore, site_id: str, now: pd.Timestamp) -> tuple[float | None, float | None, str | None]:
+    """(import, export, spike status) of the stored price interval containing ``now``; Nones when none is recent."""
     prices = store.read_prices(site_id, start=now - PRICE_LOOKBACK, end=now + pd.Timedelta(seconds=1))
     if prices.empty:
-        return None, None
+        return None, None, None
     row = prices.iloc[-1]
-    return _num(row["import_price"]), _num(row["export_price"])
+    return _num(row["import_price"]), _num(row["export_price"]), str(row["spike_status"])
+
+
+def power_flows(store: HistoryStore, site_id: str) -> dict[str, Any]:
+    """The last telemetry's flows in kW: battery (+ discharging), grid (+ importing), solar, load."""
+    rows = store.query("SELECT ts, battery_charge_kw, battery_discharge_kw, grid_import_kw, grid_export_kw, solar_kw, "
+                       "load_kw FROM telemetry WHERE site_id = ? ORDER BY ts DESC LIMIT 1", [site_id])
+    out: dict[str, Any] = {"battery_power_kw": None, "grid_power_kw": None, "solar_power_kw": None,
+                           "load_power_kw": None, "telemetry_at": None}
+    if rows.empty:
+        return out
+    r = rows.iloc[0]
+
+    def diff(a: str, b: str) -> float | None:
+        x, y = _num(r[a], 3), _num(r[b], 3)
+        return None if x is None or y is None else round(x - y, 3)
+
+    out.update(battery_power_kw=diff("battery_discharge_kw", "battery_charge_kw"),
+               grid_power_kw=diff("grid_import_kw", "grid_export_kw"), solar_power_kw=_num(r["solar_kw"], 3),
+               load_power_kw=_num(r["load_kw"], 3), telemetry_at=_iso(r["ts"]))
+    return out
 
 
 def predicted_cost(store: HistoryStore, site: SiteConfig, now: pd.Timestamp) -> float | None:
@@ -101,11 +121,12 @@ def snapshot(ctx: ControlContext, site: SiteConfig, settings: dict[str, Any], co
     """The state document and forecasts of ``site``; ``settings`` are the bridge's own (force duration)."""
     status = site_status(ctx, site)
     now = ctx.clock.site_now(site)
-    imp, exp = current_prices(ctx.store, site.id, now)
+    imp, exp, spike = current_prices(ctx.store, site.id, now)
     state: dict[str, Any] = {
         "site_id": site.id,
         "soc": _num(status["soc"] * 100, 2) if status["soc"] is not None else None,
-        "import_price": imp, "export_price": exp,
+        "import_price": imp, "export_price": exp, "spike_status": spike,
+        **power_flows(ctx.store, site.id),
         "action": status["action"], "action_power_kw": _num(status["power_kw"], 3),
         "action_until": status["slot_until"], "plan_id": status["plan_id"], "plan_current": status["plan_current"],
         "holder": status["holder"], "held_until": status["held_until"], "held_by_command": status["held_by_command"],

@@ -1,18 +1,18 @@
-"""A real MQTT broker (amqtt) on a free loopback port in a background thread, and a recording test client."""
+"""A real MQTT broker (amqtt) on a free loopback port in its own process, and a recording test client."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from amqtt.broker import Broker
 
 WAIT_S = 30.0  # generous: the tests wait on events, never on a time
 
@@ -23,36 +23,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class BrokerThread:
-    """amqtt on ``127.0.0.1:port``; ``restart()`` stops it (dropping every retained message) and starts a new one
-    on the same port, as a broker restart without persistence does."""
+class BrokerProcess:
+    """amqtt on ``127.0.0.1:port`` in its own process; ``restart()`` kills it (every retained message is lost, as
+    in a broker crash without persistence) and starts a new one on the same port."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.broker: Broker | None = None
+        self.proc: subprocess.Popen[str] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    def _run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT_S)
-
     def start(self) -> None:
-        async def up() -> Broker:
-            broker = Broker({"listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{self.port}"}},
-                             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}}})
-            await broker.start()
-            return broker
-        self.broker = self._run(up())
+        self.proc = subprocess.Popen([sys.executable, "-m", "powersync_pipelines_tests.homeassistant.amqtt_broker",
+                                      str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.proc.stdout is not None
+        ready: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: ready.put(self.proc.stdout.readline()), daemon=True).start()
+        try:
+            line = ready.get(timeout=WAIT_S)
+        except queue.Empty:
+            line = ""
+        if line.strip() != "ready":
+            self.stop()
+            raise AssertionError(f"the amqtt broker did not start on port {self.port}")
 
     def stop(self) -> None:
-        if self.broker is not None:
-            self._run(self.broker.shutdown())
-            self.broker = None
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(WAIT_S)
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+            self.proc = None
 
     def restart(self) -> None:
         self.stop()
@@ -60,9 +63,6 @@ class BrokerThread:
 
     def close(self) -> None:
         self.stop()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(WAIT_S)
-        self.loop.close()
 
 
 @dataclass

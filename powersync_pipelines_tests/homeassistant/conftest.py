@@ -9,12 +9,12 @@ import yaml
 
 from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 
-from .broker import BrokerThread
+from .broker import BrokerProcess
 
 
 @pytest.fixture
 def broker():
-    b = BrokerThread()
+    b = BrokerProcess()
     b.start()
     yield b
     b.close()

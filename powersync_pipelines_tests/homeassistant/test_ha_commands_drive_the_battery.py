@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from powersync_pipelines.config import load_sites
+from powersync_pipelines.control.clock import Clock
 from powersync_pipelines.control.context import ControlContext
 from powersync_pipelines.devices.maps import SG
 from powersync_pipelines.homeassistant.bridge import Bridge, BrokerConfig
@@ -21,6 +22,7 @@ from powersync_pipelines.storage import HistoryStore
 from .broker import WAIT_S, Recorder
 
 T = Topics("demo")
+NOW = "2024-02-12T20:00:00Z"  # the demo's replay start: the plan wants to export now
 
 
 @pytest.fixture
@@ -34,7 +36,8 @@ def rec(broker):
 def bridge(broker, sites_file, rec):
     """The bridge serving the demo site in a thread, as ``powersync ha serve`` runs it."""
     sites = load_sites(sites_file).sites
-    b = Bridge(sites, ControlContext(HistoryStore(duckdb_path())), BrokerConfig.from_url(broker.url, env={}))
+    ctx = ControlContext(HistoryStore(duckdb_path()), Clock(fixed=NOW))
+    b = Bridge(sites, ctx, BrokerConfig.from_url(broker.url, env={}))
     b.connect()
     stop = threading.Event()
     thread = threading.Thread(target=b.serve, args=(stop,), kwargs={"interval": 3600}, daemon=True)
@@ -134,7 +137,7 @@ def test_a_new_plan_is_published_without_waiting_for_the_interval(bridge, rec, s
     from powersync_pipelines.control.services import run_service
 
     site = load_sites(sites_file).get("demo")
-    out = run_service("sync_now", site, {"now": "2024-02-12T20:00:00Z"}, ControlContext(HistoryStore(duckdb_path())))
+    out = run_service("sync_now", site, {"now": NOW}, ControlContext(HistoryStore(duckdb_path())))
     assert out["ok"]
     state = rec.wait_for(T.state, lambda m: m.json()["plan_id"] is not None).json()
     assert state["plan_id"] == "demo:20240212T2000Z" and state["action"] == "EXPORT"

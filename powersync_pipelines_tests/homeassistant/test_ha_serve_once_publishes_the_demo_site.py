@@ -35,7 +35,9 @@ def planned(sites_file, capsys) -> None:
     capsys.readouterr()
 
 
-def test_once_publishes_every_entity_retained_with_state_and_forecasts(broker, sites_file, planned, capsys):
+def test_once_publishes_every_entity_retained_with_state_and_forecasts(broker, sites_file, planned, capsys,
+                                                                      monkeypatch):
+    monkeypatch.setenv("POWERSYNC_FIXED_NOW", NOW)  # the bridge reads the plan's first slot as "now"
     assert cli_main(["ha", "serve", "--once", "--broker", broker.url, "--sites", sites_file]) == 0
     assert "for 1 site(s)" in capsys.readouterr().out
 
@@ -63,6 +65,8 @@ def test_once_publishes_every_entity_retained_with_state_and_forecasts(broker, s
     assert state["action"] == "EXPORT" and state["holder"] == "optimizer"
     assert 0 <= state["soc"] <= 100 and state["import_price"] is not None and state["cost_today"] is not None
     assert state["backup_reserve"] == site.battery.backup_reserve_pct and state["force_duration"] == 30
+    assert state["spike_status"] in ("none", "potential", "spike") and state["telemetry_at"] is not None
+    assert state["battery_power_kw"] is not None and state["grid_power_kw"] is not None
 
     soc_points = latest[t.forecast("forecast_soc")].json()["forecast"]
     assert len(soc_points) == len(intervals) == 576  # every 5-minute point of the 48 h plan
