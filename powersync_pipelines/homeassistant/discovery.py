@@ -35,8 +35,12 @@ BUTTONS: tuple[tuple[str, str, str], ...] = (
     ("force_discharge", "Force discharge", "mdi:battery-arrow-down"),
     ("restore_normal", "Restore normal", "mdi:battery-sync"),
 )
-# Numbers: (object id, name, service); the service's one required numeric Param gives the range and unit.
-NUMBERS: tuple[tuple[str, str, str], ...] = (("backup_reserve", "Backup reserve", "set_backup_reserve"),)
+# Numbers: (object id, name, service); the service's one required numeric Param gives the range and unit (a
+# Param without a maximum takes the site's own bound: see ``site_maximum``).
+NUMBERS: tuple[tuple[str, str, str], ...] = (
+    ("backup_reserve", "Backup reserve", "set_backup_reserve"),
+    ("export_limit", "Battery export limit", "sungrow_set_export_limit"),
+)
 FORCE_DURATION = "force_duration"  # a bridge setting (the buttons' duration), ranged by the DURATION Param
 
 
@@ -195,9 +199,19 @@ def sensors(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
     return out
 
 
-def _range(param: Param) -> dict[str, Any]:
-    step = 1 if param.kind is int else 0.5
-    return {"min": param.minimum if param.minimum is not None else 0, "max": param.maximum,
+def site_maximum(site: SiteConfig, param: Param) -> float:
+    """A number's upper bound where the Param sets none: an export limit in W up to the site's grid export
+    limit (HA needs a finite ``max``; the service itself accepts any non-negative value)."""
+    if param.maximum is not None:
+        return param.maximum
+    if param.unit == "W":
+        return site.limits.export_kw * 1000
+    raise ValueError(f"parameter {param.name} has no maximum for a Home Assistant number")
+
+
+def _range(param: Param, maximum: float) -> dict[str, Any]:
+    step = 1 if param.kind is int or param.unit == "W" else 0.5
+    return {"min": param.minimum if param.minimum is not None else 0, "max": maximum,
             "step": step, "unit_of_measurement": param.unit, "mode": "box"}
 
 
@@ -223,12 +237,12 @@ def controls(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
         (param,) = [p for p in service.params if p.required]
         topic, payload = _base(site, "number", object_id, name, prefix)
         payload.update(command_topic=t.command(object_id), state_topic=t.state,
-                       value_template=f"{{{{ value_json.{object_id} }}}}", **_range(param))
+                       value_template=f"{{{{ value_json.{object_id} }}}}", **_range(param, site_maximum(site, param)))
         out.append(Discovery("number", object_id, topic, payload, Command("number", service.name, param)))
     topic, payload = _base(site, "number", FORCE_DURATION, "Force duration", prefix)
     payload.update(command_topic=t.command(FORCE_DURATION), state_topic=t.state,
                    value_template=f"{{{{ value_json.{FORCE_DURATION} }}}}", icon="mdi:timer-outline",
-                   entity_category="config", **_range(DURATION))
+                   entity_category="config", **_range(DURATION, site_maximum(site, DURATION)))
     out.append(Discovery("number", FORCE_DURATION, topic, payload,
                          Command("number", None, DURATION, setting=FORCE_DURATION)))
     for service in REGISTRY.values():

@@ -90,6 +90,9 @@ def test_command_entities_are_ranged_by_the_registry():
     duration = sungrow["force_duration"].payload
     assert (duration["min"], duration["max"], duration["unit_of_measurement"]) == (DURATION.minimum,
                                                                                     DURATION.maximum, "min")
+    export = sungrow["export_limit"].payload
+    assert (export["min"], export["max"], export["unit_of_measurement"]) == (0, 5000, "W")  # the site's 5 kW
+    assert sungrow["export_limit"].command.service == "sungrow_set_export_limit" and "export_limit" not in tesla
     assert not [d for d in sungrow.values() if d.component == "select"]  # Sungrow has no operation-mode service
     mode = tesla["operation_mode"]
     assert mode.component == "select" and mode.command.service == "set_operation_mode"

@@ -90,6 +90,12 @@ def test_backup_reserve_number_writes_the_register_and_shows_the_value(bridge, r
     rec.wait_for(T.state, lambda m: m.json()["backup_reserve"] == 35)
 
 
+def test_export_limit_number_writes_the_limit(bridge, rec, sim):
+    reply = press(rec, "export_limit", "2500")
+    assert reply["ok"] is True and reply["service"] == "sungrow_set_export_limit"
+    rec.wait_for(T.state, lambda m: m.json()["export_limit"] == 2500)
+
+
 @pytest.mark.parametrize("object_id, payload, reason", [
     ("force_charge", "PUSH", "takes the payload 'PRESS'"),
     ("backup_reserve", "150", "must be <= 100 %"),
@@ -101,6 +107,7 @@ def test_backup_reserve_number_writes_the_register_and_shows_the_value(bridge, r
     ("backup_reserve", b"\xff\xfe", "not UTF-8"),
     ("backup_reserve", "9" * 200, "too long"),
     ("backup_reserve", "", "empty"),
+    ("export_limit", "-5", "must be >= 0 W"),
     ("set_everything", "1", "no such command entity"),
 ])
 def test_malformed_command_is_refused_with_a_reason_and_writes_nothing(bridge, rec, sim, object_id, payload, reason):
