@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "forecast": "Show a site's solar forecast (Solcast or pvlib), where it came from and the Solcast call budget",
     "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",
     "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
+    "ha": "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)",
 }
 
 

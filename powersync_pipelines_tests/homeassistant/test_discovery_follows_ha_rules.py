@@ -1,0 +1,123 @@
+"""The discovery configs follow Home Assistant's MQTT discovery rules: topic shape and ids, required keys per
+component, units that HA accepts for each device class (it rejects the entity otherwise), unique ids unique
+across sites, command entities ranged exactly as the service registry checks, and value templates that read
+keys the state document really has."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from powersync_pipelines.config.sites import parse_sites
+from powersync_pipelines.control.services import DURATION, PERCENT, REGISTRY
+from powersync_pipelines.homeassistant.discovery import BRIDGE_AVAILABILITY, Topics, site_discovery
+from powersync_pipelines.homeassistant.state import snapshot
+
+# HA's sensor/const.py unit sets for the device classes we use (the strings must match exactly).
+UNITS = {
+    "battery": {"%"},
+    "power": {"mW", "W", "kW", "MW", "GW", "TW"},
+    "duration": {"d", "h", "min", "s", "ms", "µs"},
+    "monetary": {"AUD", "GBP"},
+    "timestamp": {None},
+    "enum": {None},
+}
+STATE_CLASSES = {"measurement", "total", "total_increasing"}
+REQUIRED = {"sensor": {"state_topic"}, "button": {"command_topic"}, "number": {"command_topic"},
+            "select": {"command_topic", "options"}}
+TOPIC = re.compile(r"^homeassistant/(sensor|button|number|select)/([a-zA-Z0-9_-]+)/([a-zA-Z0-9_-]+)/config$")
+
+
+def site(site_id: str = "home", kind: str = "sungrow_sh", country: str = "AU"):
+    battery = {"kind": kind, "capacity_kwh": 13.5, "max_charge_kw": 5.0, "max_discharge_kw": 5.0}
+    battery |= {"host": "127.0.0.1", "port": 1502} if kind == "sungrow_sh" else {"token_env": "T", "energy_site_id": "1"}
+    provider = {"kind": "aemo", "region": "VIC1"} if country == "AU" else {"kind": "octopus", "gsp": "C"}
+    tz = "Australia/Melbourne" if country == "AU" else "Europe/London"
+    return parse_sites({"sites": [{"id": site_id, "timezone": tz, "country": country, "provider": provider,
+                                   "battery": battery}]}).sites[0]
+
+
+def check_config(component: str, payload: dict) -> None:
+    assert REQUIRED[component] <= payload.keys(), f"{payload['unique_id']}: missing {REQUIRED[component] - payload.keys()}"
+    json.dumps(payload)  # JSON as published
+    dev = payload["device"]
+    assert dev["identifiers"] and dev["manufacturer"] == "PowerSync Pipelines" and dev["model"] and dev["name"]
+    assert re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+", payload["default_entity_id"])
+    assert {a["topic"] for a in payload["availability"]} >= {BRIDGE_AVAILABILITY}
+    dc, unit, sc = payload.get("device_class"), payload.get("unit_of_measurement"), payload.get("state_class")
+    if component == "sensor":
+        if dc is not None:
+            assert unit in UNITS[dc], f"{payload['unique_id']}: unit {unit!r} is not valid for device class {dc}"
+        if dc in ("enum", "timestamp"):
+            assert sc is None
+        if dc == "enum":
+            assert payload["options"]
+        if dc == "monetary":
+            assert sc == "total"
+        if sc is not None:
+            assert sc in STATE_CLASSES
+        assert payload.get("entity_category") in (None, "diagnostic")
+    if component == "number":
+        assert payload["min"] < payload["max"] and payload["step"] >= 0.001
+    if component == "select":
+        assert payload["options"] and all(isinstance(o, str) for o in payload["options"])
+
+
+@pytest.mark.parametrize("kind, country", [("sungrow_sh", "AU"), ("tesla", "AU"), ("tesla", "UK")])
+def test_every_config_follows_ha_rules(kind, country):
+    s = site(kind=kind, country=country)
+    entities = site_discovery(s)
+    for d in entities:
+        m = TOPIC.match(d.topic)
+        assert m and m.group(1) == d.component and m.group(2) == "powersync_home" and m.group(3) == d.object_id
+        check_config(d.component, d.payload)
+    assert len({d.payload["unique_id"] for d in entities}) == len(entities)
+    prices = [d for d in entities if d.object_id in ("import_price", "forecast_export_price")]
+    assert {d.payload["unit_of_measurement"] for d in prices} == {f"{s.currency}/kWh"}
+
+
+def test_command_entities_are_ranged_by_the_registry():
+    sungrow = {d.object_id: d for d in site_discovery(site(kind="sungrow_sh"))}
+    tesla = {d.object_id: d for d in site_discovery(site(kind="tesla"))}
+    assert {k for k, d in sungrow.items() if d.component == "button"} == {"force_charge", "force_discharge",
+                                                                           "restore_normal"}
+    reserve = sungrow["backup_reserve"].payload
+    assert (reserve["min"], reserve["max"], reserve["unit_of_measurement"]) == (PERCENT.minimum, PERCENT.maximum, "%")
+    duration = sungrow["force_duration"].payload
+    assert (duration["min"], duration["max"], duration["unit_of_measurement"]) == (DURATION.minimum,
+                                                                                    DURATION.maximum, "min")
+    export = sungrow["export_limit"].payload
+    assert (export["min"], export["max"], export["unit_of_measurement"]) == (0, 5000, "W")  # the site's 5 kW
+    assert sungrow["export_limit"].command.service == "sungrow_set_export_limit" and "export_limit" not in tesla
+    assert not [d for d in sungrow.values() if d.component == "select"]  # Sungrow has no operation-mode service
+    mode = tesla["operation_mode"]
+    assert mode.component == "select" and mode.command.service == "set_operation_mode"
+    assert mode.payload["options"] == list(REGISTRY["set_operation_mode"].param("mode").choices)
+    assert mode.payload["command_topic"] == Topics("home").command("operation_mode")
+
+
+def test_value_templates_read_keys_of_the_state_document(ctx):
+    for kind in ("sungrow_sh", "tesla"):
+        s = site(kind=kind)
+        entities = site_discovery(s)
+        state = snapshot(ctx, s, {"force_duration": 30}, entities).state
+        for d in entities:
+            template = d.payload.get("value_template")
+            if template and d.payload.get("state_topic") == Topics(s.id).state:
+                key = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", template).group(1)
+                assert key in state, f"{d.object_id} reads {key!r}, not in the state document"
+
+
+@given(st.lists(st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True), min_size=2, max_size=4, unique=True))
+def test_unique_ids_and_topics_never_collide_across_sites(ids):
+    seen_ids, seen_topics = set(), set()
+    for site_id in ids:
+        for d in site_discovery(site(site_id)):
+            assert TOPIC.match(d.topic)
+            assert d.payload["unique_id"] not in seen_ids and d.topic not in seen_topics
+            seen_ids.add(d.payload["unique_id"])
+            seen_topics.add(d.topic)
