@@ -22,11 +22,12 @@ env: $(STAMP)
 demo: env
 	$(VENV)/bin/powersync demo
 
-## make test: lint, validate the Dagster definitions, run the test suite
+## make test: lint, check the import layers, validate the Dagster definitions, run the test suite
 test: env
 	$(VENV)/bin/ruff check powersync_pipelines powersync_pipelines_tests benchmarks
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/dg check defs
-	$(VENV)/bin/pytest -m "not reliability"
+	$(VENV)/bin/pytest
 
 ## make reliability: the full fault campaign against the simulated devices (minutes; not part of make test)
 reliability: env

@@ -29,7 +29,7 @@ from ..devices.grants import Grant, granted
 from ..storage import HistoryStore
 from . import ledger
 from .ledger import Hold
-from .owners import Control, Owner, check_control, check_owner
+from ..owners import Control, Owner, check_control, check_owner
 
 SAFETY_HOLD = pd.Timedelta(minutes=5)
 

@@ -24,7 +24,7 @@ from ..optimizer import PlannerSettings, ScheduleResult
 from ..timegrid import STEP
 from .arbiter import Outcome, Request
 from .context import ControlContext
-from .owners import Owner
+from ..owners import Owner
 
 # The EV step's hold outlives the cycle by this much, so the next 5-minute cycle renews it before it lapses.
 EV_GRACE = pd.Timedelta(minutes=5)

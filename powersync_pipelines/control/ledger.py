@@ -15,7 +15,7 @@ import duckdb
 import pandas as pd
 
 from ..storage import HistoryStore
-from .owners import outranks
+from ..owners import outranks
 
 HOLD_COLUMNS = ("hold_id", "site_id", "control", "owner", "command", "reason", "acquired_at", "lease_until",
                 "status", "ended_at", "end_reason")

@@ -33,7 +33,7 @@ from .clock import Clock
 from .context import ControlContext
 from .cycle import run_cycle
 from .ev import manual_command
-from .owners import Control, Owner, check_owner
+from ..owners import Control, Owner, check_owner
 from .restore import settle
 from .tariff_sync import FORMATS, sync_tou_schedule
 

@@ -9,7 +9,7 @@ Phases of one event (stored in ``spike_events.status``)::
                                                     |--RRP < exit--> ended        restore verified --> ended
 
 Who holds the battery comes from the control ledger (``control.ledger``); the priority is the arbiter's
-(``control.owners``: safety > manual > spike > automation > curtailment > ev > optimizer), and why it matters here:
+(``powersync_pipelines.owners``: safety > manual > spike > automation > curtailment > ev > optimizer), and why it matters here:
 
 * An owner above the spike watch (``safety`` after a failed write, ``manual`` for a force mode the owner asked
   for, bounded to 15-240 min) holds the battery: the watch records the spike as ``deferred``, notifies, and takes
@@ -31,7 +31,7 @@ from typing import Literal
 import pandas as pd
 
 from ..config import SiteConfig
-from .owners import outranks
+from ..owners import outranks
 
 # Defaults by battery kind (SPEC §9): Tesla uses a spike tariff from $300/MWh; Sungrow/Sigenergy on a VPP
 # (Globird) force-discharge from $3000/MWh.
@@ -42,7 +42,7 @@ FORCE_MINUTES = 30  # the forced mode is a lease: a dead pipeline restores by ex
 REARM_WHEN_LEFT = pd.Timedelta(minutes=20)  # renew the lease once it has less than this left
 
 Status = Literal["entering", "active", "deferred", "restoring", "ended"]
-Holder = str  # an owner of ``control.owners`` or "none"
+Holder = str  # an owner of ``powersync_pipelines.owners`` or "none"
 DecisionKind = Literal["none", "start", "retry_start", "rearm", "hold", "defer", "yield", "take_over",
                        "restore", "retry_restore", "resume", "end_deferred"]
 

@@ -13,7 +13,7 @@ from ..ev.state import ev_status
 from . import ledger
 from .context import ControlContext
 from .cycle import current_slot
-from .owners import CONTROLS
+from ..owners import CONTROLS
 
 
 def _iso(ts: Any) -> str | None:

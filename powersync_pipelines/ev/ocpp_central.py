@@ -39,7 +39,7 @@ from ocpp.v16.enums import Action, AuthorizationStatus, RegistrationStatus
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ..config import EvConfig, SitesFile
-from ..control.owners import OWNERS
+from ..owners import OWNERS
 from ..storage import HistoryStore
 from . import handoff
 

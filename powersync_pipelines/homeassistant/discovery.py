@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import __version__
 from ..config import SiteConfig
-from ..control.owners import HOLDERS
+from ..owners import HOLDERS
 from ..control.services import DURATION, REGISTRY, Param, Service
 from ..schemas import ACTIONS, SPIKE_STATUSES
 
