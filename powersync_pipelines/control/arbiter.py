@@ -26,10 +26,10 @@ from typing import Any, Protocol
 import pandas as pd
 
 from ..devices.grants import Grant, granted
+from ..owners import Control, Owner, check_control, check_owner
 from ..storage import HistoryStore
 from . import ledger
 from .ledger import Hold
-from ..owners import Control, Owner, check_control, check_owner
 
 SAFETY_HOLD = pd.Timedelta(minutes=5)
 

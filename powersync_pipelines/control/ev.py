@@ -21,10 +21,10 @@ from ..devices.base import CommandResult
 from ..ev.cycle import charge_at, ev_cycle
 from ..ev.sharing import SharingState
 from ..optimizer import PlannerSettings, ScheduleResult
+from ..owners import Owner
 from ..timegrid import STEP
 from .arbiter import Outcome, Request
 from .context import ControlContext
-from ..owners import Owner
 
 # The EV step's hold outlives the cycle by this much, so the next 5-minute cycle renews it before it lapses.
 EV_GRACE = pd.Timedelta(minutes=5)

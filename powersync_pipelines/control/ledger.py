@@ -14,8 +14,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..storage import HistoryStore
 from ..owners import outranks
+from ..storage import HistoryStore
 
 HOLD_COLUMNS = ("hold_id", "site_id", "control", "owner", "command", "reason", "acquired_at", "lease_until",
                 "status", "ended_at", "end_reason")

@@ -26,6 +26,7 @@ from ..devices import DeviceError
 from ..devices.base import MAX_FORCE_MINUTES, MIN_FORCE_MINUTES
 from ..devices.inverters.control import curtail_inverter, restore_inverter
 from ..ev.state import EvSettingsError, ev_status, save_settings
+from ..owners import Control, Owner, check_owner
 from ..prices.errors import PriceDataError
 from . import ledger
 from .arbiter import Outcome, Request
@@ -33,7 +34,6 @@ from .clock import Clock
 from .context import ControlContext
 from .cycle import run_cycle
 from .ev import manual_command
-from ..owners import Control, Owner, check_owner
 from .restore import settle
 from .tariff_sync import FORMATS, sync_tou_schedule
 

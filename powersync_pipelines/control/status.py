@@ -10,10 +10,10 @@ import pandas as pd
 
 from ..config import SiteConfig
 from ..ev.state import ev_status
+from ..owners import CONTROLS
 from . import ledger
 from .context import ControlContext
 from .cycle import current_slot
-from ..owners import CONTROLS
 
 
 def _iso(ts: Any) -> str | None:

@@ -17,8 +17,8 @@ from typing import Any
 
 from .. import __version__
 from ..config import SiteConfig
-from ..owners import HOLDERS
 from ..control.services import DURATION, REGISTRY, Param, Service
+from ..owners import HOLDERS
 from ..schemas import ACTIONS, SPIKE_STATUSES
 
 ROOT = "powersync"  # every state and command topic of the bridge starts here

@@ -13,9 +13,9 @@ import pytest
 
 from powersync_pipelines.control import ledger
 from powersync_pipelines.control.arbiter import SAFETY_HOLD, Arbiter, Request
-from powersync_pipelines.owners import OWNERS, PRIORITY, outranks
 from powersync_pipelines.control.services import run_service
 from powersync_pipelines.devices.maps import SG
+from powersync_pipelines.owners import OWNERS, PRIORITY, outranks
 
 PAIRS = [(hi, lo) for hi, lo in itertools.permutations(OWNERS, 2) if outranks(hi, lo)]
 
