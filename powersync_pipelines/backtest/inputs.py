@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..config import RetailMapping, SiteConfig
 from ..paths import resolve_data_path
+from ..prices.history import PriceFileError, aemo_file_price_frame, read_normalized_csv
 from ..timegrid import STEP, STEPS_PER_DAY
 from .data import BacktestData
 from .errors import BacktestInputError
@@ -122,7 +123,6 @@ def read_price_files(paths: Sequence[Path], fmt: str | None, retail: RetailMappi
     kind = fmts.pop()
     if kind not in PRICE_FORMATS:
         raise BacktestInputError(f"unknown price format {kind!r} (one of {', '.join(PRICE_FORMATS)})")
-    from ..prices.history import PriceFileError, aemo_file_price_frame, read_normalized_csv
 
     published: dict[pd.Timestamp, pd.DataFrame] = {}
     try:

@@ -102,9 +102,11 @@ def missing_files(site: SiteConfig, seen: dict[tuple[str, str | None], bool] | N
 def site_problems(site: SiteConfig, seen: dict[tuple[str, str | None], bool] | None = None) -> list[str]:
     """What one site alone gets wrong beyond its sections' own types."""
     problems = missing_files(site, seen)
-    if site.battery.kind == "tesla" and not site.battery.token_env:
+    b = site.battery
+    if b.kind == "tesla" and not b.token_env and not b.refresh_token_env:
         problems.append(f"site {site.id!r}: battery.token_env: a Tesla battery needs the name of the environment "
-                        "variable holding its Fleet API / Teslemetry token")
+                        "variable holding its Fleet API / Teslemetry token (or refresh_token_env with "
+                        "oauth_client_id for the Fleet API refresh flow)")
     return problems
 
 

@@ -11,6 +11,7 @@ refused, and kept between processes in a 0600 credential file. Tariff: ``POST
 from __future__ import annotations
 
 import base64
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,7 @@ import httpx
 
 from ..redaction import excerpt, redact, register
 from .base import DeviceError, DeviceRejected, DeviceUnavailable
+from .credentials import CredentialFile, fingerprint
 
 REGIONS = {r: f"https://api-{r}.sigencloud.com" for r in ("aus", "eu", "us", "apac", "cn")}
 _BASIC = "Basic " + base64.b64encode(b"sigen:sigen").decode()
@@ -74,8 +76,6 @@ class SigenergyCloud:
     def __init__(self, base_url: str, username: str, password: str, *, timeout_s: float = 15.0, attempts: int = 3,
                  backoff_base_s: float = 0.5, clock: Callable[[], float] = time.time, device_id: str | None = None,
                  credentials: Any = None) -> None:
-        from .credentials import fingerprint
-
         self.base_url = base_url.rstrip("/")
         self._username, self._password, self.device_id = username, password, device_id
         register(password)
@@ -280,10 +280,6 @@ def cloud_for_site(site: Any) -> SigenergyCloud:
     """The cloud client a Sigenergy site configures (``battery.cloud_base_url``, ``cloud_username_env``,
     ``cloud_password_env``, ``cloud_device_id``); the login comes from those environment variables, never from
     the sites file, and its tokens are kept in ``$POWERSYNC_HOME/credentials/sigenergy_<account>.json``."""
-    import os
-
-    from .credentials import CredentialFile, fingerprint
-
     b = site.battery
     missing = [f for f in ("cloud_username_env", "cloud_password_env") if not getattr(b, f)]
     if missing:

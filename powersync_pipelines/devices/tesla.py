@@ -27,6 +27,7 @@ from .base import (
     VerifyError,
     split_power,
 )
+from .credentials import CredentialFile
 from .tesla_api import (
     AUTH_URL_ENV,
     FLEET_AUTH_TOKEN_URL,
@@ -338,7 +339,6 @@ def fleet_oauth(site: Any) -> TeslaOAuth:
     """The site's Fleet API log-in (``battery.oauth_client_id`` + ``refresh_token_env``), its rotated tokens
     kept in ``$POWERSYNC_HOME/credentials/tesla_<refresh_token_env>.json`` (one file per account, shared by
     every site and process that names the same variable)."""
-    from .credentials import CredentialFile
 
     cfg = site.battery
     seed = os.environ.get(cfg.refresh_token_env or "", "").strip()

@@ -21,6 +21,7 @@ import httpx
 
 from ..redaction import excerpt, redact, register, request_secrets, response_excerpt
 from .base import DeviceRejected, DeviceUnavailable
+from .credentials import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,6 @@ class TeslaOAuth:
     def __init__(self, client_id: str, seed_refresh_token: str, credentials: Any, *,
                  token_url: str = FLEET_AUTH_TOKEN_URL, access_token: str | None = None, timeout_s: float = 10.0,
                  clock: Callable[[], float] = time.time, seed_name: str = "the refresh token variable") -> None:
-        from .credentials import fingerprint
 
         self.client_id, self.token_url, self.clock = client_id, token_url, clock
         self.credentials, self.seed_name = credentials, seed_name

@@ -17,6 +17,7 @@ from ..config import SiteConfig
 from .archive import archive_published
 from .errors import PriceDataError
 from .quality import TARIFF_SYNC_MAX_MISSING, apply_gap_policy, check_hour_shift, gap_report, native_step
+from .registry import PROVIDERS, UnknownProviderError
 
 
 class PriceStore(Protocol):
@@ -64,7 +65,6 @@ class FetchStatus:
 
 
 def _default_fetcher(site: SiteConfig) -> Callable[..., pd.DataFrame]:
-    from .registry import PROVIDERS, UnknownProviderError
 
     try:
         return PROVIDERS[site.provider.kind]

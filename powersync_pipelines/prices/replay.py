@@ -11,14 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import SiteConfig
+from ..config import RetailMapping, SiteConfig
 from ..paths import resolve_data_path
 from .history import PriceFileError, aemo_file_price_frame, read_normalized_csv
 
 
 @lru_cache(maxsize=8)
 def _load(path: str, fmt: str, region: str | None, retail_key: str) -> pd.DataFrame:
-    from ..config import RetailMapping
 
     retail = RetailMapping.model_validate_json(retail_key)
     if fmt == "aemo":

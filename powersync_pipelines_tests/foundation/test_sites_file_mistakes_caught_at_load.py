@@ -224,6 +224,21 @@ def test_tesla_without_token_variable(tmp_path):
     assert "site 'home': battery.token_env: a Tesla battery needs" in refused(write(tmp_path, site_yaml(battery=tesla)))
 
 
+def test_a_tesla_on_the_fleet_api_refresh_flow_needs_no_token_variable(tmp_path):
+    tesla = """
+    battery:
+      kind: tesla
+      api: fleet
+      oauth_client_id: my-client
+      refresh_token_env: TESLA_REFRESH
+      capacity_kwh: 13.5
+      max_charge_kw: 5
+      max_discharge_kw: 5
+"""
+    (site,) = load_sites(write(tmp_path, site_yaml(battery=tesla))).sites
+    assert site.battery.refresh_token_env == "TESLA_REFRESH" and site.battery.token_env is None
+
+
 def test_sites_command_reports_mistakes_with_exit_2(tmp_path, capsys):
     provider = """
     provider:
