@@ -8,7 +8,8 @@ also across a DST change) that falls inside a sample's interval splits that inte
 
 Cost uses the stored ``prices`` ($/kWh) of the interval containing each sample: actual = import x import price -
 export x export price; the baseline is the same site without the battery (grid = load - solar). Only priced
-energy is costed, and ``priced_hours`` says how much of the bucket that was. ``planned_cost`` is the same bucket
+energy with a load reading is costed (actual and baseline over the same samples, so the savings compare like
+with like), and ``priced_hours`` says how much of the bucket that was. ``planned_cost`` is the same bucket
 priced from the latest plan covering each interval of ``schedule`` (what the optimizer expected). Pure: no Dagster.
 """
 
@@ -215,9 +216,10 @@ def calendar_history(store: HistoryStore, site_id: str, tz: ZoneInfo, period: st
         covered = integrate(s, t_end, np.ones(len(s)), e)
         pr = _prices_at(store, site_id, tel["ts"], edges[0], edges[-1])
         ip, ep = pr["import_price"].to_numpy(float), pr["export_price"].to_numpy(float)
-        has = np.isfinite(ip) & np.isfinite(ep)
+        load = tel["load_kw"].to_numpy(float)
+        has = np.isfinite(ip) & np.isfinite(ep) & np.isfinite(load)  # no load reading: no baseline to compare
         imp, exp = tel["grid_import_kw"].to_numpy(float), tel["grid_export_kw"].to_numpy(float)
-        net = np.nan_to_num(tel["load_kw"].to_numpy(float)) - np.nan_to_num(tel["solar_kw"].to_numpy(float))
+        net = np.nan_to_num(load) - np.nan_to_num(tel["solar_kw"].to_numpy(float))
         rate = np.where(has, np.nan_to_num(imp) * ip - np.nan_to_num(exp) * ep, 0.0)
         base = np.where(has, np.clip(net, 0, None) * ip - np.clip(-net, 0, None) * ep, 0.0)
         cost = integrate(s, t_end, rate, e)

@@ -264,8 +264,11 @@ def _calendar(call: ServiceCall) -> dict[str, Any]:
                 "period": period, "points": len(series), "time_series": series}
     try:
         now = parse_instant(p["now"]) if p.get("now") else call.ctx.clock.wall()
+    except ValueError as exc:
+        raise ServiceInputError(f"service get_calendar_history: {exc}") from None
+    try:
         history = calendar_history(store, site.id, site.tz, period, now, p.get("start"), p.get("end"))
-    except (HistoryInputError, ValueError) as exc:
+    except HistoryInputError as exc:
         raise ServiceInputError(f"service get_calendar_history: {exc}") from None
     return {"service": "get_calendar_history", "site_id": site.id, "ok": True, **history}
 

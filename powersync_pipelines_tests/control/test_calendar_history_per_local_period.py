@@ -120,6 +120,7 @@ def test_without_start_and_end_the_period_containing_now(store, ctx, site):
     ({"start": "2024-05-02", "end": "2024-05-01"}, "--end 2024-05-01 is before --start 2024-05-02"),
     ({"period": "day", "start": "1990-01-01", "end": "2024-01-01"}, "spans more than"),
     ({"source": "tesla"}, "--source tesla needs a Tesla Powerwall"),
+    ({"now": "soon"}, "--now 'soon' is not an ISO timestamp"),
 ])
 def test_bad_input_is_one_line_naming_the_flag(ctx, site, params, match):
     with pytest.raises(ServiceInputError, match=match) as err:
@@ -178,3 +179,18 @@ def test_planned_cost_prices_each_interval_by_the_latest_plan_covering_it(store,
     days = history(ctx, site, period="day", start="2024-05-01", end="2024-05-02")["buckets"]
     assert days[0]["planned_cost"] == pytest.approx((12 * 2.0 + 12 * 1.0) * IMPORT)
     assert days[1]["planned_cost"] is None and days[0]["cost"] is None  # a plan but no telemetry
+
+
+def test_solar_charging_the_battery_saves_the_export_it_would_have_made(store, ctx, site):
+    """Midday: 3 kW solar, 1 kW load, the battery takes 2 kW; without it 2 kW would have been exported."""
+    ts = pd.date_range(pd.Timestamp("2024-05-01 10:00", tz=TZ), periods=12, freq="5min").tz_convert("UTC")
+    rows = pd.DataFrame({"site_id": site.id, "ts": ts, "load_kw": 1.0, "solar_kw": 3.0, "battery_charge_kw": 2.0,
+                         "battery_discharge_kw": 0.0, "grid_import_kw": 0.0, "grid_export_kw": 0.0})
+    store.upsert("telemetry", rows, ["site_id", "ts"])
+    store.upsert("prices", pd.DataFrame({"site_id": site.id, "interval_start": ts[::6], "import_price": IMPORT,
+                                         "export_price": EXPORT, "spike_status": "none", "is_forecast": False,
+                                         "source": "test", "fetched_at": ts[0]}), ["site_id", "interval_start"])
+    (day,) = history(ctx, site, period="day", start="2024-05-01")["buckets"]
+    assert day["energy_kwh"]["solar"] == pytest.approx(3.0) and day["energy_kwh"]["battery_charge"] == pytest.approx(2)
+    assert day["cost"] == 0 and day["baseline_cost"] == pytest.approx(-2.0 * EXPORT)  # 30-min prices cover it all
+    assert day["savings"] == pytest.approx(-2.0 * EXPORT) and day["priced_hours"] == pytest.approx(1.0)
