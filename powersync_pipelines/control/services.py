@@ -30,10 +30,11 @@ from ..owners import Control, Owner, check_owner
 from ..prices.errors import PriceDataError
 from . import ledger
 from .arbiter import Outcome, Request
-from .clock import Clock
+from .clock import Clock, parse_instant
 from .context import ControlContext
 from .cycle import run_cycle
 from .ev import manual_command
+from .history import PERIODS, HistoryInputError, calendar_history
 from .restore import settle
 from .tariff_sync import FORMATS, sync_tou_schedule
 
@@ -239,19 +240,37 @@ def _battery_health(call: ServiceCall) -> dict[str, Any]:
 
 
 def _calendar(call: ServiceCall) -> dict[str, Any]:
-    site, store, period = call.site, call.ctx.store, call.params.get("period") or "day"
+    """Energy per flow and cost vs the no-battery baseline per local period, from the site's DuckDB history
+    (every battery kind); ``--source tesla`` asks a Powerwall's own calendar API instead."""
+    site, store, p = call.site, call.ctx.store, call.params
+    period = p.get("period") or "day"
+    asked = {k: p.get(k) for k in ("period", "start", "end", "source") if p.get(k) is not None}
+    if p.get("source") == "tesla":
+        if site.battery.kind not in TESLA:
+            raise ServiceInputError(f"service get_calendar_history: --source tesla needs a Tesla Powerwall; site "
+                                    f"{site.id!r} has a {site.battery.kind} battery (use --source duckdb)")
+        try:
+            with call.ctx.battery(site) as device:
+                data = device.calendar_history(kind="energy", period=period, start_date=p.get("start"),
+                                               end_date=p.get("end"))
+        except DeviceError as exc:
+            store.record_command(site.id, site.battery.kind, "get_calendar_history", "error", params=asked,
+                                 error=str(exc))
+            return {"service": "get_calendar_history", "site_id": site.id, "ok": False, "error": str(exc)}
+        series = data.get("time_series", []) if isinstance(data, dict) else []
+        store.record_command(site.id, site.battery.kind, "get_calendar_history", "ok", params=asked,
+                             readback={"points": len(series)})
+        return {"service": "get_calendar_history", "site_id": site.id, "ok": True, "source": "tesla",
+                "period": period, "points": len(series), "time_series": series}
     try:
-        with call.ctx.battery(site) as device:
-            data = device.calendar_history(kind="energy", period=period)
-    except DeviceError as exc:
-        store.record_command(site.id, site.battery.kind, "get_calendar_history", "error", params={"period": period},
-                             error=str(exc))
-        return {"service": "get_calendar_history", "site_id": site.id, "ok": False, "error": str(exc)}
-    series = data.get("time_series", [])
-    store.record_command(site.id, site.battery.kind, "get_calendar_history", "ok", params={"period": period},
-                         readback={"points": len(series)})
-    return {"service": "get_calendar_history", "site_id": site.id, "ok": True, "period": period,
-            "points": len(series), "time_series": series}
+        now = parse_instant(p["now"]) if p.get("now") else call.ctx.clock.wall()
+    except ValueError as exc:
+        raise ServiceInputError(f"service get_calendar_history: {exc}") from None
+    try:
+        history = calendar_history(store, site.id, site.tz, period, now, p.get("start"), p.get("end"))
+    except HistoryInputError as exc:
+        raise ServiceInputError(f"service get_calendar_history: {exc}") from None
+    return {"service": "get_calendar_history", "site_id": site.id, "ok": True, **history}
 
 
 def _sync_now(call: ServiceCall) -> dict[str, Any]:
@@ -399,9 +418,14 @@ SERVICES: tuple[Service, ...] = (
             _battery_command("battery_export", _setter("set_export_limit", "watts"), instant=True), (WATTS,),
             battery_kinds=SUNGROW, kinds_label="Sungrow SH"),
     Service("sync_battery_health", "Read the battery's state of health and store it", _battery_health, owner=None),
-    Service("get_calendar_history", "Tesla: energy calendar history (--period)", _calendar,
-            (Param("period", str, "period", choices=("day", "week", "month", "year", "lifetime"), default="day"),),
-            owner=None, battery_kinds=TESLA, kinds_label="Tesla Powerwall"),
+    Service("get_calendar_history", "Energy per flow (kWh) and cost vs the no-battery baseline per local "
+            "--period, --start..--end (dates inclusive; default: the current period), from the site's history; "
+            "--source tesla: a Powerwall's own calendar API", _calendar,
+            (Param("period", str, "period", choices=PERIODS, default="day"),
+             Param("start", str, "first local date YYYY-MM-DD or ISO time"),
+             Param("end", str, "last local date YYYY-MM-DD or ISO time"),
+             Param("source", str, "where the history comes from", choices=("duckdb", "tesla"), default="duckdb"),
+             NOW), owner=None),
     Service("sync_now", "Run one planning + command cycle for the site now (yields to a higher owner)", _sync_now,
             (NOW,), owner="optimizer"),
     Service("curtail_inverter", "Curtail the site's AC-coupled inverter to zero export (settings saved for restore; "

@@ -73,8 +73,8 @@ def test_tesla_services_send_exactly_their_requests(tesla_sim, tesla_site, store
         ("grid_import_export", {"disallow_charge_from_grid_with_solar_installed": True}),
         ("backup", {"backup_reserve_percent": 45}),
     ]
-    hist = run_service("get_calendar_history", tesla_site, {"period": "day"}, ctx)
-    assert hist["ok"] and any(p.endswith("calendar_history") for _, p, _ in tesla_sim.requests)
+    hist = run_service("get_calendar_history", tesla_site, {"period": "day", "source": "tesla"}, ctx)
+    assert hist["ok"] and hist["source"] == "tesla" and any(p.endswith("calendar_history") for _, p, _ in tesla_sim.requests)
     health = run_service("sync_battery_health", tesla_site, {}, ctx)
     assert health["health"]["soh"] == pytest.approx(0.93) and health["health"]["degradation_pct"] == pytest.approx(7.0)
 
@@ -84,8 +84,8 @@ def test_services_a_kind_does_not_have_say_so(sungrow_site, tesla_site, sigen_si
         run_service("set_operation_mode", sungrow_site, {"mode": "autonomous"}, ctx)
     with pytest.raises(ServiceInputError, match="Sungrow SH.*tesla battery"):
         run_service("sungrow_force_charge", tesla_site, {}, ctx)
-    with pytest.raises(ServiceInputError, match="no such control"):
-        run_service("get_calendar_history", sigen_site, {}, ctx)
+    with pytest.raises(ServiceInputError, match="--source tesla needs a Tesla Powerwall"):
+        run_service("get_calendar_history", sigen_site, {"source": "tesla"}, ctx)
     with pytest.raises(ServiceInputError, match="needs --percent"):
         run_service("set_backup_reserve", sigen_site, {}, ctx)
     with pytest.raises(ServiceInputError, match="unknown service"):
