@@ -2,7 +2,7 @@
 
 Per site: the holder (``optimizer``, ``spike``, ``automation``, ``manual``, ``curtailment``, ``ev``, ``safety`` or
 ``none``) and until when, the plan's current slot (action, kW, until), the SOC, the last command and its outcome,
-and how fresh the prices are; with an EV charger, who holds it, the car's session, mode and current limit. Read from the DuckDB history (the control ledger, plans, telemetry, commands).
+how fresh the prices are and the site's switches; with an EV charger, who holds it, the car's session, mode and current limit. Read from the DuckDB history (the control ledger, plans, telemetry, commands).
 """
 
 from __future__ import annotations
@@ -44,6 +44,10 @@ def _table(rows: list[dict]) -> str:
                   f"  SOC          {soc}",
                   f"  last command {last}" + (f": {r['last_error']}" if r["last_error"] else ""),
                   f"  prices       {prices}"]
+        if r.get("switches"):
+            sw = r["switches"]
+            lines.append(f"  switches     optimization {sw['optimization']}, auto_tou_sync {sw['auto_tou_sync']}, "
+                         f"cost_function {sw['cost_function']}")
         if r.get("ev"):
             ev = r["ev"]
             ev_until = f" until {ev['held_until']}" if ev["held_until"] else ""

@@ -17,6 +17,7 @@ from .battery import BatteryConfig
 from .checks import cross_check
 from .features import AcInverterConfig, EvConfig, FeaturesConfig, LimitsConfig, LoadConfig, SolarConfig
 from .provider import ProviderConfig
+from .switches import CostFunction
 from .yaml_load import YamlError, load_yaml
 
 
@@ -41,6 +42,10 @@ class SiteConfig(StrictModel):
     ev: EvConfig | None = None
     automations: AutomationRules = []
     notifications: SiteNotifications = {}  # validated into NotificationSettings (default: the log only)
+    # Switches (``config/switches.py``); a service call overrides them per site (``control.switches``).
+    optimization: bool = True  # off: plans are computed and stored, never pushed; the battery runs itself
+    auto_tou_sync: bool = True  # off: the planning cycle uploads no TOU tariff (the service still can)
+    cost_function: CostFunction = "cost"  # the planner's objective: money, or energy kept in the house
     # Where relative paths in this site resolve from (the sites file's folder); set by the loader.
     base_dir: str | None = None
 

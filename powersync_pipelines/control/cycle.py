@@ -31,9 +31,11 @@ from ..prices.fallback import fetch_with_fallback
 from ..prices.registry import fetch_price_frame
 from ..storage import HistoryStore
 from ..timegrid import HORIZON_HOURS, STEP, horizon_index
+from . import ledger
 from .arbiter import Outcome, Request
 from .context import ControlContext
 from .ev import ev_step
+from .switches import in_effect
 
 TELEMETRY_FORECAST_COLUMNS = ("load_kw", "solar_kw")  # the measured series the forecasts read
 # The optimizer's hold of the battery outlives its slot by this much, so the next 5-minute cycle renews it
@@ -302,15 +304,33 @@ def current_slot(intervals: pd.DataFrame, now: pd.Timestamp) -> Slot:
     return Slot.from_row(started.iloc[-1] if not started.empty else intervals.iloc[0])
 
 
-def push_slot(ctx: ControlContext, site: SiteConfig, slot: Slot) -> Outcome:
+def push_slot(ctx: ControlContext, site: SiteConfig, slot: Slot) -> Outcome | None:
     """Ask the arbiter, as ``optimizer``, to carry out ``slot`` on the battery; the driver verifies each write by
-    reading it back and records it in ``commands``. Yielded when a higher owner holds the battery."""
+    reading it back and records it in ``commands``. Yielded when a higher owner holds the battery.
+
+    A site with ``optimization`` off gets no slot: the battery is handed back to its own self-consumption if the
+    optimizer still holds it (:func:`hand_back`), else nothing is written and None is returned."""
+    if not site.optimization:
+        return hand_back(ctx, site)
     lease = max(slot.until, ctx.clock.wall() + STEP) + OPTIMIZER_GRACE
     request = Request(site.id, "battery", "optimizer", f"apply:{slot.action}",
                       f"plan slot {slot.start.isoformat()}: {slot.describe()}", lease_until=lease,
                       device_kind=site.battery.kind)
     with ctx.battery(site) as device:
         return ctx.arbiter.act(request, lambda: device.apply(slot.action, slot.power_kw, lease))
+
+
+def hand_back(ctx: ControlContext, site: SiteConfig) -> Outcome | None:
+    """Optimization switched off: if the optimizer holds the battery, put it back into its normal
+    (self-consumption) mode and release the hold, once; None when the optimizer holds nothing (the battery is
+    already its own, or a higher owner has it and keeps it)."""
+    hold = ledger.holder(ctx.store, site.id, "battery", ctx.clock.wall())
+    if hold is None or hold.owner != "optimizer":
+        return None
+    request = Request(site.id, "battery", "optimizer", "restore_normal", "optimization switched off: the battery "
+                      "runs its own self-consumption", releases=True, device_kind=site.battery.kind)
+    with ctx.battery(site) as device:
+        return ctx.arbiter.act(request, lambda: device.restore_normal())
 
 
 def read_soc(ctx: ControlContext, site: SiteConfig) -> tuple[float, str, str | None]:
@@ -333,13 +353,16 @@ def read_soc(ctx: ControlContext, site: SiteConfig) -> tuple[float, str, str | N
 def run_cycle(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
     """One full planning cycle for one site outside Dagster (the ``sync_now`` service): prices, forecasts, the
     battery's SOC, the plan, the current slot pushed through the arbiter, the read-back, and (a site with an
-    ``ev:`` section) the car's current sent through the arbiter as ``ev`` (``out["ev"]``).
+    ``ev:`` section) the car's current sent through the arbiter as ``ev`` (``out["ev"]``). The site's switches
+    in effect (:mod:`.switches`) decide the objective and whether the slot is pushed at all.
 
     Each stage stores what it produced before the next starts, so a failure part-way keeps everything earlier;
     the returned dict says how far it got.
     """
+    site = in_effect(ctx.store, site)
     t = ctx.clock.site_now(site)
-    out: dict[str, Any] = {"now": t.isoformat(), "ok": False}
+    out: dict[str, Any] = {"now": t.isoformat(), "ok": False, "optimization": site.optimization,
+                           "cost_function": site.cost_function}
     pf = price_forecast(site, t, ctx.store)
     solar, load, _ = forecasts(site, t, ctx.store)
     soc, soc_source, soc_error = read_soc(ctx, site)
@@ -360,9 +383,13 @@ def run_cycle(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
     out.update({
         "plan_id": plan.plan_id, "status": r.status, "solver": r.solver, "cost": r.cost,
         "baseline_cost": r.baseline_cost, "action": slot.action, "power_kw": slot.power_kw,
-        "soc_source": soc_source, "command": pushed.outcome, "command_error": pushed.as_dict()["error"],
-        "arbiter": pushed.as_dict(), "ok": pushed.ok or pushed.yielded,
+        "soc_source": soc_source,
     })
+    if pushed is None:  # optimization off and the battery already its own: nothing written
+        out.update(command="optimization_off", command_error=None, arbiter=None, ok=True)
+    else:
+        out.update(command=pushed.outcome, command_error=pushed.as_dict()["error"], arbiter=pushed.as_dict(),
+                   ok=pushed.ok or pushed.yielded)
     if site.ev is not None:
         out["ev"] = ev_step(ctx, site, t, pf.frame, solar, load, soc, base=r)
     return out

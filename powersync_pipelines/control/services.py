@@ -22,17 +22,18 @@ import pandas as pd
 
 from ..config import SiteConfig
 from ..config.ev import EV_MODES
+from ..config.switches import COST_FUNCTIONS, on_off
 from ..devices import DeviceError
 from ..devices.base import MAX_FORCE_MINUTES, MIN_FORCE_MINUTES
 from ..devices.inverters.control import curtail_inverter, restore_inverter
 from ..ev.state import EvSettingsError, ev_status, save_settings
 from ..owners import Control, Owner, check_owner
 from ..prices.errors import PriceDataError
-from . import ledger
+from . import ledger, switches
 from .arbiter import Outcome, Request
 from .clock import Clock, parse_instant
 from .context import ControlContext
-from .cycle import run_cycle
+from .cycle import hand_back, run_cycle
 from .ev import manual_command
 from .history import PERIODS, HistoryInputError, calendar_history
 from .restore import settle
@@ -374,6 +375,34 @@ def _ev_status(call: ServiceCall) -> dict[str, Any]:
     return out
 
 
+def _switch(setting: str, param: str) -> Handler:
+    """A handler that persists one site switch (it overrides the sites file until changed again). Switching
+    optimization off hands the battery back at once if the optimizer holds it; a higher owner keeps it."""
+
+    def handle(call: ServiceCall) -> dict[str, Any]:
+        site, store = call.site, call.ctx.store
+        value = call.params[param]
+        before = switches.effective(store, site)
+        assert call.owner is not None
+        switches.save(store, site.id, setting, value, call.ctx.clock.wall(), call.owner)
+        after = switches.effective(store, site)
+        reply: dict[str, Any] = {
+            "service": call.service.name, "site_id": site.id, "owner": call.owner, "ok": True, "setting": setting,
+            "value": on_off(value) if isinstance(value, bool) else value,
+            "previous": before.as_dict()[setting], "switches": after.as_dict(),
+        }
+        if setting == "optimization" and not value:
+            out = hand_back(call.ctx, switches.in_effect(store, site))
+            reply["hand_back"] = None if out is None else out.as_dict()
+            if out is not None and not out.ok:
+                reply.update(ok=False, error=f"saved, but the battery was not handed back: {out.describe()}")
+        return reply
+
+    return handle
+
+
+ON_OFF = Param("enabled", bool, "on or off", required=True)
+
 SUNGROW = ("sungrow_sh",)
 TESLA = ("tesla",)
 SERVICES: tuple[Service, ...] = (
@@ -448,6 +477,15 @@ SERVICES: tuple[Service, ...] = (
             _ev_session("stop"), (EV_HOLD,)),
     Service("ev_status", "EV: the charger, the session, the mode, the current limit, energy delivered and who "
             "holds the charger", _ev_status, owner=None),
+    Service("set_optimization", "Site switch: --enabled off stops pushing plans (the battery goes back to its own "
+            "self-consumption; prices, telemetry and plans are still recorded); kept until changed again",
+            _switch("optimization", "enabled"), (ON_OFF,)),
+    Service("set_auto_tou_sync", "Site switch: --enabled off stops the planning cycle uploading TOU tariffs; kept "
+            "until changed again", _switch("auto_tou_sync", "enabled"), (ON_OFF,)),
+    Service("set_cost_function", "Site switch: the planner's objective, --cost-function cost (money) or "
+            "self_consumption (energy kept in the house); kept until changed again",
+            _switch("cost_function", "cost_function"),
+            (Param("cost_function", str, "planner objective", choices=COST_FUNCTIONS, required=True),)),
 )
 REGISTRY: dict[str, Service] = {s.name: s for s in SERVICES}
 

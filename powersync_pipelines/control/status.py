@@ -14,6 +14,7 @@ from ..owners import CONTROLS
 from . import ledger
 from .context import ControlContext
 from .cycle import current_slot
+from .switches import effective
 
 
 def _iso(ts: Any) -> str | None:
@@ -39,7 +40,7 @@ def site_status(ctx: ControlContext, site: SiteConfig) -> dict[str, Any]:
         "action": None, "power_kw": None, "slot_until": None, "plan_id": None, "plan_current": False,
         "soc": None, "soc_at": None, "last_command": None, "last_outcome": None, "last_command_owner": None,
         "last_command_at": None, "last_error": None, "prices_fetched_at": None, "price_age_minutes": None,
-        "prices_stale": None,
+        "prices_stale": None, "switches": effective(store, site).as_dict(),
     }
     latest = store.read_latest_plan(site.id)
     if latest is not None:

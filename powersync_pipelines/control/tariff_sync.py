@@ -86,12 +86,19 @@ def _sigenergy_uploader(ctx: ControlContext, site: SiteConfig) -> Uploader | Non
 
 def sync_tou_schedule(ctx: ControlContext, site: SiteConfig, now: pd.Timestamp, fmt: str | None = None,
                       force: bool = False, dry_run: bool = False,
-                      prices: pd.DataFrame | None = None) -> dict[str, Any]:
+                      prices: pd.DataFrame | None = None, scheduled: bool = False) -> dict[str, Any]:
     """Build, decide and (for Tesla/Sigenergy batteries) upload. ``prices`` defaults to a fresh provider fetch;
-    the ``tou_tariff_payload`` asset passes the horizon ``price_forecast`` stored, so both see the same prices."""
+    the ``tou_tariff_payload`` asset passes the horizon ``price_forecast`` stored, so both see the same prices.
+
+    ``scheduled``: the planning cycle's own sync, which a site with ``auto_tou_sync`` or ``optimization`` off
+    skips (nothing built, nothing uploaded); the ``sync_tou_schedule`` service is a person's request and runs."""
     fmt = fmt or default_format(site)
     if fmt not in FORMATS:
         raise ValueError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if scheduled and not (site.auto_tou_sync and site.optimization):
+        off = "auto_tou_sync" if not site.auto_tou_sync else "optimization"
+        return {"format": fmt, "action": "skipped", "reason": f"{off} is off for site {site.id!r}", "sent": False,
+                "ok": True}
     if prices is None:
         prices = fetch_price_frame(site, now)
     latest = ctx.store.read_latest_plan(site.id)

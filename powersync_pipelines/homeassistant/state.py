@@ -141,6 +141,8 @@ def snapshot(ctx: ControlContext, site: SiteConfig, settings: dict[str, Any], co
                                           d.command.param.name)
     if state.get("backup_reserve") is None:
         state["backup_reserve"] = site.battery.backup_reserve_pct
+    switches = status["switches"]  # in effect (file or service), not the last command: a switch writes no command
+    state.update({k: switches[k] for k in ("optimization", "auto_tou_sync", "cost_function")})
     forecasts: dict[str, dict[str, Any]] = {}
     latest = ctx.store.read_latest_plan(site.id)
     if latest is not None and not latest[1].empty:

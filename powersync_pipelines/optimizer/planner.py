@@ -61,14 +61,15 @@ class PlannerSettings:
     @classmethod
     def from_site(cls, site: SiteConfig, **overrides: Any) -> PlannerSettings:
         """The planner for a configured site: its battery ratings, the higher of its two reserves, its grid
-        limits and wear cost; ``overrides`` change any other field (horizon, terminal value, ...)."""
+        limits, wear cost and objective (``cost_function``); ``overrides`` change any other field (horizon, terminal value, ...)."""
         b = site.battery
-        return cls(
+        fields: dict[str, Any] = dict(
             capacity_kwh=b.capacity_kwh, max_charge_kw=b.max_charge_kw, max_discharge_kw=b.max_discharge_kw,
             charge_efficiency=b.charge_efficiency, discharge_efficiency=b.discharge_efficiency,
             reserve=b.reserve_fraction, export_limit_kw=site.limits.export_kw, import_limit_kw=site.limits.import_kw,
-            wear_cost_per_kwh=b.wear_cost_per_kwh, **overrides,
+            wear_cost_per_kwh=b.wear_cost_per_kwh, cost_function=site.cost_function,
         )
+        return cls(**{**fields, **overrides})
 
     def with_options(self, **changes: Any) -> PlannerSettings:
         return replace(self, **changes)

@@ -93,7 +93,9 @@ def test_command_entities_are_ranged_by_the_registry():
     export = sungrow["export_limit"].payload
     assert (export["min"], export["max"], export["unit_of_measurement"]) == (0, 5000, "W")  # the site's 5 kW
     assert sungrow["export_limit"].command.service == "sungrow_set_export_limit" and "export_limit" not in tesla
-    assert not [d for d in sungrow.values() if d.component == "select"]  # Sungrow has no operation-mode service
+    # Sungrow has no operation-mode service; its one select is the site's planner objective
+    assert [d.object_id for d in sungrow.values() if d.component == "select"] == ["cost_function"]
+    assert sungrow["cost_function"].command.service == "set_cost_function"
     mode = tesla["operation_mode"]
     assert mode.component == "select" and mode.command.service == "set_operation_mode"
     assert mode.payload["options"] == list(REGISTRY["set_operation_mode"].param("mode").choices)

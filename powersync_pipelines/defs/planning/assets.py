@@ -20,6 +20,7 @@ from pandera import errors as pa_errors
 from ...config import SiteConfig
 from ...control import cycle
 from ...control.ev import ev_step
+from ...control.switches import in_effect
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
 from ...reporting import action_blocks, plan_plot_png, png_markdown
@@ -46,20 +47,22 @@ def _table_md(df: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.to_markdown(index=False) if not df.empty else "_empty_")
 
 
-def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource,
-               clock: ClockResource) -> Iterator[tuple[str, SiteConfig, pd.Timestamp]]:
-    """(site id, site, planning instant) for every site partition of this run."""
+def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
+               store: HistoryStore | None = None) -> Iterator[tuple[str, SiteConfig, pd.Timestamp]]:
+    """(site id, site, planning instant) for every site partition of this run; with ``store``, the site carries
+    its switches in effect (a service-set value over the file's: ``control.switches``)."""
     for site_id in context.partition_keys:
-        site = sites.site(site_id)
+        site = in_effect(store, sites.site(site_id))
         yield site_id, site, clock.now(context, site)
 
 
 def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
-               meta: dict[str, Any], step: Callable[[str, SiteConfig, pd.Timestamp], None]) -> list[str]:
+               meta: dict[str, Any], step: Callable[[str, SiteConfig, pd.Timestamp], None],
+               store: HistoryStore | None = None) -> list[str]:
     """Run ``step`` per site; a site's exception is logged and put in ``{site}/error``, the others go on.
     Returns the problems (one line per failed site)."""
     problems: list[str] = []
-    for site_id, site, now in _sites_now(context, sites, clock):
+    for site_id, site, now in _sites_now(context, sites, clock, store):
         try:
             step(site_id, site, now)
         except Exception as exc:  # isolate the site: its error is data for the UI, not the end of the run
@@ -208,7 +211,7 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
                 plan_plot_png(r.intervals, site.timezone, f"{site_id} plan from {now.isoformat()}"))),
         })
 
-    problems = _each_site(context, sites, clock, meta, step)
+    problems = _each_site(context, sites, clock, meta, step, store)
     check = dg.AssetCheckResult(check_name="plan_feasible", passed=not violations and not problems,
                                 metadata={"violations": _problems_md(violations),
                                           "sites_without_a_plan": _problems_md(problems)})
@@ -235,7 +238,7 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         pf = cycle.stored_price_forecast(site, now, store)
-        out = sync_tou_schedule(ctx, site, now, prices=pf.frame)
+        out = sync_tou_schedule(ctx, site, now, prices=pf.frame, scheduled=True)
         context.log.info(f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
         meta[f"{site_id}/decision"] = dg.MetadataValue.text(f"{out.get('action')}: {out.get('reason')}"
                                                             + (f" ({out['note']})" if out.get("note") else ""))
@@ -244,7 +247,7 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
         meta[f"{site_id}/changed_half_hours"] = int(out.get("changed_periods") or 0)
         meta[f"{site_id}/max_change_per_kwh"] = float(out.get("max_change") or 0.0)
 
-    _each_site(context, sites, clock, meta, step)
+    _each_site(context, sites, clock, meta, step, store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -264,6 +267,11 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
         slot = cycle.current_slot(_plan_of_slot(store, site_id, now), now)
         out = cycle.push_slot(ctx, site, slot)
         meta[f"{site_id}/action"] = dg.MetadataValue.text(slot.describe())
+        if out is None:  # optimization off and the battery already its own
+            meta[f"{site_id}/decision"] = dg.MetadataValue.text("optimization off: nothing pushed, the battery "
+                                                                "runs its own self-consumption")
+            meta[f"{site_id}/outcome"] = dg.MetadataValue.text("optimization_off")
+            return
         meta[f"{site_id}/decision"] = dg.MetadataValue.text(out.describe())
         meta[f"{site_id}/holder"] = dg.MetadataValue.text(
             out.holder.describe() if out.yielded and out.holder is not None else "optimizer")
@@ -273,7 +281,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
         if not (out.ok or out.yielded):
             failures.append(f"{site_id}: {out.describe()}")
 
-    failures += _each_site(context, sites, clock, meta, step)
+    failures += _each_site(context, sites, clock, meta, step, store)
     if failures:
         context.log.error("; ".join(failures))
         raise dg.Failure("battery command failed: " + "; ".join(failures), metadata=meta)
