@@ -29,6 +29,7 @@ from ..devices.grants import Grant, granted
 from ..owners import Control, Owner, check_control, check_owner
 from ..storage import HistoryStore
 from . import ledger
+from .clock import wall_clock
 from .ledger import Hold
 
 SAFETY_HOLD = pd.Timedelta(minutes=5)
@@ -117,10 +118,6 @@ class Outcome:
                 "holder_until": h.lease_until.isoformat() if h is not None and h.lease_until is not None else None,
                 "error": self.error or (getattr(self.result, "error", None) if self.result is not None else None),
                 "command_id": self.command_id, "summary": self.describe()}
-
-
-def wall_clock() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC")
 
 
 class Arbiter:

@@ -15,17 +15,11 @@ import duckdb
 import pandas as pd
 
 from ..owners import outranks
-from ..storage import HistoryStore
+from ..storage import HistoryStore, stored_time
 
 HOLD_COLUMNS = ("hold_id", "site_id", "control", "owner", "command", "reason", "acquired_at", "lease_until",
                 "status", "ended_at", "end_reason")
 
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _py(ts: pd.Timestamp | None) -> Any:
@@ -59,7 +53,7 @@ class Hold:
     def from_row(cls, row: tuple[Any, ...]) -> Hold:
         d = dict(zip(HOLD_COLUMNS, row, strict=True))
         for k in ("acquired_at", "lease_until", "ended_at"):
-            d[k] = _ts(d[k])
+            d[k] = stored_time(d[k])
         return cls(**d)
 
 

@@ -11,19 +11,13 @@ from typing import Any
 
 import pandas as pd
 
-from ..storage import HistoryStore
+from ..storage import HistoryStore, stored_time
 from .spike import DispatchPrice, SpikeEvent
 
 _TS_FIELDS = {"start_interval", "seen_at", "last_interval", "command_sent_at", "verified_at", "lease_until",
               "end_interval", "end_seen_at", "restore_sent_at", "restore_verified_at"}
 _EVENT_COLUMNS = [f.name for f in fields(SpikeEvent)]
 
-
-def _ts(value: Any) -> pd.Timestamp | None:
-    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _py(value: Any) -> Any:
@@ -37,7 +31,7 @@ def _py(value: Any) -> Any:
 def _event_from_row(row: dict[str, Any]) -> SpikeEvent:
     kw = {k: row[k] for k in _EVENT_COLUMNS}
     for k in _TS_FIELDS:
-        kw[k] = _ts(kw[k])
+        kw[k] = stored_time(kw[k])
     kw["notified"] = frozenset(x for x in (row["notified"] or "").split(",") if x)
     kw["command_attempts"] = int(kw["command_attempts"] or 0)
     kw["restore_attempts"] = int(kw["restore_attempts"] or 0)
@@ -100,7 +94,7 @@ def record_dispatch_seen(store: HistoryStore, price: DispatchPrice) -> DispatchP
              price.seen_at.to_pydatetime()])
         row = con.execute("SELECT seen_at FROM dispatch_seen WHERE region = ? AND interval_start = ?",
                           [price.region, price.interval_start.to_pydatetime()]).fetchone()
-    first = _ts(row[0]) if row else None
+    first = stored_time(row[0]) if row else None
     return replace(price, seen_at=first) if first is not None else price
 
 
@@ -110,8 +104,8 @@ def latest_dispatch_seen(store: HistoryStore, region: str) -> DispatchPrice | No
                           "ORDER BY interval_start DESC LIMIT 1", [region]).fetchone()
     if row is None:
         return None
-    return DispatchPrice(region=row[0], interval_start=_ts(row[1]), rrp=float(row[2]), source=row[3],
-                         seen_at=_ts(row[4]))
+    return DispatchPrice(region=row[0], interval_start=stored_time(row[1]), rrp=float(row[2]), source=row[3],
+                         seen_at=stored_time(row[4]))
 
 
 # -- notifications and automations (small helpers used by several modules) -----------------------------

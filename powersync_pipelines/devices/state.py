@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..storage import HistoryStore
+from ..storage import HistoryStore, stored_time
 
 PENDING = ("active", "restore_failed")
 
@@ -43,12 +43,6 @@ _memory: dict[tuple[str, str], SavedState] = {}
 _memory_lock = threading.Lock()
 
 
-def _ts(value: Any) -> pd.Timestamp | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NaT:
-        return None
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
 
 def load(store: HistoryStore | None, site_id: str, slot: str) -> SavedState | None:
     """The latest saved state for (site, slot), pending or not."""
@@ -65,7 +59,7 @@ def load(store: HistoryStore | None, site_id: str, slot: str) -> SavedState | No
         return None
     return SavedState(
         site_id=row[0], slot=row[1], device_kind=row[2], reason=row[3], state=json.loads(row[4]),
-        saved_at=_ts(row[5]), expires_at=_ts(row[6]), status=row[7], attempts=int(row[8] or 0),
+        saved_at=stored_time(row[5]), expires_at=stored_time(row[6]), status=row[7], attempts=int(row[8] or 0),
         last_error=row[9],
     )
 

@@ -8,6 +8,6 @@ package that defines ``MIGRATIONS = [("<domain>_0001_<what>", "SQL ...;"), ...]`
 applied once each, in name order, and recorded in ``schema_migrations``.
 """
 
-from .db import HistoryStore, StorageError
+from .db import HistoryStore, StorageError, stored_time
 
-__all__ = ["HistoryStore", "StorageError"]
+__all__ = ["HistoryStore", "StorageError", "stored_time"]

@@ -28,6 +28,14 @@ class StorageError(RuntimeError):
     pass
 
 
+def stored_time(value: Any) -> pd.Timestamp | None:
+    """A time read back from DuckDB as a UTC timestamp; None for NULL/NaT (naive values are stored as UTC)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and pd.isna(value)):
+        return None
+    ts = pd.Timestamp(value)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
 def _migrations() -> list[tuple[str, str]]:
     """All ``MIGRATIONS`` from ``storage/schema_*.py`` modules, core first, then by name."""
     found: list[tuple[str, str]] = []

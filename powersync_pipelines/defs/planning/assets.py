@@ -218,12 +218,14 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
     return dg.MaterializeResult(metadata=meta, check_results=[check])
 
 
-def _plan_of_slot(store: HistoryStore, site_id: str, now: pd.Timestamp) -> pd.DataFrame:
+def _plan_of_slot(store: HistoryStore, site_id: str, now: pd.Timestamp,
+                  consequence: str = "nothing pushed") -> tuple[dict[str, Any], pd.DataFrame]:
+    """This slot's plan (its row in ``plans`` and its intervals); a site without one is named, never guessed."""
     found = store.read_plan(site_id, cycle.plan_id_for(site_id, now))
     if found is None:
         raise LookupError(f"site {site_id!r}: no plan for the slot {now.isoformat()} (battery_schedule failed or did "
-                          "not run for it); nothing pushed")
-    return found[1]
+                          f"not run for it); {consequence}")
+    return found
 
 
 @dg.asset(kinds={"python", "tesla"}, deps=[battery_schedule], description="The TOU tariff (48 half-hours, local "
@@ -264,7 +266,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
     failures: list[str] = []
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
-        slot = cycle.current_slot(_plan_of_slot(store, site_id, now), now)
+        slot = cycle.current_slot(_plan_of_slot(store, site_id, now)[1], now)
         out = cycle.push_slot(ctx, site, slot)
         meta[f"{site_id}/action"] = dg.MetadataValue.text(slot.describe())
         if out is None:  # optimization off and the battery already its own
@@ -324,13 +326,11 @@ def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history
         if site.ev is None:
             meta[f"{site_id}/ev"] = dg.MetadataValue.text("no ev section")
             return
-        found = store.read_plan(site_id, cycle.plan_id_for(site_id, now))
-        if found is None:
-            raise LookupError(f"site {site_id!r}: no plan for the slot {now.isoformat()}; the car is not planned")
+        plan, _ = _plan_of_slot(store, site_id, now, "the car is not planned")
         pf = cycle.stored_price_forecast(site, now, store)
         idx = pf.frame.index
         out = ev_step(ctx, site, now, pf.frame, _stored_series(store, site.id, "solar", idx),
-                      _stored_series(store, site.id, "load", idx), float(found[0]["soc_initial"]))
+                      _stored_series(store, site.id, "load", idx), float(plan["soc_initial"]))
         command = out.get("command") or {}
         text = out.get("error") or (f"{out.get('amps')} A: {command.get('outcome')}"
                                     + (f" ({command['arbiter']['summary']})" if command.get("arbiter") else "")
