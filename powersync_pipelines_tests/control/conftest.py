@@ -1,5 +1,6 @@
 """The decision core's tests run against the same simulators as the drivers' tests."""
 
+from ..demo_peer import sim, sites_file
 from ..devices.conftest import (
     make_site,
     sigen_sim,
@@ -10,4 +11,4 @@ from ..devices.conftest import (
     tesla_site,
 )
 
-__all__ = ["make_site", "sigen_sim", "sigen_site", "sungrow_sim", "sungrow_site", "tesla_sim", "tesla_site"]
+__all__ = ["make_site", "sim", "sites_file", "sigen_sim", "sigen_site", "sungrow_sim", "sungrow_site", "tesla_sim", "tesla_site"]

@@ -3,42 +3,21 @@ optimizer takes over at its next cycle: through the real CLI, a simulated Sungro
 
 from __future__ import annotations
 
-import json
-
-import pytest
-import yaml
-
 from powersync_pipelines.cli import main as cli_main
 from powersync_pipelines.control import ledger
 from powersync_pipelines.devices.maps import SG
 from powersync_pipelines.paths import duckdb_path
-from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
+
+from ..demo_peer import cli_json
 
 NOW = "2024-02-12T20:00:00Z"  # the demo's replay start: the plan wants to export now
 
 
-@pytest.fixture
-def sim(demo_site):
-    s = SungrowSimulator(port=0, capacity_kwh=13.5, soc=0.5, max_charge_kw=5.0, max_discharge_kw=5.0)
-    s.start()
-    yield s
-    s.stop()
 
 
-@pytest.fixture
-def sites_file(tmp_path, demo_site, sim) -> str:
-    site = json.loads(demo_site.model_dump_json(exclude={"base_dir"}, exclude_none=True))
-    site["battery"]["port"] = sim.port
-    path = tmp_path / "sites.yaml"
-    path.write_text(yaml.safe_dump({"sites": [site]}))
-    return str(path)
 
 
-def cli_json(capsys, *argv: str) -> tuple[int, object]:
-    capsys.readouterr()
-    rc = cli_main(list(argv))
-    return rc, json.loads(capsys.readouterr().out)
 
 
 def test_manual_force_survives_sync_now_until_restore_normal(sites_file, sim, capsys):

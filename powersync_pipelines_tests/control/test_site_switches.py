@@ -24,24 +24,18 @@ from powersync_pipelines.control.tariff_sync import sync_tou_schedule
 from powersync_pipelines.devices.maps import SG
 from powersync_pipelines.optimizer import PlannerSettings
 from powersync_pipelines.paths import duckdb_path
-from powersync_pipelines.sim.sungrow_sh import SungrowSimulator
 from powersync_pipelines.storage import HistoryStore
+
+from ..demo_peer import cli_json, demo_site_on
 
 NOW = "2024-02-12T20:00:00Z"  # the demo's replay start: the plan wants to export now
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def sim(demo_site):
-    s = SungrowSimulator(port=0, capacity_kwh=13.5, soc=0.5, max_charge_kw=5.0, max_discharge_kw=5.0)
-    s.start()
-    yield s
-    s.stop()
 
 
 def _write_sites(tmp_path, demo_site, sim, extra: str = "") -> str:
-    site = json.loads(demo_site.model_dump_json(exclude={"base_dir"}, exclude_none=True))
-    site["battery"]["port"] = sim.port
+    site = demo_site_on(demo_site, sim.port)
     for name in ("optimization", "auto_tou_sync", "cost_function"):
         site.pop(name, None)
     text = yaml.safe_dump({"sites": [site]})
@@ -58,10 +52,6 @@ def sites_file(tmp_path, demo_site, sim) -> str:
     return _write_sites(tmp_path, demo_site, sim)
 
 
-def cli_json(capsys, *argv: str) -> tuple[int, object]:
-    capsys.readouterr()
-    rc = cli_main(list(argv))
-    return rc, json.loads(capsys.readouterr().out)
 
 
 def _battery_writes(store: HistoryStore) -> pd.DataFrame:

@@ -4,8 +4,6 @@ loopback peer that serves it, and the planning instant that response was issued 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,16 +48,9 @@ def forecasts_path(resource_id: str = RESOURCE) -> str:
     return f"/rooftop_sites/{resource_id}/forecasts"
 
 
-@contextmanager
-def solcast_peer() -> Iterator[LoopbackServer]:
-    """A real HTTP server on 127.0.0.1 that tests script with Solcast's replies."""
-    srv = LoopbackServer()
-    srv.thread.start()
-    try:
-        yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
+def solcast_peer() -> LoopbackServer:
+    """A real HTTP server on 127.0.0.1 that tests script with Solcast's replies (a context manager)."""
+    return LoopbackServer()
 
 
 def response_moved_to(root: Path, now: pd.Timestamp) -> bytes:

@@ -86,6 +86,14 @@ class LoopbackServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def __enter__(self) -> LoopbackServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
     def reply(self, path: str, query: dict[str, list[str]]) -> Reply:
         route = self.routes.get(path) or self.routes.get(path.lower())
         if route is None:
@@ -103,10 +111,5 @@ class LoopbackServer:
 
 @pytest.fixture
 def server() -> Iterator[LoopbackServer]:
-    srv = LoopbackServer()
-    srv.thread.start()
-    try:
+    with LoopbackServer() as srv:
         yield srv
-    finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
