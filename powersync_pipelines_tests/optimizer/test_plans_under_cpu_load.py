@@ -29,6 +29,15 @@ def _same_plan(a, b) -> None:
         np.testing.assert_array_equal(a.intervals[c].to_numpy(), b.intervals[c].to_numpy(), err_msg=c)
 
 
+def _same_replans(idle: list, loaded: list) -> None:
+    """Warm replans (``Replanner`` decisions) equal to the last bit: status, objective, work and the plan."""
+    for a, b in zip(idle, loaded, strict=True):
+        assert (a.status, a.objective, a.iterations, a.repaired_intervals) == (b.status, b.objective, b.iterations, b.repaired_intervals)
+        np.testing.assert_array_equal(a.battery_charge_kw, b.battery_charge_kw)
+        np.testing.assert_array_equal(a.battery_discharge_kw, b.battery_discharge_kw)
+        np.testing.assert_array_equal(a.soc, b.soc)
+
+
 def test_burn_repair_gives_the_same_plan_with_both_cores_busy():
     p = realistic_problem(846, n=576, negative_prices=True, terminal_value="none")  # 2 MILP rounds
     q = all_negative_day(n=288)
@@ -63,11 +72,7 @@ def test_warm_replans_give_the_same_plans_with_both_cores_busy(horizon):
     with busy_cores():
         loaded = run()
     assert {r.status for r in idle} == {"optimal"}
-    for a, b in zip(idle, loaded, strict=True):
-        assert (a.status, a.objective, a.iterations, a.repaired_intervals) == (b.status, b.objective, b.iterations, b.repaired_intervals)
-        np.testing.assert_array_equal(a.battery_charge_kw, b.battery_charge_kw)
-        np.testing.assert_array_equal(a.battery_discharge_kw, b.battery_discharge_kw)
-        np.testing.assert_array_equal(a.soc, b.soc)
+    _same_replans(idle, loaded)
 
 
 def test_the_live_planner_gives_the_same_plans_with_both_cores_busy(demo_site):
@@ -94,8 +99,4 @@ def test_the_live_planner_gives_the_same_plans_with_both_cores_busy(demo_site):
         loaded = run()
     assert {r.status for r in idle} == {"optimal"}
     assert sum(r.repaired_intervals for r in idle) > 0
-    for a, b in zip(idle, loaded, strict=True):
-        assert (a.status, a.objective, a.iterations, a.repaired_intervals) == (b.status, b.objective, b.iterations, b.repaired_intervals)
-        np.testing.assert_array_equal(a.battery_charge_kw, b.battery_charge_kw)
-        np.testing.assert_array_equal(a.battery_discharge_kw, b.battery_discharge_kw)
-        np.testing.assert_array_equal(a.soc, b.soc)
+    _same_replans(idle, loaded)
