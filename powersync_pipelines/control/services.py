@@ -64,10 +64,16 @@ class Param:
     default: Any = None
     none_text: bool = False  # ``none`` / ``off`` / ``unlimited`` mean "no value" (an export limit switched off)
     flag: bool = False  # a bool given by its presence on the command line (``--force``)
+    label: str | None = None  # how a person calls it (Home Assistant's refusals); default: ``help`` capitalized
 
     @property
     def cli(self) -> str:
         return "--" + self.name.replace("_", "-")
+
+    @property
+    def human(self) -> str:
+        """The name a refusal shown to a person uses instead of the CLI flag."""
+        return self.label or self.help[:1].upper() + self.help[1:]
 
     def describe(self) -> str:
         parts = [self.help]
@@ -83,9 +89,10 @@ class Param:
             parts.append(f"(default {self.default})")
         return " ".join(parts)
 
-    def parse(self, raw: Any, service: str) -> Any:
-        """``raw`` (CLI text, JSON or a Python value) as this parameter's type, checked; a clear error if not."""
-        where = f"service {service}: {self.cli}"
+    def parse(self, raw: Any, service: str, human: bool = False) -> Any:
+        """``raw`` (CLI text, JSON or a Python value) as this parameter's type, checked; a clear error if not.
+        ``human``: the error names the parameter by its label (a person in Home Assistant sees no CLI flags)."""
+        where = self.human if human else f"service {service}: {self.cli}"
         if raw is None or (self.none_text and isinstance(raw, str) and raw.strip().lower() in NONE_TEXT):
             return None
         if self.kind is bool:
@@ -96,7 +103,7 @@ class Param:
                 return True
             if text in FALSE_TEXT:
                 return False
-            raise ServiceInputError(f"{where} must be true or false, got {raw!r}")
+            raise ServiceInputError(f"{where} must be {'on or off' if human else 'true or false'}, got {raw!r}")
         if self.kind in (int, float):
             if isinstance(raw, bool):
                 raise ServiceInputError(f"{where} must be a number, got {raw!r}")
@@ -164,19 +171,19 @@ class Service:
 
 # -- parameters shared by several services --------------------------------------------------------------------
 DURATION = Param("duration_minutes", int, "forced-mode duration", unit="min", minimum=MIN_FORCE_MINUTES,
-                 maximum=MAX_FORCE_MINUTES, default=30)
+                 maximum=MAX_FORCE_MINUTES, default=30, label="Force duration")
 FORCE_KW = Param("kw", float, "power (default: the battery's rating; above it is clamped to the rating)",
-                 unit="kW", minimum=0, exclusive_minimum=True)
+                 unit="kW", minimum=0, exclusive_minimum=True, label="Force power")
 RATE_KW = Param("kw", float, "rate (above the battery's rating is clamped to the rating)", unit="kW", minimum=0,
-                required=True)
+                required=True, label="Rate")
 PERCENT = Param("percent", float, "backup reserve", unit="%", minimum=0, maximum=100, required=True)
 WATTS = Param("watts", float, "export limit, or 'none' for no limit", unit="W", minimum=0, required=True,
-              none_text=True)
-NOW = Param("now", str, "planning instant (ISO; default: the site's clock)")
+              none_text=True, label="Export limit")
+NOW = Param("now", str, "planning instant (ISO; default: the site's clock)", label="Planning instant")
 EV_HOLD = Param("duration_minutes", int, "how long the EV plan may not override a start/stop", unit="min",
-                minimum=MIN_FORCE_MINUTES, maximum=720, default=120)
+                minimum=MIN_FORCE_MINUTES, maximum=720, default=120, label="EV hold duration")
 AMPS = Param("amps", float, "charging current per phase (default: the charger's max; above it is clamped to it)",
-             unit="A", minimum=0, exclusive_minimum=True)
+             unit="A", minimum=0, exclusive_minimum=True, label="Charging current")
 
 
 # -- handlers ---------------------------------------------------------------------------------------------------
@@ -401,7 +408,8 @@ def _switch(setting: str, param: str) -> Handler:
     return handle
 
 
-ON_OFF = Param("enabled", bool, "on or off", required=True)
+OPTIMIZATION_ON = Param("enabled", bool, "on or off", required=True, label="Optimization")
+AUTO_TOU_ON = Param("enabled", bool, "on or off", required=True, label="Automatic TOU sync")
 
 SUNGROW = ("sungrow_sh",)
 TESLA = ("tesla",)
@@ -418,14 +426,15 @@ SERVICES: tuple[Service, ...] = (
     Service("set_operation_mode", "Tesla: operation mode --mode",
             _battery_command("battery_settings", _setter("set_operation_mode", "mode"), instant=True),
             (Param("mode", str, "operation mode", choices=("self_consumption", "autonomous", "backup"),
-                   required=True),), battery_kinds=TESLA, kinds_label="Tesla Powerwall"),
+                   required=True, label="Operation mode"),), battery_kinds=TESLA, kinds_label="Tesla Powerwall"),
     Service("set_grid_export", "Tesla: export rule --export",
             _battery_command("battery_export", _setter("set_grid_export", "export"), instant=True),
-            (Param("export", str, "export rule", choices=("never", "pv_only", "battery_ok"), required=True),),
+            (Param("export", str, "export rule", choices=("never", "pv_only", "battery_ok"), required=True,
+                    label="Export rule"),),
             battery_kinds=TESLA, kinds_label="Tesla Powerwall"),
     Service("set_grid_charging", "Tesla: allow grid charging --enabled true|false",
             _battery_command("battery_settings", _setter("set_grid_charging", "enabled"), instant=True),
-            (Param("enabled", bool, "allow charging from the grid", required=True),), battery_kinds=TESLA,
+            (Param("enabled", bool, "allow charging from the grid", required=True, label="Grid charging"),), battery_kinds=TESLA,
             kinds_label="Tesla Powerwall"),
     Service("sungrow_force_charge", "Sungrow SH: forced charge (EMS 13049=2, 13050=0xAA, power 13051)",
             _force("charge"), (DURATION, FORCE_KW), battery_kinds=SUNGROW, kinds_label="Sungrow SH"),
@@ -467,10 +476,10 @@ SERVICES: tuple[Service, ...] = (
              Param("dry_run", bool, "build and store, do not upload", flag=True)), owner="optimizer"),
     Service("ev_set_mode", "EV: charging mode --mode (and --departure HH:MM, --target-kwh), kept for the site; the "
             "next planning cycle plans in it", _ev_set_mode,
-            (Param("mode", str, "EV charging mode", choices=EV_MODES, required=True),
-             Param("departure", str, "departure, local HH:MM"),
+            (Param("mode", str, "EV charging mode", choices=EV_MODES, required=True, label="EV mode"),
+             Param("departure", str, "departure, local HH:MM", label="EV departure"),
              Param("target_kwh", float, "energy the car needs by departure", unit="kWh", minimum=0,
-                   exclusive_minimum=True, maximum=200))),
+                   exclusive_minimum=True, maximum=200, label="EV target energy"))),
     Service("ev_start_session", "EV: start (or resume) charging at --amps (default: the charger's max), held "
             "against the EV plan for --duration-minutes", _ev_session("start"), (EV_HOLD, AMPS)),
     Service("ev_stop_session", "EV: stop charging, held against the EV plan for --duration-minutes",
@@ -479,13 +488,14 @@ SERVICES: tuple[Service, ...] = (
             "holds the charger", _ev_status, owner=None),
     Service("set_optimization", "Site switch: --enabled off stops pushing plans (the battery goes back to its own "
             "self-consumption; prices, telemetry and plans are still recorded); kept until changed again",
-            _switch("optimization", "enabled"), (ON_OFF,)),
+            _switch("optimization", "enabled"), (OPTIMIZATION_ON,)),
     Service("set_auto_tou_sync", "Site switch: --enabled off stops the planning cycle uploading TOU tariffs; kept "
-            "until changed again", _switch("auto_tou_sync", "enabled"), (ON_OFF,)),
+            "until changed again", _switch("auto_tou_sync", "enabled"), (AUTO_TOU_ON,)),
     Service("set_cost_function", "Site switch: the planner's objective, --cost-function cost (money) or "
             "self_consumption (energy kept in the house); kept until changed again",
             _switch("cost_function", "cost_function"),
-            (Param("cost_function", str, "planner objective", choices=COST_FUNCTIONS, required=True),)),
+            (Param("cost_function", str, "planner objective", choices=COST_FUNCTIONS, required=True,
+                   label="Planner objective"),)),
 )
 REGISTRY: dict[str, Service] = {s.name: s for s in SERVICES}
 
@@ -499,8 +509,10 @@ def all_params() -> dict[str, Param]:
     return out
 
 
-def validate(name: str, site: SiteConfig, raw: Mapping[str, Any]) -> tuple[Service, dict[str, Any]]:
-    """The service and its parsed parameters, or :class:`ServiceInputError` naming what is wrong."""
+def validate(name: str, site: SiteConfig, raw: Mapping[str, Any],
+             human: bool = False) -> tuple[Service, dict[str, Any]]:
+    """The service and its parsed parameters, or :class:`ServiceInputError` naming what is wrong (``human``:
+    naming parameters by their labels, not their CLI flags)."""
     service = REGISTRY.get(name)
     if service is None:
         raise ServiceInputError(f"unknown service {name!r}; services: {', '.join(REGISTRY)}")
@@ -517,18 +529,20 @@ def validate(name: str, site: SiteConfig, raw: Mapping[str, Any]) -> tuple[Servi
     for p in service.params:
         if p.name not in given:
             if p.required:
+                if human:
+                    raise ServiceInputError(f"{p.human} is needed ({p.describe()})")
                 raise ServiceInputError(f"service {name} needs {p.cli} ({p.describe()})")
             params[p.name] = p.default
             continue
-        params[p.name] = p.parse(given[p.name], name)
+        params[p.name] = p.parse(given[p.name], name, human)
     return service, params
 
 
 def run_service(name: str, site: SiteConfig, params: Mapping[str, Any], ctx: ControlContext,
-                owner: str | None = None) -> dict[str, Any]:
+                owner: str | None = None, human: bool = False) -> dict[str, Any]:
     """Validate and carry out one service for ``site``. ``owner`` overrides the service's own (an automation
-    firing a force charge acts as ``automation``)."""
-    service, parsed = validate(name, site, params)
+    firing a force charge acts as ``automation``); ``human`` words input errors for a person (Home Assistant)."""
+    service, parsed = validate(name, site, params, human)
     acting = check_owner(owner) if owner is not None else service.owner
     settled = settle(ctx, site) if acting is not None else []
     reply = service.handler(ServiceCall(service, site, ctx, parsed, acting))

@@ -7,8 +7,10 @@ and on HA's birth message (``<prefix>/status`` = ``online``), because a restarte
 
 HA's commands arrive on ``powersync/<site>/command/<object_id>``. Each is checked (UTF-8, short, the button's
 press payload, the registry's parameter rules) and carried out by ``run_service(..., owner="manual")``, the same
-path as ``powersync service``; its outcome, or the reason it was refused, is published on
-``powersync/<site>/last_command``. A refused command writes nothing to any device or table.
+path as ``powersync service``; its outcome, or the reason it was refused (naming the entity's setting as a person
+calls it, not a CLI flag), is published on ``powersync/<site>/last_command``. A refused command writes nothing to
+any device or table. The force duration is the bridge's own setting, kept per site in the history file
+(``memory``) so a restart offers the duration last chosen.
 
 All store and device work runs on the thread that calls :meth:`Bridge.serve` (paho's network thread only queues
 events), so a slow Modbus write cannot stall the MQTT keep-alive.
@@ -32,12 +34,15 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 
 from ..config import SiteConfig
+from ..config.ev import check_hhmm
 from ..control.context import ControlContext
 from ..control.services import DURATION, REGISTRY, ServiceInputError, run_service
+from ..ev.state import load_settings as ev_settings
 from ..redaction import excerpt, register
 from .discovery import (
     BRIDGE_AVAILABILITY,
     DEFAULT_PREFIX,
+    EV_SET,
     FORCE_DURATION,
     OFFLINE,
     ONLINE,
@@ -46,6 +51,7 @@ from .discovery import (
     Topics,
     site_discovery,
 )
+from .memory import load_settings, save_setting
 from .state import snapshot
 
 log = logging.getLogger(__name__)
@@ -122,7 +128,7 @@ class Bridge:
         self.routes: dict[str, _Route] = {
             Topics(s.id).command(d.object_id): _Route(s, d) for s in sites for d in self.entities[s.id]
             if d.command is not None}
-        self.settings: dict[str, dict[str, Any]] = {s.id: {FORCE_DURATION: DURATION.default} for s in sites}
+        self.settings: dict[str, dict[str, Any]] = {s.id: self._stored_settings(s.id) for s in sites}
         self.events: queue.Queue[tuple[str, Any]] = queue.Queue()
         self.published = 0  # messages handed to the client (all kinds), for the command's summary
         self._plans: dict[str, Any] = {}
@@ -138,6 +144,16 @@ class Bridge:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+
+    def _stored_settings(self, site_id: str) -> dict[str, Any]:
+        """The bridge's own settings as last chosen in HA (defaults when none, or the history is unreadable)."""
+        defaults = {FORCE_DURATION: DURATION.default}
+        try:
+            return load_settings(self.ctx.store, site_id, defaults,
+                                 {FORCE_DURATION: lambda v: DURATION.parse(v, FORCE_DURATION)})
+        except Exception as exc:  # the history file busy or missing: the defaults until the next start
+            log.warning("home assistant: site %s: stored settings not readable: %s", site_id, excerpt(exc))
+            return defaults
 
     # -- paho's network thread: only queue events --------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, _flags: Any, reason: Any, _props: Any) -> None:
@@ -250,13 +266,15 @@ class Bridge:
             text = self._text(payload)
             if cmd.setting is not None:
                 assert cmd.param is not None
-                self.settings[site.id][cmd.setting] = cmd.param.parse(text, entity.object_id)
+                value = cmd.param.parse(text, entity.object_id, human=True)
+                save_setting(self.ctx.store, site.id, cmd.setting, value, self.ctx.clock.wall())
+                self.settings[site.id][cmd.setting] = value
                 reply = self._reply(entity.object_id, None, payload, ok=True, outcome="ok", reason=None,
-                                    value=self.settings[site.id][cmd.setting])
+                                    value=value)
             else:
                 assert cmd.service is not None
                 result = run_service(cmd.service, site, self._params(site, cmd.service, cmd, text, entity), self.ctx,
-                                     owner="manual")
+                                     owner="manual", human=True)
                 reply = self._reply(entity.object_id, cmd.service, payload, ok=bool(result.get("ok")),
                                     outcome=str(result.get("outcome") or ("ok" if result.get("ok") else "failed")),
                                     reason=result.get("error"), command_id=result.get("command_id"),
@@ -290,9 +308,18 @@ class Bridge:
         if cmd.kind == "button":
             if text != PRESS:
                 raise CommandRefused(f"button {entity.object_id} takes the payload {PRESS!r}, got {text!r}")
-            takes_duration = REGISTRY[service].param(DURATION.name) is not None
+            takes_duration = REGISTRY[service].param(DURATION.name) is DURATION
             return {DURATION.name: self.settings[site.id][FORCE_DURATION]} if takes_duration else {}
-        return {cmd.param.name: text}
+        params = {cmd.param.name: text}
+        if cmd.kind == "text" and cmd.param.name == "departure":
+            try:
+                check_hhmm(text)
+            except ValueError as exc:
+                raise CommandRefused(f"{cmd.param.human}: {exc}") from None
+        if service == EV_SET and cmd.param.name != "mode":  # a target or departure keeps the mode in force
+            assert site.ev is not None
+            params["mode"] = ev_settings(self.ctx.store, site.id, site.ev).mode
+        return params
 
     def _reply(self, entity: str, service: str | None, payload: bytes, *, ok: bool, outcome: str,
                reason: str | None, **extra: Any) -> dict[str, Any]:

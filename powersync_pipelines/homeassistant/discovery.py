@@ -42,6 +42,28 @@ NUMBERS: tuple[tuple[str, str, str], ...] = (
     ("export_limit", "Battery export limit", "sungrow_set_export_limit"),
 )
 FORCE_DURATION = "force_duration"  # a bridge setting (the buttons' duration), ranged by the DURATION Param
+# Lifetime energy counters (kWh, ``total_increasing``) per calendar-history flow: (flow, name, icon).
+ENERGY: tuple[tuple[str, str, str], ...] = (
+    ("grid_import", "Grid import energy", "mdi:transmission-tower-import"),
+    ("grid_export", "Grid export energy", "mdi:transmission-tower-export"),
+    ("battery_charge", "Battery charge energy", "mdi:battery-plus"),
+    ("battery_discharge", "Battery discharge energy", "mdi:battery-minus"),
+    ("solar", "Solar energy", "mdi:solar-power"),
+    ("load", "Home energy", "mdi:home-lightning-bolt"),
+)
+CURTAILMENT_STATES = ("normal", "curtailed")
+# EV buttons: (object id = service, name, icon); a press runs the service with its defaults.
+EV_BUTTONS: tuple[tuple[str, str, str], ...] = (
+    ("ev_start_session", "EV start charging", "mdi:ev-station"),
+    ("ev_stop_session", "EV stop charging", "mdi:power-plug-off"),
+)
+EV_SET = "ev_set_mode"  # the service behind the EV mode select, target number and departure text
+HHMM_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+def energy_key(flow: str) -> str:
+    """The state document's key of a flow's lifetime counter."""
+    return f"energy_{flow}_kwh"
 
 
 @dataclass(frozen=True)
@@ -116,7 +138,7 @@ class Command:
     """What a message on an entity's command topic does: run ``service`` with ``param`` set from the payload
     (numbers, selects), or with no payload value (buttons); ``setting`` is a bridge setting instead."""
 
-    kind: str  # button | number | select
+    kind: str  # button | number | select | switch | text
     service: str | None
     param: Param | None = None
     setting: str | None = None
@@ -188,6 +210,13 @@ def sensors(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
                 suggested_display_precision=0),
         _sensor(site, prefix, "cost_today", "Predicted cost today", "cost_today", device_class="monetary",
                 unit_of_measurement=site.currency, state_class="total", suggested_display_precision=2),
+        *_next_action(site, prefix),
+        _sensor(site, prefix, "curtailment", "Curtailment", "curtailment", device_class="enum",
+                options=list(CURTAILMENT_STATES), icon="mdi:solar-power-variant-outline"),
+        *[_sensor(site, prefix, f"energy_{flow}", name, energy_key(flow), device_class="energy",
+                  unit_of_measurement="kWh", state_class="total_increasing", suggested_display_precision=2, icon=icon)
+          for flow, name, icon in ENERGY],
+        *_money(site, prefix),
     ]
     last = _sensor(site, prefix, "last_command", "Last command", "summary", icon="mdi:console")
     last.payload.update(state_topic=t.last_command, json_attributes_topic=t.last_command)
@@ -196,7 +225,59 @@ def sensors(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
         out.append(_sensor(site, prefix, f.object_id, f.name, f.key, device_class=f.device_class,
                            unit_of_measurement=f.unit or money, state_class="measurement",
                            json_attributes_topic=t.forecast(f.object_id), icon="mdi:chart-timeline-variant"))
+    if site.ev is not None:
+        out += _ev_sensors(site, prefix)
     return out
+
+
+def _next_action(site: SiteConfig, prefix: str) -> list[Discovery]:
+    """The plan's next change of action: what, at what battery power, from when until when."""
+    return [
+        _sensor(site, prefix, "next_action", "Next action", "next_action", device_class="enum",
+                options=list(ACTIONS), icon="mdi:calendar-arrow-right"),
+        _sensor(site, prefix, "next_action_power", "Next action power", "next_action_power_kw", device_class="power",
+                unit_of_measurement="kW", state_class="measurement", suggested_display_precision=2),
+        _sensor(site, prefix, "next_action_at", "Next action starts", "next_action_at", device_class="timestamp"),
+        _sensor(site, prefix, "next_action_until", "Next action until", "next_action_until",
+                device_class="timestamp"),
+    ]
+
+
+def _money(site: SiteConfig, prefix: str) -> list[Discovery]:
+    """Cost against the no-battery baseline from the telemetry (HA ``total`` sensors reset each day / month)."""
+    cur = site.currency
+
+    def m(object_id: str, name: str, key: str, reset: str | None, icon: str) -> Discovery:
+        extra = {"last_reset_value_template": f"{{{{ value_json.{reset} }}}}"} if reset else {}
+        return _sensor(site, prefix, object_id, name, key, device_class="monetary", unit_of_measurement=cur,
+                       state_class="total", suggested_display_precision=2, icon=icon, **extra)
+
+    return [
+        m("cost_actual_today", "Grid cost today", "cost_actual_today", "today_start", "mdi:cash"),
+        m("cost_baseline_today", "Cost without battery today", "cost_baseline_today", "today_start",
+          "mdi:cash-remove"),
+        m("savings_today", "Savings today", "savings_today", "today_start", "mdi:piggy-bank"),
+        m("savings_month", "Savings this month", "savings_month", "month_start", "mdi:piggy-bank-outline"),
+        m("savings_lifetime", "Savings (all time)", "savings_lifetime", None, "mdi:piggy-bank"),
+    ]
+
+
+def _ev_sensors(site: SiteConfig, prefix: str) -> list[Discovery]:
+    """The charger and the car's session (sites with an ``ev:`` section)."""
+    return [
+        _sensor(site, prefix, "ev_charger_holder", "EV charger held by", "ev_holder", device_class="enum",
+                options=list(HOLDERS), icon="mdi:account-lock"),
+        _sensor(site, prefix, "ev_charger_held_until", "EV charger held until", "ev_held_until",
+                device_class="timestamp"),
+        _sensor(site, prefix, "ev_charger_status", "EV charger status", "ev_charger_status", icon="mdi:ev-station"),
+        _sensor(site, prefix, "ev_power", "EV charging power", "ev_power_kw", device_class="power",
+                unit_of_measurement="kW", state_class="measurement", suggested_display_precision=2),
+        _sensor(site, prefix, "ev_current_limit", "EV current limit", "ev_current_limit_a", device_class="current",
+                unit_of_measurement="A", state_class="measurement", suggested_display_precision=0),
+        _sensor(site, prefix, "ev_session_energy", "EV session energy", "ev_session_energy_kwh",
+                device_class="energy", unit_of_measurement="kWh", state_class="total_increasing",
+                suggested_display_precision=2, icon="mdi:car-electric"),
+    ]
 
 
 def site_maximum(site: SiteConfig, param: Param) -> float:
@@ -211,7 +292,10 @@ def site_maximum(site: SiteConfig, param: Param) -> float:
 
 def _range(param: Param, maximum: float) -> dict[str, Any]:
     step = 1 if param.kind is int or param.unit == "W" else 0.5
-    return {"min": param.minimum if param.minimum is not None else 0, "max": maximum,
+    low = param.minimum if param.minimum is not None else 0
+    if param.exclusive_minimum:  # HA's min is inclusive: its first step above the refused bound
+        low += step
+    return {"min": low, "max": maximum,
             "step": step, "unit_of_measurement": param.unit, "mode": "box"}
 
 
@@ -220,7 +304,7 @@ def _applies(service: Service, site: SiteConfig) -> bool:
 
 
 def controls(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
-    """Buttons, numbers and selects for ``site``, each bound to a registry service it may use."""
+    """Buttons, numbers, selects, switches (and EV controls) for ``site``, each bound to a registry service."""
     t = Topics(site.id)
     out: list[Discovery] = []
     for object_id, name, icon in BUTTONS:
@@ -257,6 +341,57 @@ def controls(site: SiteConfig, prefix: str = DEFAULT_PREFIX) -> list[Discovery]:
         payload.update(command_topic=t.command(object_id), options=list(param.choices or ()),
                        state_topic=t.state, value_template=f"{{{{ value_json.{object_id} }}}}")
         out.append(Discovery("select", object_id, topic, payload, Command("select", service.name, param)))
+    out += _switches(site, prefix)
+    if site.ev is not None:
+        out += _ev_controls(site, prefix)
+    return out
+
+
+def _switches(site: SiteConfig, prefix: str) -> list[Discovery]:
+    """A ``switch`` for every person's service whose one parameter is an on/off (the site switches
+    ``set_optimization`` / ``set_auto_tou_sync``, a Powerwall's grid charging); state ``on``/``off``."""
+    t = Topics(site.id)
+    out: list[Discovery] = []
+    for service in REGISTRY.values():
+        if not _applies(service, site) or service.owner != "manual" or len(service.params) != 1:
+            continue
+        param = service.params[0]
+        if not (param.required and param.kind is bool):
+            continue
+        object_id = service.base.removeprefix("set_")
+        topic, payload = _base(site, "switch", object_id, param.human, prefix)
+        payload.update(command_topic=t.command(object_id), state_topic=t.state,
+                       value_template=f"{{{{ value_json.{object_id} }}}}", payload_on="ON", payload_off="OFF",
+                       state_on="on", state_off="off", icon="mdi:toggle-switch", entity_category="config")
+        out.append(Discovery("switch", object_id, topic, payload, Command("switch", service.name, param)))
+    return out
+
+
+def _ev_controls(site: SiteConfig, prefix: str) -> list[Discovery]:
+    """EV mode select, target number and departure text (all ``ev_set_mode``), start/stop buttons."""
+    t = Topics(site.id)
+    service = REGISTRY[EV_SET]
+    mode, departure, target = (service.param(n) for n in ("mode", "departure", "target_kwh"))
+    assert mode is not None and departure is not None and target is not None
+    out: list[Discovery] = []
+    topic, payload = _base(site, "select", "ev_mode", mode.human, prefix)
+    payload.update(command_topic=t.command("ev_mode"), options=list(mode.choices or ()), state_topic=t.state,
+                   value_template="{{ value_json.ev_mode }}", icon="mdi:car-cog")
+    out.append(Discovery("select", "ev_mode", topic, payload, Command("select", EV_SET, mode)))
+    topic, payload = _base(site, "number", "ev_target_kwh", target.human, prefix)
+    payload.update(command_topic=t.command("ev_target_kwh"), state_topic=t.state,
+                   value_template="{{ value_json.ev_target_kwh }}", icon="mdi:battery-charging-80",
+                   **_range(target, site_maximum(site, target)))
+    out.append(Discovery("number", "ev_target_kwh", topic, payload, Command("number", EV_SET, target)))
+    topic, payload = _base(site, "text", "ev_departure", departure.human, prefix)
+    payload.update(command_topic=t.command("ev_departure"), state_topic=t.state,
+                   value_template="{{ value_json.ev_departure }}", pattern=HHMM_PATTERN, min=5, max=5,
+                   icon="mdi:clock-end")
+    out.append(Discovery("text", "ev_departure", topic, payload, Command("text", EV_SET, departure)))
+    for object_id, name, icon in EV_BUTTONS:
+        topic, payload = _base(site, "button", object_id, name, prefix)
+        payload.update(command_topic=t.command(object_id), payload_press=PRESS, icon=icon)
+        out.append(Discovery("button", object_id, topic, payload, Command("button", object_id)))
     return out
 
 
