@@ -5,53 +5,18 @@ broker restart bring everything back."""
 
 from __future__ import annotations
 
-import threading
-
 import pandas as pd
 import pytest
 
 from powersync_pipelines.config import load_sites
-from powersync_pipelines.control.clock import Clock
 from powersync_pipelines.control.context import ControlContext
 from powersync_pipelines.devices.maps import SG
-from powersync_pipelines.homeassistant.bridge import Bridge, BrokerConfig
-from powersync_pipelines.homeassistant.discovery import BRIDGE_AVAILABILITY, Topics, site_discovery
+from powersync_pipelines.homeassistant.discovery import BRIDGE_AVAILABILITY, site_discovery
 from powersync_pipelines.paths import duckdb_path
 from powersync_pipelines.storage import HistoryStore
 
-from .broker import WAIT_S, Recorder
-
-T = Topics("demo")
-NOW = "2024-02-12T20:00:00Z"  # the demo's replay start: the plan wants to export now
-
-
-@pytest.fixture
-def rec(broker):
-    r = Recorder(broker.port)
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def bridge(broker, sites_file, rec):
-    """The bridge serving the demo site in a thread, as ``powersync ha serve`` runs it."""
-    sites = load_sites(sites_file).sites
-    ctx = ControlContext(HistoryStore(duckdb_path()), Clock(fixed=NOW))
-    b = Bridge(sites, ctx, BrokerConfig.from_url(broker.url, env={}))
-    b.connect()
-    stop = threading.Event()
-    thread = threading.Thread(target=b.serve, args=(stop,), kwargs={"interval": 3600}, daemon=True)
-    thread.start()
-    rec.wait_for(T.availability, lambda m: m.payload == b"online")
-    yield b
-    stop.set()
-    thread.join(WAIT_S)
-    b.close()
-
-
-def press(rec: Recorder, object_id: str, payload: str | bytes = "PRESS") -> dict:
-    rec.publish(T.command(object_id), payload)
-    return rec.wait_for(T.last_command, lambda m: m.json().get("entity") == object_id).json()
+from .broker import Recorder
+from .serving import NOW, T, press
 
 
 def commands() -> pd.DataFrame:
@@ -98,11 +63,11 @@ def test_export_limit_number_writes_the_limit(bridge, rec, sim):
 
 @pytest.mark.parametrize("object_id, payload, reason", [
     ("force_charge", "PUSH", "takes the payload 'PRESS'"),
-    ("backup_reserve", "150", "must be <= 100 %"),
+    ("backup_reserve", "150", "Backup reserve must be <= 100 %, got '150'"),
     ("backup_reserve", "-1", "must be >= 0 %"),
     ("backup_reserve", "banana", "must be a number"),
     ("backup_reserve", "nan", "must be a finite number"),
-    ("force_duration", "2", "must be >= "),
+    ("force_duration", "2", "Force duration must be >= "),
     ("force_duration", "12.5", "whole number"),
     ("backup_reserve", b"\xff\xfe", "not UTF-8"),
     ("backup_reserve", "9" * 200, "too long"),
@@ -114,6 +79,7 @@ def test_malformed_command_is_refused_with_a_reason_and_writes_nothing(bridge, r
     before = dict(sim.state)
     reply = press(rec, object_id, payload)
     assert reply["ok"] is False and reply["outcome"] == "refused" and reason in reply["reason"]
+    assert "--" not in reply["reason"] and "service" not in reply["reason"]  # HA shows no CLI flags
     assert commands().empty
     assert sim.state["ems_mode"] == before["ems_mode"] and sim.state["reserve_pct"] == before["reserve_pct"]
     assert bridge.settings["demo"]["force_duration"] == 30
