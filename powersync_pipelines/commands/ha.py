@@ -15,10 +15,14 @@ import argparse
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
+from collections.abc import Mapping
+from pathlib import Path
 
 HELP = "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)"
+ENV_BROKER = "POWERSYNC_MQTT_BROKER"  # mqtt://[user@]HOST:PORT: ``powersync ui`` starts the bridge when set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -87,3 +91,23 @@ def run(args: argparse.Namespace) -> int:
         except BridgeError as exc:
             print(f"powersync ha serve: {exc}", file=sys.stderr)
     return 0
+
+
+def bridge_process(sites_path: str | Path, env: Mapping[str, str]) -> subprocess.Popen | None:
+    """``powersync ha serve`` for ``powersync ui`` as a child in its own process group, when ``env`` names a
+    broker in ``POWERSYNC_MQTT_BROKER``; None otherwise. The bridge inherits ``env`` (the simulated devices'
+    endpoints, the MQTT credentials), so HA's buttons drive the same batteries as the UI."""
+    broker = env.get(ENV_BROKER, "").strip()
+    if not broker:
+        return None
+    from ..homeassistant.bridge import BridgeError, BrokerConfig
+
+    try:
+        shown = BrokerConfig.from_url(broker, env).describe()
+    except BridgeError as exc:  # the UI still starts; the bridge is named as not running, and why
+        print(f"Home Assistant bridge not started: {ENV_BROKER}: {exc}", file=sys.stderr)
+        return None
+    proc = subprocess.Popen([sys.executable, "-m", "powersync_pipelines.cli", "ha", "serve", "--sites",
+                             str(sites_path), "--broker", broker], env=dict(env), start_new_session=True)
+    print(f"Home Assistant bridge to {shown} (MQTT discovery prefix homeassistant)")
+    return proc

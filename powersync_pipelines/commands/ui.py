@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..paths import REPO_ROOT, ensure_dagster_home
     from ..sim.site_devices import simulated_devices
+    from .ha import bridge_process
 
     try:
         sites = load_sites(args.sites)
@@ -73,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
         env["POWERSYNC_ENDPOINTS"] = json.dumps(endpoints)
         for sid, ep in endpoints.items():
             print(f"simulated battery for {sid!r} on {ep}")
+        ha = bridge_process(sites.path, env)  # with $POWERSYNC_MQTT_BROKER: the Home Assistant bridge
+        if ha is not None:
+            stack.callback(_stop_all, [ha])
         print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops everything")
         proc = subprocess.Popen(
             [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)],
