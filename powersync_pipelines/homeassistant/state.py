@@ -22,8 +22,8 @@ from ..config.switches import on_off
 from ..control.context import ControlContext
 from ..control.curtailment import load_state
 from ..control.status import site_status
-from ..devices import DeviceError
 from ..ev.state import ev_status, load_settings
+from ..redaction import excerpt
 from ..storage import HistoryStore
 from ..timegrid import DT_H, STEP
 from .discovery import FORECASTS, Discovery
@@ -181,8 +181,8 @@ def ev_readings(ctx: ControlContext, site: SiteConfig, status: dict[str, Any]) -
         try:
             with ctx.charger(site) as charger:
                 live = charger.read_status()
-        except (DeviceError, OSError) as exc:
-            reading["status"] = f"unreachable: {exc}"[:255]
+        except Exception as exc:  # any charger failure: its readings empty, the battery's entities still published
+            reading["status"] = f"unreachable: {excerpt(exc)}"[:255]
         else:
             full = ev_status(ctx.store, site, live)
             reading.update(status=live.state, session=full["session"], current_limit=full["current_limit"],
