@@ -34,7 +34,11 @@ def _isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def store(tmp_path) -> HistoryStore:
+def store(request, tmp_path) -> HistoryStore:
+    """The test's history store: a DuckDB file, or a fresh PostgreSQL database when
+    ``POWERSYNC_TEST_BACKEND=postgresql`` (runs any test area against PostgreSQL)."""
+    if os.environ.get("POWERSYNC_TEST_BACKEND") == "postgresql":
+        return HistoryStore(request.getfixturevalue("pg_url"))
     return HistoryStore(tmp_path / "history.duckdb")
 
 
@@ -91,5 +95,5 @@ def real_data():
 def lapse_holds(store: HistoryStore, site_id: str) -> None:
     """Let the site's leases run out (as if their time had passed): the restore watch's input."""
     with store.connect() as con:
-        con.execute("UPDATE control_ledger SET lease_until = now() - INTERVAL 1 SECOND "
+        con.execute("UPDATE control_ledger SET lease_until = now() - INTERVAL '1 second' "
                     "WHERE site_id = ? AND status = 'held' AND lease_until IS NOT NULL", [site_id])

@@ -297,6 +297,15 @@ class HistoryStore:
         return pid
 
 
+def upsert_sql(table: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """``INSERT INTO table (columns) VALUES (?, ...) ON CONFLICT (keys) DO UPDATE SET`` the other columns: one
+    row's insert-or-replace in the dialect DuckDB and PostgreSQL share (DuckDB's ``INSERT OR REPLACE`` is not)."""
+    cols = ", ".join(columns)
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+    rest = [c for c in columns if c not in keys]
+    return sql + ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest) if rest else "DO NOTHING")
+
+
 def payload_slot_id(site_id: str, fmt: str, slot: pd.Timestamp) -> str:
     """The ``tariff_payloads`` key of a site's decision for one planning slot and format."""
     return f"{site_id}/{fmt}/{pd.Timestamp(slot).tz_convert('UTC').strftime('%Y-%m-%dT%H:%M:%SZ')}"
