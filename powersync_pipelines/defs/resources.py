@@ -17,7 +17,7 @@ from pydantic import Field
 from ..config import SiteConfig, SitesFile, load_sites
 from ..control.clock import Clock
 from ..control.context import ControlContext
-from ..paths import duckdb_path, sites_file
+from ..paths import sites_file
 from ..storage import HistoryStore
 
 _parsed: dict[tuple[str, int, int], SitesFile] = {}
@@ -55,7 +55,7 @@ class HistoryStoreResource(dg.ConfigurableResource):
     path: str | None = None
 
     def store(self) -> HistoryStore:
-        return HistoryStore(self.path or duckdb_path())
+        return HistoryStore(self.path or None)
 
 
 class BatteryFleetResource(dg.ConfigurableResource):

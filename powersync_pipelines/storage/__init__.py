@@ -10,8 +10,8 @@ package that defines ``MIGRATIONS = [("<domain>_0001_<what>", "SQL ...;"), ...]`
 applied once each, in name order, and recorded in ``schema_migrations``.
 """
 
-from .backend import DATABASE_URL_ENV, database_url, is_postgres_url
+from .backend import DATABASE_URL_ENV, database_url, history_location, is_postgres_url
 from .db import HistoryStore, StorageError, stored_time, upsert_sql
 
-__all__ = ["DATABASE_URL_ENV", "HistoryStore", "StorageError", "database_url", "is_postgres_url", "stored_time",
-           "upsert_sql"]
+__all__ = ["DATABASE_URL_ENV", "HistoryStore", "StorageError", "database_url", "history_location",
+           "is_postgres_url", "stored_time", "upsert_sql"]

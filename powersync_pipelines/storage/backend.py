@@ -20,7 +20,8 @@ import psycopg
 from psycopg.adapt import Loader
 from psycopg.types.string import TextLoader
 
-DATABASE_URL_ENV = "POWERSYNC_DATABASE_URL"
+from ..paths import DATABASE_URL_ENV, duckdb_path
+
 _PG_SCHEMES = ("postgresql", "postgres")
 
 # PostgreSQL type oids whose values need converting to the shapes DuckDB returns
@@ -46,6 +47,11 @@ def database_url() -> str | None:
         raise StorageError(f"{DATABASE_URL_ENV} must be a postgresql://user:pass@host:port/db URL, "
                            f"got scheme {urlsplit(url).scheme or '(none)'!r}")
     return url
+
+
+def history_location() -> str:
+    """Where the history is: ``$POWERSYNC_DATABASE_URL`` when set, else the DuckDB file's path."""
+    return database_url() or str(duckdb_path())
 
 
 def redacted_url(url: str) -> str:
@@ -88,6 +94,15 @@ _DOUBLE = re.compile(r"\bDOUBLE\b(?!\s+PRECISION)", re.IGNORECASE)
 def to_pg_ddl(sql: str) -> str:
     """A migration's DDL for PostgreSQL: DuckDB's ``DOUBLE`` is spelled ``DOUBLE PRECISION`` there."""
     return _DOUBLE.sub("DOUBLE PRECISION", sql)
+
+
+# Run before the migrations on PostgreSQL: what DuckDB has and PostgreSQL lacks, so the README's SQL runs on
+# both (PostgreSQL's round() takes only numeric when a number of digits is given).
+PG_COMPAT_SQL = """
+CREATE OR REPLACE FUNCTION round(value double precision, digits integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS 'SELECT round(value::numeric, digits)::double precision';
+"""
 
 
 class PgCursor:

@@ -24,9 +24,16 @@ import duckdb
 import pandas as pd
 from filelock import FileLock
 
-from ..paths import duckdb_path
 from ..schemas import PRICE_COLUMNS
-from .backend import PgConnection, StorageError, database_url, is_postgres_url, redacted_url, to_pg_ddl
+from .backend import (
+    PG_COMPAT_SQL,
+    PgConnection,
+    StorageError,
+    history_location,
+    is_postgres_url,
+    redacted_url,
+    to_pg_ddl,
+)
 
 # any fixed 64-bit key: the advisory lock that serialises migrations across processes on PostgreSQL
 _MIGRATION_LOCK = 7_412_130_930
@@ -59,7 +66,7 @@ class HistoryStore:
 
     def __init__(self, location: str | Path | None = None, lock_timeout_s: float = 120.0) -> None:
         if location is None:
-            location = database_url() or duckdb_path()
+            location = history_location()
         self.url: str | None = str(location) if is_postgres_url(str(location)) else None
         self._migrated = False
         if self.url is not None:
@@ -121,6 +128,7 @@ class HistoryStore:
             try:
                 if pg:  # one process migrates at a time; the others wait here and then find nothing to do
                     con.execute("SELECT pg_advisory_lock(?)", [_MIGRATION_LOCK])
+                    con.execute(PG_COMPAT_SQL)
                 con.execute(
                     "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
                 )
