@@ -78,6 +78,11 @@ class HistoryStore:
         self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
 
     @property
+    def location(self) -> str:
+        """What to pass to ``HistoryStore(...)`` to open this same history in another process or thread."""
+        return self.url or str(self.path)
+
+    @property
     def backend(self) -> str:
         """``duckdb`` or ``postgresql``."""
         return "postgresql" if self.url else "duckdb"

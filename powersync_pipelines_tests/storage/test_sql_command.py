@@ -25,7 +25,7 @@ README_PLANS = ("SELECT plan_id, status, solver, round(cost, 2) AS cost, round(b
 
 def test_the_readme_plan_query_answers_the_same_on_both_backends(any_store, capsys):
     _seed(any_store)
-    rc, rows = cli_json(capsys, "sql", "--db", any_store.url or str(any_store.path),
+    rc, rows = cli_json(capsys, "sql", "--db", any_store.location,
                         "--json", README_PLANS)
     assert rc == 0
     assert rows == [{"plan_id": "demo:1", "status": "optimal", "solver": "lp", "cost": 1.23, "baseline": 2.5,
