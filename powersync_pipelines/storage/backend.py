@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 import psycopg
 from psycopg.adapt import Loader
@@ -170,8 +171,8 @@ def _pg_value(v: Any) -> Any:
     """A parameter psycopg can send: NaN/NaT as NULL, pandas/numpy scalars as Python ones."""
     if v is None or v is pd.NaT:
         return None
-    if isinstance(v, pd.Timestamp):
-        return v.to_pydatetime()
+    if isinstance(v, (pd.Timestamp, np.datetime64)):
+        return None if pd.isna(v) else pd.Timestamp(v).to_pydatetime()
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalar
         v = v.item()
     if isinstance(v, float) and v != v:
