@@ -50,7 +50,8 @@ class SitesResource(dg.ConfigurableResource):
 
 
 class HistoryStoreResource(dg.ConfigurableResource):
-    """The one DuckDB file (default ``$POWERSYNC_HOME/powersync.duckdb``); never ``:memory:``."""
+    """The history: ``path`` is a DuckDB file or a ``postgresql://`` URL (default ``$POWERSYNC_DATABASE_URL``,
+    else ``$POWERSYNC_HOME/powersync.duckdb``); never ``:memory:``."""
 
     path: str | None = None
 
@@ -107,7 +108,8 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "sites": SitesResource(path=_env("POWERSYNC_SITES")),
-            "history": HistoryStoreResource(path=_env("POWERSYNC_DUCKDB")),
+            # the PostgreSQL URL wins over a DuckDB path, as for every other HistoryStore()
+            "history": HistoryStoreResource(path=_env("POWERSYNC_DATABASE_URL") or _env("POWERSYNC_DUCKDB")),
             "fleet": BatteryFleetResource(endpoints=_endpoints()),
             "clock": ClockResource(fixed_now=_env("POWERSYNC_FIXED_NOW")),
         }
