@@ -91,12 +91,6 @@ class HistoryStore:
         """Where the history is, for messages (a URL without its password)."""
         return redacted_url(self.url) if self.url else str(self.path)
 
-    def require_duckdb(self, feature: str) -> None:
-        """Stop a DuckDB-only feature on PostgreSQL with one clear line instead of an SQL error deep inside."""
-        if self.url:
-            raise StorageError(f"{feature} needs the DuckDB history; it is not available on PostgreSQL "
-                               f"({self.describe()})")
-
     # -- connections -------------------------------------------------------------------------------
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[Any]:

@@ -84,12 +84,10 @@ def test_processes_starting_together_apply_each_migration_once(pg_cluster):
         pg_cluster.execute('DROP DATABASE IF EXISTS "fresh_start" WITH (FORCE)')
 
 
-def test_a_duckdb_only_feature_on_postgresql_is_one_line_without_the_password():
+def test_a_postgres_location_is_described_without_its_password():
     pg = HistoryStore("postgresql://ps:s3cret@db.example:5432/powersync")
-    with pytest.raises(StorageError) as err:
-        pg.require_duckdb("the DuckDB file export")
-    assert str(err.value) == ("the DuckDB file export needs the DuckDB history; it is not available on PostgreSQL "
-                              "(postgresql://ps:***@db.example:5432/powersync)")
+    assert pg.backend == "postgresql" and pg.path is None
+    assert pg.describe() == "postgresql://ps:***@db.example:5432/powersync"
 
 
 def test_a_database_url_that_is_not_postgresql_is_refused(monkeypatch):
