@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml uv.lock
 
 env: $(STAMP)
 	@mkdir -p $(DAGSTER_HOME)
-	@cp -f dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@$(VENV)/bin/python -c "import pathlib, powersync_pipelines.paths as p; p.write_instance_config(pathlib.Path('$(DAGSTER_HOME)'), force=True)"
 
 ## make demo: run the main job once on the embedded demo site (simulated Sungrow SH on loopback)
 demo: env

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",
     "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
     "ha": "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)",
+    "sql": "Run one SQL query on the history (DuckDB file, or PostgreSQL when POWERSYNC_DATABASE_URL is set)",
 }
 
 

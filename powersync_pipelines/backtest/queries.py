@@ -1,4 +1,6 @@
-"""The SQL a user runs against the backtest tables (shown in the README, exercised by the tests)."""
+"""The SQL a user runs against the backtest tables (shown in the README, exercised by the tests).
+
+Written in the SQL DuckDB and PostgreSQL share, so ``powersync sql`` runs them on either history."""
 
 README_QUERIES = {
     # What did each strategy save, month by month, and how much of the possible did the live planner get?
@@ -25,12 +27,17 @@ README_QUERIES = {
             SELECT site_id, forecast_model, local_date,
                    max(CASE WHEN action = 'EXPORT' THEN export_price ELSE import_price END)
                        FILTER (WHERE battery_discharge_kw > 0) AS best_discharge_value
-            FROM backtest_intervals WHERE strategy = 'lp' GROUP BY ALL
+            FROM backtest_intervals WHERE strategy = 'lp' GROUP BY site_id, forecast_model, local_date
+        ), charges AS (
+            SELECT count(*) AS grid_charge_intervals,
+                   count(*) FILTER (WHERE i.import_price / (0.95 * 0.95) > coalesce(d.best_discharge_value, 0))
+                       AS at_a_loss
+            FROM backtest_intervals i JOIN day d USING (site_id, forecast_model, local_date)
+            WHERE i.site_id = 'demo' AND i.forecast_model = 'persistence' AND i.strategy = 'lp'
+              AND i.action = 'CHARGE'
         )
-        SELECT count(*) AS grid_charge_intervals,
-               count(*) FILTER (WHERE i.import_price / (0.95 * 0.95) > coalesce(d.best_discharge_value, 0)) AS at_a_loss,
-               round(100.0 * at_a_loss / count(*), 1) AS pct_at_a_loss
-        FROM backtest_intervals i JOIN day d USING (site_id, forecast_model, local_date)
-        WHERE i.site_id = 'demo' AND i.forecast_model = 'persistence' AND i.strategy = 'lp' AND i.action = 'CHARGE'
+        SELECT grid_charge_intervals, at_a_loss,
+               round(100.0 * at_a_loss / nullif(grid_charge_intervals, 0), 1) AS pct_at_a_loss
+        FROM charges
     """,
 }

@@ -62,7 +62,6 @@ def solcast_status(site: Any) -> dict[str, Any]:
     import pandas as pd
 
     from ..forecasts.solcast import account_of, api_key, read_ledger
-    from ..paths import duckdb_path
     from ..storage import HistoryStore
 
     key = api_key(site)
@@ -71,7 +70,7 @@ def solcast_status(site: Any) -> dict[str, Any]:
                            "daily_limit": site.solar.solcast_daily_limit}
     if key is not None:
         wall = pd.Timestamp.now(tz="UTC")
-        led = read_ledger(HistoryStore(duckdb_path()), account_of(key), site.solar.solcast_resources[0], wall)
+        led = read_ledger(HistoryStore(), account_of(key), site.solar.solcast_resources[0], wall)
         out.update(calls_today=led.used_today, quota_exhausted=led.quota_exhausted, rejected=led.rejected,
                    last_ok_at=led.last_ok_at.isoformat() if led.last_ok_at is not None else None,
                    last_failure=led.last_failure)

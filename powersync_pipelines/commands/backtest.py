@@ -90,10 +90,9 @@ def run(args: argparse.Namespace) -> int:
     paths = write_outputs(result, out, title=f"Backtest of site {site.id}")
     if args.db is not None:
         from ..backtest.store import write_results
-        from ..paths import duckdb_path
         from ..storage import HistoryStore
 
-        write_results(HistoryStore(args.db or duckdb_path()), site.id, result)
+        write_results(HistoryStore(args.db), site.id, result)
     s = result.summary
     cap = "n/a" if s["capture_ratio"] is None else f"{s['capture_ratio']:.3f}"
     print(f"{s['intervals']} intervals, {s['replans']} replans in {s['elapsed_s']:.1f} s "

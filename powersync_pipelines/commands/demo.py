@@ -37,13 +37,14 @@ def run(args: argparse.Namespace) -> int:
     from ..defs.planning.assets import PLANNING_ASSETS
     from ..defs.planning.partitions import all_sites_tags
     from ..defs.resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
-    from ..paths import duckdb_path, ensure_dagster_home
+    from ..paths import ensure_dagster_home
     from ..prices.replay import default_replay_now
     from ..sim.site_devices import simulated_devices
+    from ..storage import history_location
 
     site = sites.sites[0]
     fixed = args.now or (default_replay_now(site).isoformat() if site.provider.kind == "replay" else None)
-    db = duckdb_path()
+    db = history_location()  # $POWERSYNC_DATABASE_URL (PostgreSQL), else the DuckDB file
     ensure_dagster_home()
     instance = dg.DagsterInstance.get()
     with simulated_devices(sites.sites) as endpoints:
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             tags=all_sites_tags(),
             resources={
                 "sites": SitesResource(path=str(sites.path)),
-                "history": HistoryStoreResource(path=str(db)),
+                "history": HistoryStoreResource(path=db),
                 "fleet": BatteryFleetResource(endpoints=endpoints),
                 "clock": ClockResource(fixed_now=fixed),
             },
@@ -110,8 +111,10 @@ def _print_summary(sites, db, hours: float, result, instance) -> None:
         for ev in result.all_events:
             if ev.is_failure:
                 print(f"\nFAILED step {ev.step_key}: {ev.event_specific_data.error.message.strip()}", file=sys.stderr)
-    print(f"\nDuckDB history: {db}")
-    print("  e.g. .venv/bin/python -c \"import duckdb; print(duckdb.connect('" + str(db) +
-          "', read_only=True).sql('select * from plans'))\"")
+    if store.backend == "postgresql":
+        print(f"\nPostgreSQL history: {store.describe()}")
+    else:
+        print(f"\nDuckDB history: {db}")
+    print("  e.g. .venv/bin/powersync sql \"select plan_id, status, cost from plans\"")
     print(f"Dagster run {result.run_id} stored in DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}")
     print("Open the UI: make ui   (then http://127.0.0.1:3000)")

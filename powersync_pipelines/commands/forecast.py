@@ -37,7 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..control.clock import Clock
     from ..forecasts.solar import site_solar_forecast, store_solar_forecast
-    from ..paths import duckdb_path
     from ..storage import HistoryStore
     from ..timegrid import STEPS_PER_HOUR, horizon_index
 
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     except (SiteConfigError, ValueError) as exc:
         print(f"powersync forecast: {exc}", file=sys.stderr)
         return 2
-    store = HistoryStore(duckdb_path())
+    store = HistoryStore()
     fc = site_solar_forecast(site, horizon_index(now), store, now)
     if args.store:
         store_solar_forecast(store, site.id, fc, now)

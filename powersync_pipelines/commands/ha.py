@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from ..control.clock import Clock
     from ..control.context import ControlContext
     from ..homeassistant.bridge import Bridge, BridgeError, BrokerConfig
-    from ..paths import duckdb_path
     from ..storage import HistoryStore
 
     if not args.interval > 0:
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         chosen = [sites.get(args.site_id)] if args.site_id else sites.sites
         broker = BrokerConfig.from_url(args.broker)
         clock = Clock(fixed=os.environ.get("POWERSYNC_FIXED_NOW"))  # the same pinned instant as the pipeline's
-        bridge = Bridge(chosen, ControlContext(HistoryStore(duckdb_path()), clock), broker, args.discovery_prefix)
+        bridge = Bridge(chosen, ControlContext(HistoryStore(), clock), broker, args.discovery_prefix)
     except (SiteConfigError, BridgeError, ValueError) as exc:
         return _fail(str(exc).replace("\n", " "))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

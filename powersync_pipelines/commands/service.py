@@ -50,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..control.context import ControlContext
     from ..control.services import ServiceInputError, run_service
-    from ..paths import duckdb_path
     from ..storage import HistoryStore
 
     if args.name not in REGISTRY:
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     except SiteConfigError as exc:
         return _fail(str(exc).replace("\n", " "))
     try:
-        result = run_service(args.name, site, params_from(args), ControlContext(HistoryStore(duckdb_path())))
+        result = run_service(args.name, site, params_from(args), ControlContext(HistoryStore()))
     except ServiceInputError as exc:
         return _fail(str(exc))
     print(json.dumps(result, indent=2, default=str))

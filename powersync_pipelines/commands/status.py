@@ -67,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..control.context import ControlContext
     from ..control.status import fleet_status
-    from ..paths import duckdb_path
     from ..storage import HistoryStore
 
     try:
@@ -76,6 +75,6 @@ def run(args: argparse.Namespace) -> int:
     except SiteConfigError as exc:
         print(f"powersync status: {str(exc).replace(chr(10), ' ')}", file=sys.stderr)
         return 2
-    rows = fleet_status(ControlContext(HistoryStore(duckdb_path())), chosen)
+    rows = fleet_status(ControlContext(HistoryStore()), chosen)
     print(json.dumps(rows, indent=2, default=str) if args.format == "json" else _table(rows))
     return 0

@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     except SiteConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    home = str(ensure_dagster_home())  # first: it may export the Dagster storage URL the children need
     env = dict(os.environ)
     env["POWERSYNC_SITES"] = str(sites.path)
-    home = str(ensure_dagster_home())
     env["DAGSTER_HOME"] = home
     dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or "dagster"
     ev_procs = _ev_processes(sites, args.ocpp_port, env)

@@ -36,7 +36,7 @@ from ..config.automations import (
     SpikeTrigger,
     TimeWindowTrigger,
 )
-from ..storage import HistoryStore
+from ..storage import HistoryStore, upsert_sql
 from . import live_store
 from .arbiter import Request
 from .context import ControlContext
@@ -194,7 +194,8 @@ def load_memory(store: HistoryStore, site_id: str) -> dict[str, RuleMemory]:
 
 def save_memory(store: HistoryStore, site_id: str, rule_id: str, memory: RuleMemory) -> None:
     with store.connect() as con:
-        con.execute("INSERT OR REPLACE INTO automation_state VALUES (?, ?, ?, ?, ?)",
+        con.execute(upsert_sql("automation_state", ["site_id", "rule_id", "condition", "last_fired_at", "updated_at"],
+                               ["site_id", "rule_id"]),
                     [site_id, rule_id, memory.condition,
                      memory.last_fired_at.to_pydatetime() if memory.last_fired_at is not None else None,
                      pd.Timestamp.now(tz="UTC").to_pydatetime()])

@@ -173,11 +173,11 @@ def _prices_at(store: HistoryStore, site_id: str, ts: pd.Series, lo: pd.Timestam
 def _planned_cost(store: HistoryStore, site_id: str, edges: pd.DatetimeIndex) -> np.ndarray:
     """Per bucket, the grid cost the latest plan covering each 5-minute interval expected (NaN: none)."""
     rows = store.query(
-        "SELECT s.interval_start, s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
+        "SELECT DISTINCT ON (s.interval_start) s.interval_start, "
+        "s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
         "FROM schedule s JOIN plans p ON p.plan_id = s.plan_id "
         "WHERE s.site_id = ? AND s.interval_start >= ? AND s.interval_start < ? "
-        "QUALIFY row_number() OVER (PARTITION BY s.interval_start ORDER BY p.created_at DESC) = 1 "
-        "ORDER BY s.interval_start",
+        "ORDER BY s.interval_start, p.created_at DESC",
         [site_id, edges[0].to_pydatetime(), edges[-1].to_pydatetime()])
     out = np.full(len(edges) - 1, np.nan)
     if rows.empty:

@@ -1,4 +1,4 @@
-"""DuckDB persistence for live operation (tables in ``storage/schema_live.py``).
+"""Persistence for live operation (tables in ``storage/schema_live.py``).
 
 Kept apart from the state machine so that ``live.spike`` stays pure and testable without a database.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..storage import HistoryStore, stored_time
+from ..storage import HistoryStore, stored_time, upsert_sql
 from .spike import DispatchPrice, SpikeEvent
 
 _TS_FIELDS = {"start_interval", "seen_at", "last_interval", "command_sent_at", "verified_at", "lease_until",
@@ -62,15 +62,14 @@ def write_event(store: HistoryStore, ev: SpikeEvent) -> SpikeEvent:
     cols = _EVENT_COLUMNS + ["updated_at"]
     values = [_py(getattr(ev, c)) for c in _EVENT_COLUMNS] + [pd.Timestamp.now(tz="UTC").to_pydatetime()]
     with store.connect() as con:
-        con.execute(f"INSERT OR REPLACE INTO spike_events ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                    values)
+        con.execute(upsert_sql("spike_events", cols, ["event_id"]), values)
     return ev
 
 
 def spike_events(store: HistoryStore, site_id: str | None = None) -> pd.DataFrame:
     """Every stored event (newest first) with its latency columns in seconds."""
-    sql = ("SELECT *, date_diff('millisecond', seen_at, verified_at) / 1000.0 AS seen_to_verified_s, "
-           "date_diff('millisecond', end_seen_at, restore_verified_at) / 1000.0 AS end_seen_to_restored_s "
+    sql = ("SELECT *, extract(epoch FROM verified_at - seen_at) AS seen_to_verified_s, "
+           "extract(epoch FROM restore_verified_at - end_seen_at) AS end_seen_to_restored_s "
            "FROM spike_events")
     params: list[Any] = []
     if site_id is not None:
@@ -112,8 +111,7 @@ def latest_dispatch_seen(store: HistoryStore, region: str) -> DispatchPrice | No
 def record_notification(store: HistoryStore, row: dict[str, Any]) -> None:
     with store.connect() as con:
         cols = list(row)
-        con.execute(f"INSERT OR REPLACE INTO notifications ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
-                    [_py(row[c]) for c in cols])
+        con.execute(upsert_sql("notifications", cols, ["notification_id"]), [_py(row[c]) for c in cols])
 
 
 def to_json(value: Any) -> str:

@@ -17,7 +17,7 @@ from pydantic import Field
 from ..config import SiteConfig, SitesFile, load_sites
 from ..control.clock import Clock
 from ..control.context import ControlContext
-from ..paths import duckdb_path, sites_file
+from ..paths import sites_file
 from ..storage import HistoryStore
 
 _parsed: dict[tuple[str, int, int], SitesFile] = {}
@@ -50,12 +50,13 @@ class SitesResource(dg.ConfigurableResource):
 
 
 class HistoryStoreResource(dg.ConfigurableResource):
-    """The one DuckDB file (default ``$POWERSYNC_HOME/powersync.duckdb``); never ``:memory:``."""
+    """The history: ``path`` is a DuckDB file or a ``postgresql://`` URL (default ``$POWERSYNC_DATABASE_URL``,
+    else ``$POWERSYNC_HOME/powersync.duckdb``); never ``:memory:``."""
 
     path: str | None = None
 
     def store(self) -> HistoryStore:
-        return HistoryStore(self.path or duckdb_path())
+        return HistoryStore(self.path or None)
 
 
 class BatteryFleetResource(dg.ConfigurableResource):
@@ -107,7 +108,8 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "sites": SitesResource(path=_env("POWERSYNC_SITES")),
-            "history": HistoryStoreResource(path=_env("POWERSYNC_DUCKDB")),
+            # the PostgreSQL URL wins over a DuckDB path, as for every other HistoryStore()
+            "history": HistoryStoreResource(path=_env("POWERSYNC_DATABASE_URL") or _env("POWERSYNC_DUCKDB")),
             "fleet": BatteryFleetResource(endpoints=_endpoints()),
             "clock": ClockResource(fixed_now=_env("POWERSYNC_FIXED_NOW")),
         }

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..storage import HistoryStore, stored_time
+from ..storage import HistoryStore, stored_time, upsert_sql
 
 PENDING = ("active", "restore_failed")
 
@@ -78,8 +78,9 @@ def write(store: HistoryStore | None, s: SavedState) -> None:
     now = pd.Timestamp.now(tz="UTC")
     with store.connect() as con:
         con.execute(
-            "INSERT OR REPLACE INTO device_saved_state (site_id, slot, device_kind, reason, state, saved_at, "
-            "expires_at, status, updated_at, restored_at, attempts, last_error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            upsert_sql("device_saved_state", ["site_id", "slot", "device_kind", "reason", "state", "saved_at",
+                                              "expires_at", "status", "updated_at", "restored_at", "attempts",
+                                              "last_error"], ["site_id", "slot"]),
             [
                 s.site_id, s.slot, s.device_kind, s.reason, json.dumps(s.state, default=str),
                 s.saved_at.to_pydatetime(), s.expires_at.to_pydatetime() if s.expires_at is not None else None,

@@ -40,7 +40,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ..config import EvConfig, SitesFile
 from ..owners import OWNERS
-from ..storage import HistoryStore
+from ..storage import HistoryStore, upsert_sql
 from . import handoff
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ CAR_PRESENT = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishi
 SAMPLED = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Current.Offered,SoC"
 SCALE = {"kWh": ("Wh", 1000.0), "kW": ("W", 1000.0), "kvarh": ("varh", 1000.0), "kvar": ("var", 1000.0)}
 TX_PROFILE_ID, TX_DEFAULT_PROFILE_ID = 1, 2
+
+_STATUS_COLUMNS = ["charge_point_id", "connector_id", "status", "error_code", "info", "ts", "received_at"]
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ class _Link(OcppChargePoint):
         ts = _ts(kw["timestamp"]) if kw.get("timestamp") else now
 
         def w(con: Any) -> None:
-            con.execute("INSERT OR REPLACE INTO ocpp_status VALUES (?, ?, ?, ?, ?, ?, ?)",
+            con.execute(upsert_sql("ocpp_status", _STATUS_COLUMNS, ["charge_point_id", "connector_id", "received_at"]),
                         [self.id, int(connector_id), status, error_code, kw.get("info"), ts, now])
             self._seen(con, now)
 
@@ -250,7 +252,8 @@ class _Link(OcppChargePoint):
     @staticmethod
     def _insert_meter(con: Any, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            con.execute("INSERT OR REPLACE INTO ocpp_meter_values VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", list(r.values()))
+            con.execute(upsert_sql("ocpp_meter_values", list(r), ["charge_point_id", "connector_id", "ts", "measurand",
+                                                                   "phase"]), list(r.values()))
 
     # -- to the charge point ----------------------------------------------------------------------------
     async def _after_boot(self) -> None:

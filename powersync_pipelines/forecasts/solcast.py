@@ -172,7 +172,7 @@ def cached_periods(store: HistoryStore, resource_id: str, start: pd.Timestamp, e
     df = store.query(
         "SELECT interval_start, period_minutes, pv_estimate, pv_estimate10, pv_estimate90, fetched_at "
         "FROM solcast_forecasts WHERE resource_id = ? AND interval_start < ? "
-        "AND interval_start + to_minutes(period_minutes) > ? AND fetched_at >= ? ORDER BY interval_start",
+        "AND interval_start + period_minutes * INTERVAL '1 minute' > ? AND fetched_at >= ? ORDER BY interval_start",
         [resource_id, end.to_pydatetime(), start.to_pydatetime(), fetched_since.to_pydatetime()])
     df.index = pd.DatetimeIndex(pd.to_datetime(df.pop("interval_start"), utc=True), name="interval_start").as_unit("ns")
     df["fetched_at"] = pd.to_datetime(df["fetched_at"], utc=True).dt.as_unit("ns")

@@ -331,7 +331,7 @@ class Bridge:
     def _new_plans(self) -> list[SiteConfig]:
         """Sites whose latest stored plan differs from the one last published (a planning cycle ran)."""
         rows = self.ctx.store.query(
-            "SELECT site_id, arg_max(plan_id, created_at) AS plan_id FROM plans GROUP BY site_id")
+            "SELECT DISTINCT ON (site_id) site_id, plan_id FROM plans ORDER BY site_id, created_at DESC")
         latest = dict(zip(rows["site_id"], rows["plan_id"], strict=True))
         return [s for s in self.sites if latest.get(s.id) is not None and latest.get(s.id) != self._plans.get(s.id)]
 

@@ -91,10 +91,11 @@ def predicted_cost(store: HistoryStore, site: SiteConfig, now: pd.Timestamp) -> 
     start = local.normalize()
     end = start + pd.Timedelta(days=1)
     rows = store.query(
-        "SELECT s.interval_start, s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
+        "SELECT DISTINCT ON (s.interval_start) s.interval_start, "
+        "s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
         "FROM schedule s JOIN plans p ON p.plan_id = s.plan_id "
         "WHERE s.site_id = ? AND s.interval_start >= ? AND s.interval_start < ? "
-        "QUALIFY row_number() OVER (PARTITION BY s.interval_start ORDER BY p.created_at DESC) = 1",
+        "ORDER BY s.interval_start, p.created_at DESC",
         [site.id, start.tz_convert("UTC").to_pydatetime(), end.tz_convert("UTC").to_pydatetime()])
     if rows.empty:
         return None

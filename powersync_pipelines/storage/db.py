@@ -1,8 +1,11 @@
-"""The DuckDB history store.
+"""The history store: an embedded DuckDB file, or PostgreSQL when one file is not enough.
 
 DuckDB allows one writing *process*. Every write opens a short-lived connection under a file lock
 (``<db>.lock``), so the Dagster runs, the CLI and the sensors queue politely instead of failing with
 "Could not set lock on file"; a retried run re-upserts the same keys and neither loses nor duplicates rows.
+On PostgreSQL (``POWERSYNC_DATABASE_URL=postgresql://...``, see ``backend.py``) the server serialises writers
+itself, so there is no file lock; migrations take an advisory lock so that processes starting together apply
+each one once.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import pkgutil
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,18 @@ import pandas as pd
 from filelock import FileLock
 
 from ..schemas import PRICE_COLUMNS
+from .backend import (
+    PG_COMPAT_SQL,
+    PgConnection,
+    StorageError,
+    history_location,
+    is_postgres_url,
+    redacted_url,
+    to_pg_ddl,
+)
 
-
-class StorageError(RuntimeError):
-    pass
+# any fixed 64-bit key: the advisory lock that serialises migrations across processes on PostgreSQL
+_MIGRATION_LOCK = 7_412_130_930
 
 
 def stored_time(value: Any) -> pd.Timestamp | None:
@@ -47,17 +58,42 @@ def _migrations() -> list[tuple[str, str]]:
 
 
 class HistoryStore:
-    """One DuckDB file; short transactions; versioned migrations applied on first use."""
+    """One DuckDB file or one PostgreSQL database; short transactions; versioned migrations applied on first use.
 
-    def __init__(self, path: str | Path, lock_timeout_s: float = 120.0) -> None:
-        self.path = Path(path)
+    ``location`` is a DuckDB file path or a ``postgresql://`` URL; None means ``$POWERSYNC_DATABASE_URL`` when
+    set, else the default DuckDB file (``$POWERSYNC_DUCKDB`` or ``$POWERSYNC_HOME/powersync.duckdb``).
+    """
+
+    def __init__(self, location: str | Path | None = None, lock_timeout_s: float = 120.0) -> None:
+        if location is None:
+            location = history_location()
+        self.url: str | None = str(location) if is_postgres_url(str(location)) else None
+        self._migrated = False
+        if self.url is not None:
+            self.path: Path | None = None
+            self._lock: Any = nullcontext()
+            return
+        self.path = Path(location)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(str(self.path) + ".lock", timeout=lock_timeout_s)
-        self._migrated = False
+
+    @property
+    def location(self) -> str:
+        """What to pass to ``HistoryStore(...)`` to open this same history in another process or thread."""
+        return self.url or str(self.path)
+
+    @property
+    def backend(self) -> str:
+        """``duckdb`` or ``postgresql``."""
+        return "postgresql" if self.url else "duckdb"
+
+    def describe(self) -> str:
+        """Where the history is, for messages (a URL without its password)."""
+        return redacted_url(self.url) if self.url else str(self.path)
 
     # -- connections -------------------------------------------------------------------------------
     @contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False) -> Iterator[Any]:
         """A short-lived connection. Writers hold the file lock for the connection's lifetime."""
         if not self._migrated:
             self.migrate()
@@ -68,7 +104,9 @@ class HistoryStore:
             finally:
                 con.close()
 
-    def _open(self) -> duckdb.DuckDBPyConnection:
+    def _open(self) -> Any:
+        if self.url is not None:
+            return PgConnection(self.url)
         delay = 0.05
         for attempt in range(12):
             try:
@@ -85,7 +123,11 @@ class HistoryStore:
         applied_now: list[str] = []
         with self._lock:
             con = self._open()
+            pg = self.url is not None
             try:
+                if pg:  # one process migrates at a time; the others wait here and then find nothing to do
+                    con.execute("SELECT pg_advisory_lock(?)", [_MIGRATION_LOCK])
+                    con.execute(PG_COMPAT_SQL)
                 con.execute(
                     "CREATE TABLE IF NOT EXISTS schema_migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ)"
                 )
@@ -94,10 +136,12 @@ class HistoryStore:
                     if name in done:
                         continue
                     con.execute("BEGIN")
-                    con.execute(sql)
+                    con.execute(to_pg_ddl(sql) if pg else sql)
                     con.execute("INSERT INTO schema_migrations VALUES (?, now())", [name])
                     con.execute("COMMIT")
                     applied_now.append(name)
+                if pg:
+                    con.execute("SELECT pg_advisory_unlock(?)", [_MIGRATION_LOCK])
             finally:
                 con.close()
         self._migrated = True
@@ -113,6 +157,8 @@ class HistoryStore:
         missing = [k for k in keys if k not in frame.columns]
         if missing:
             raise StorageError(f"upsert into {table}: key column(s) {missing} missing")
+        if self.url is not None:
+            return self._upsert_pg(table, frame)
         with self.connect() as con:
             cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             use = [c for c in frame.columns if c in cols]
@@ -123,6 +169,35 @@ class HistoryStore:
             con.execute(f"INSERT OR REPLACE INTO {table} ({collist}) SELECT {collist} FROM _upsert_src")
             con.execute("COMMIT")
             con.unregister("_upsert_src")
+        return len(payload)
+
+    def _upsert_pg(self, table: str, frame: pd.DataFrame) -> int:
+        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` in one transaction; a table without a key appends."""
+        with self.connect() as con:
+            cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
+            if not cols:
+                raise StorageError(f"upsert into {table}: no such table in {self.describe()}")
+            pk = [r[0] for r in con.execute(
+                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
+                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(?) AND i.indisprimary",
+                [table]).fetchall()]
+            use = [c for c in frame.columns if c in cols]
+            payload = frame[use]
+            collist = ", ".join(f'"{c}"' for c in use)
+            sql = f"INSERT INTO {table} ({collist}) VALUES ({', '.join('?' for _ in use)})"
+            if pk:
+                updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in use if c not in pk)
+                keys = ", ".join(f'"{c}"' for c in pk)
+                sql += f" ON CONFLICT ({keys}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
+            con.execute("BEGIN")
+            try:
+                con.executemany(sql, list(payload.itertuples(index=False, name=None)))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         return len(payload)
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -185,9 +260,9 @@ class HistoryStore:
             return None
         m = meta.iloc[0].to_dict()
         rows = self.query(
-            "SELECT * EXCLUDE (site_id, plan_id) FROM schedule WHERE site_id = ? AND plan_id = ? ORDER BY interval_start",
+            "SELECT * FROM schedule WHERE site_id = ? AND plan_id = ? ORDER BY interval_start",
             [site_id, m["plan_id"]],
-        )
+        ).drop(columns=["site_id", "plan_id"])
         return m, _utc_index(rows, "interval_start")
 
     # -- commands, telemetry, payloads -------------------------------------------------------------
@@ -227,6 +302,15 @@ class HistoryStore:
         }
         self.upsert("tariff_payloads", pd.DataFrame([row]), ["payload_id"])
         return pid
+
+
+def upsert_sql(table: str, columns: Sequence[str], keys: Sequence[str]) -> str:
+    """``INSERT INTO table (columns) VALUES (?, ...) ON CONFLICT (keys) DO UPDATE SET`` the other columns: one
+    row's insert-or-replace in the dialect DuckDB and PostgreSQL share (DuckDB's ``INSERT OR REPLACE`` is not)."""
+    cols = ", ".join(columns)
+    sql = f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)}) ON CONFLICT ({', '.join(keys)}) "
+    rest = [c for c in columns if c not in keys]
+    return sql + ("DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in rest) if rest else "DO NOTHING")
 
 
 def payload_slot_id(site_id: str, fmt: str, slot: pd.Timestamp) -> str:

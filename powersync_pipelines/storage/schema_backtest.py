@@ -76,7 +76,7 @@ MIGRATIONS = [
         LEFT JOIN backtest_intervals s
           ON s.site_id = b.site_id AND s.forecast_model = b.forecast_model
          AND s.strategy = 'self_consumption' AND s.interval_start = b.interval_start
-        GROUP BY ALL;
+        GROUP BY b.site_id, b.forecast_model, b.strategy, b.local_date;
 
         CREATE OR REPLACE VIEW backtest_monthly AS
         WITH m AS (
@@ -84,7 +84,7 @@ MIGRATIONS = [
                    count(*) AS intervals, sum(cost) AS cost, sum(baseline_cost) AS baseline_cost,
                    sum(savings) AS savings, sum(wear_cost) AS wear_cost,
                    sum(battery_discharge_kw) / 12 AS discharge_kwh
-            FROM backtest_intervals GROUP BY ALL
+            FROM backtest_intervals GROUP BY site_id, forecast_model, strategy, month
         )
         SELECT m.*,
                m.savings - sc.savings AS savings_vs_self_consumption,
@@ -104,7 +104,7 @@ MIGRATIONS = [
                coalesce(sum(savings) FILTER (WHERE spike), 0) AS spike_savings,
                sum(savings) AS total_savings
         FROM backtest_intervals
-        GROUP BY ALL;
+        GROUP BY site_id, forecast_model, strategy, month;
 
         CREATE OR REPLACE VIEW backtest_forecast_error AS
         SELECT site_id, forecast_model, month,
@@ -116,7 +116,7 @@ MIGRATIONS = [
                avg(fc_import_24h - import_price) AS bias_24h
         FROM backtest_intervals
         WHERE strategy = 'none'
-        GROUP BY ALL;
+        GROUP BY site_id, forecast_model, month;
         """,
     ),
 ]

@@ -12,11 +12,11 @@ MIGRATIONS = [
         """
         CREATE OR REPLACE VIEW demand_import_30min AS
             SELECT site_id,
-                   time_bucket(INTERVAL 30 MINUTE, ts) AS interval_start,
+                   to_timestamp(floor(extract(epoch FROM ts) / 1800) * 1800) AS interval_start,
                    avg(coalesce(grid_import_kw, 0.0)) AS import_kw,
                    count(*) AS samples
             FROM telemetry
-            GROUP BY site_id, time_bucket(INTERVAL 30 MINUTE, ts);
+            GROUP BY site_id, to_timestamp(floor(extract(epoch FROM ts) / 1800) * 1800);
         """,
     ),
 ]

@@ -90,8 +90,10 @@ MIGRATIONS = [
         );
         CREATE OR REPLACE VIEW ocpp_connector_status AS
             SELECT charge_point_id, connector_id, status, error_code, ts, received_at
-            FROM ocpp_status
-            QUALIFY row_number() OVER (PARTITION BY charge_point_id, connector_id ORDER BY received_at DESC) = 1;
+            FROM (SELECT *, row_number() OVER (PARTITION BY charge_point_id, connector_id
+                                               ORDER BY received_at DESC) AS _newest
+                  FROM ocpp_status) latest
+            WHERE _newest = 1;
         CREATE OR REPLACE VIEW ev_session_energy AS
             SELECT t.transaction_id, t.charge_point_id, t.site_id, t.connector_id, t.started_at, t.stopped_at, t.status,
                    (coalesce(t.meter_stop_wh, m.last_wh, t.meter_start_wh) - t.meter_start_wh) / 1000.0 AS energy_kwh

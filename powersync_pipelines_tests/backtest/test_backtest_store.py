@@ -1,11 +1,10 @@
-"""Results land in DuckDB once per key, and the views answer the questions users ask."""
+"""Results land in the history (DuckDB and PostgreSQL) once per key, and the views answer the questions users ask."""
 
 from __future__ import annotations
 
 import pytest
 
 from powersync_pipelines.backtest import BacktestConfig, run_backtest, write_results
-from powersync_pipelines.storage import HistoryStore
 
 from ._synthetic import spec, world
 
@@ -17,8 +16,8 @@ def result():
                                                       progress=False))
 
 
-def test_rewriting_a_run_replaces_rows_and_views_agree_with_the_summary(tmp_path, result):
-    store = HistoryStore(tmp_path / "h.duckdb")
+def test_rewriting_a_run_replaces_rows_and_views_agree_with_the_summary(any_store, result):
+    store = any_store
     write_results(store, "home", result, run_id="r1")
     write_results(store, "home", result, run_id="r2")  # a retried run: same keys, no duplicates
     n = store.query("SELECT count(*) AS n FROM backtest_intervals").n[0]
@@ -42,10 +41,10 @@ def test_rewriting_a_run_replaces_rows_and_views_agree_with_the_summary(tmp_path
     assert list(runs.run_id) == ["r1", "r2"]
 
 
-def test_readme_queries_run(tmp_path, result):
+def test_readme_queries_run(any_store, result):
     from powersync_pipelines.backtest.queries import README_QUERIES
 
-    store = HistoryStore(tmp_path / "h.duckdb")
+    store = any_store
     write_results(store, "demo", result, run_id="r1")
     by_month = store.query(README_QUERIES["savings by month"])
     assert list(by_month.strategy) == ["lp", "perfect_foresight", "self_consumption"]

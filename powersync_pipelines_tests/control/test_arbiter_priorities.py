@@ -137,3 +137,9 @@ def test_a_spike_holding_the_battery_outranks_an_automation_and_the_optimizer(su
     assert sungrow_sim.state["command"] == SG.CMD_DISCHARGE
     manual = run_service("force_charge", sungrow_site, {"duration_minutes": 30, "kw": 1.0}, ctx)
     assert manual["ok"] and sungrow_sim.state["command"] == SG.CMD_CHARGE  # the owner outranks the spike
+
+
+@pytest.fixture
+def store(any_store):
+    """The control ledger's tests run on DuckDB and on PostgreSQL."""
+    return any_store

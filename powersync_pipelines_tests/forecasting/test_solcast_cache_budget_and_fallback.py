@@ -90,7 +90,7 @@ def test_the_next_cycles_read_the_cache_without_a_call_even_from_another_process
     site = solcast_site(peer.url)
     first = plan_cycle(site, store, ISSUED)
     second = plan_cycle(site, store, ISSUED + MIN5)
-    other_process = HistoryStore(store.path)  # a Dagster run or the CLI opening the same file
+    other_process = HistoryStore(store.location)  # a Dagster run or the CLI opening the same history
     third = plan_cycle(site, other_process, ISSUED + 2 * MIN5)
     assert len(peer.hits) == 1
     for fc in (second, third):

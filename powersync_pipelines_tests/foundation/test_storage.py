@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from powersync_pipelines.prices.replay import default_replay_now, fetch_replay
 from powersync_pipelines.storage import HistoryStore
@@ -62,3 +63,9 @@ def test_commands_keep_params_written_and_readback_as_json(store):
     row = store.query("SELECT * FROM commands WHERE command_id = ?", [cid]).iloc[0]
     assert row["outcome"] == "ok"
     assert '"13050": 170' in row["written"]
+
+
+@pytest.fixture
+def store(any_store):
+    """Every test of this module runs on DuckDB and on PostgreSQL."""
+    return any_store

@@ -51,8 +51,8 @@ class OcppCharger(Charger):
         tx = s.query("SELECT transaction_id FROM ocpp_transactions WHERE charge_point_id = ? AND connector_id = ? "
                      "AND status = 'active' ORDER BY started_at DESC LIMIT 1", [self.cp, self.connector])
         txid = int(tx.iloc[0, 0]) if len(tx) else None
-        mv = s.query("SELECT measurand, value FROM ocpp_meter_values WHERE charge_point_id = ? AND connector_id = ? "
-                     "AND phase = '' QUALIFY row_number() OVER (PARTITION BY measurand ORDER BY ts DESC) = 1",
+        mv = s.query("SELECT DISTINCT ON (measurand) measurand, value FROM ocpp_meter_values "
+                     "WHERE charge_point_id = ? AND connector_id = ? AND phase = '' ORDER BY measurand, ts DESC",
                      [self.cp, self.connector])
         last = dict(zip(mv["measurand"], mv["value"], strict=True))
         energy = None
