@@ -63,7 +63,10 @@ class SiteView:
         hi_t, hi = ahead["import_price"].idxmax(), float(ahead["import_price"].max())
         lo_t, lo = ahead["import_price"].idxmin(), float(ahead["import_price"].min())
         hx_t, hx = ahead["export_price"].idxmax(), float(ahead["export_price"].max())
-        fmt = (lambda t: _local(t, self.tz, "%a %H:%M"))
+
+        def fmt(t: pd.Timestamp) -> str | None:
+            return _local(t, self.tz, "%a %H:%M")
+
         action = st["action"]
         if action == "CHARGE":
             return (f"Charging from the grid while import costs {imp:.3f} {cur}/kWh: the next 24 h reach "
