@@ -1,0 +1,62 @@
+"""The homeowner's page reads the history read-only: the pipeline's writes succeed while the page is being
+served, and the page answers with the demo's plan (units, local zone, sign convention) throughout."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pandas as pd
+import pytest
+
+from powersync_pipelines.storage import HistoryStore
+
+from .servers import run_demo, web
+
+
+@pytest.fixture(scope="module")
+def demo_home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    run_demo(home)
+    return home
+
+
+def test_writes_succeed_while_the_page_is_served(demo_home):
+    store = HistoryStore(demo_home / "powersync.duckdb")
+    with web(demo_home) as url:
+        pages: list[httpx.Response] = []
+        stop = threading.Event()
+
+        def load() -> None:
+            with httpx.Client(timeout=120) as client:
+                while not stop.is_set():
+                    pages.append(client.get(f"{url}/"))
+
+        reader = threading.Thread(target=load)
+        reader.start()
+        try:
+            written = 0
+            for i in range(20):  # the writer's own connections, as the pipeline makes them
+                ts = pd.Timestamp("2030-01-01T00:00Z") + pd.Timedelta(minutes=5 * i)
+                row = pd.DataFrame([{"site_id": "demo", "ts": ts, "soc": 0.5}])
+                written += store.upsert("telemetry", row, ["site_id", "ts"])
+        finally:
+            stop.set()
+            reader.join()
+        assert written == 20
+        assert store.query("SELECT count(*) n FROM telemetry WHERE ts >= '2030-01-01'")["n"].iloc[0] == 20
+        assert pages and all(p.status_code == 200 for p in pages)
+        page = pages[-1].text
+        assert "Australia/Melbourne" in page and "$/kWh" in page and "+ when charging" in page
+        status = httpx.get(f"{url}/api/site/demo", timeout=60).json()
+        assert status["status"]["plan_id"] == "demo:20240212T2000Z" and status["next_actions"]
+        assert httpx.get(f"{url}/site/nowhere", timeout=60).status_code == 404
+
+
+def test_the_page_refuses_a_store_that_does_not_exist(tmp_path):
+    from powersync_pipelines.storage import StorageError
+    from powersync_pipelines.webui.store import ReadOnlyHistory
+
+    with pytest.raises(StorageError, match="no history yet"):
+        ReadOnlyHistory(tmp_path / "none.duckdb")
+    assert not (tmp_path / "none.duckdb").exists()
