@@ -72,8 +72,12 @@ class SiteView:
             return (f"Charging from the grid while import costs {imp:.3f} {cur}/kWh: the next 24 h reach "
                     f"{hi:.3f} {cur}/kWh at {fmt(hi_t)}, when the stored energy is worth more.")
         if action == "EXPORT":
-            return (f"Selling to the grid at {exp:.3f} {cur}/kWh now; export pays at most {hx:.3f} {cur}/kWh "
-                    f"over the next 24 h (at {fmt(hx_t)}), and the battery can refill before it is needed.")
+            soc_now = float(self.intervals["soc"].asof(self.now))
+            soc_then = float(self.intervals["soc"].asof(hx_t - pd.Timedelta(minutes=5)))
+            later = (f"the plan refills it to {soc_then * 100:.0f} % before export peaks at {hx:.3f} {cur}/kWh "
+                     f"at {fmt(hx_t)}" if soc_then > soc_now + 0.01 else
+                     f"export pays at most {hx:.3f} {cur}/kWh later (at {fmt(hx_t)})")
+            return f"Selling to the grid at {exp:.3f} {cur}/kWh now; {later}."
         if action == "IDLE":
             return (f"Holding the charge: import is {imp:.3f} {cur}/kWh now and {hi:.3f} {cur}/kWh at "
                     f"{fmt(hi_t)}, so the energy is kept for then.")

@@ -107,7 +107,7 @@ def site_section(view: SiteView, dagster_url: str | None) -> tuple[str, dict[str
     soc = f"{st['soc'] * 100:.0f} %" if st["soc"] is not None else "—"
     nxt = view.blocks.iloc[1] if len(view.blocks) > 1 else None
     holder = st["holder"] if st["holder"] != "none" else "nobody (battery's own mode)"
-    held = _local(st["held_until"], view.tz, "%a %H:%M")
+    held = _local(st["held_until"], view.tz, "%a %d %b %H:%M")
     cards = [
         _card("now", _esc(action), f"{_kw(power)} until {until}" if until else ""),
         _card("next", _esc(nxt["action"].replace("_", " ").lower()) if nxt is not None else "—",
@@ -141,13 +141,15 @@ def site_section(view: SiteView, dagster_url: str | None) -> tuple[str, dict[str
                  f"(battery_schedule)</a> · <a href='{base}/assets/battery_commands'>the commands "
                  f"(battery_commands)</a> · <a href='{base}/runs'>all runs</a> · "
                  f"<a href='{base}/overview/automation'>schedules and sensors</a></p>")
+    replay = ("<p class='note'>Replayed prices: the plan runs on the replay's clock (shown above); commands, "
+              "holds and savings are on the real clock.</p>" if view.site.provider.kind == "replay" else "")
     stale = "" if st["plan_current"] or view.plan is None else (
         f"<p class='note'>The latest plan starts at {_esc(_local(view.intervals.index[0], view.tz))}, not at the "
         "current instant: the pipeline has not planned this slot yet.</p>")
     body = (f"<section class='site' id='site-{_esc(sid)}'><h2>{_esc(sid)}</h2>"
             f"<div class='sub'>{now_local} local time ({_esc(tz)}) · {_esc(view.site.battery.kind)} "
             f"{view.site.battery.capacity_kwh:g} kWh, ±{view.site.battery.max_charge_kw:g} kW · {spike} · {curtail}"
-            f"</div>{''.join(alerts)}<div class='why'><b>Why:</b> {_esc(view.reason())}</div>"
+            f"</div>{replay}{''.join(alerts)}<div class='why'><b>Why:</b> {_esc(view.reason())}</div>"
             f"<div class='cards'>{''.join(cards)}</div><h3>Savings against no battery</h3>"
             f"<div class='cards'>{''.join(saving_cards)}</div>{stale}"
             f"<h3>Plan: state of charge, battery power and prices (local time, {_esc(tz)})</h3>"

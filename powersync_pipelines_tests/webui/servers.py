@@ -86,6 +86,9 @@ def dagster_webserver(home: Path) -> Iterator[str]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(f"http://127.0.0.1:{port}/server_info", proc, "dagster-webserver")
+        # what the first visit's "Join the Dagster community" dialog's Skip does: the instance remembers it
+        seen = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "mutation { setNuxSeen }"}, timeout=60)
+        assert seen.status_code == 200 and "errors" not in seen.json(), seen.text
         yield f"http://127.0.0.1:{port}"
     finally:
         stop(proc)
