@@ -26,14 +26,13 @@ def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
     from ..control.clock import Clock
     from ..paths import duckdb_path
-    from ..storage import StorageError
     from ..webui.app import create_app
 
     try:
         sites = load_sites(args.sites)
         clock = Clock(fixed=args.now or os.environ.get("POWERSYNC_FIXED_NOW"))
         app = create_app(sites, duckdb_path(), args.dagster_url, clock)
-    except (SiteConfigError, StorageError, ValueError) as exc:
+    except (SiteConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Homeowner page on http://{args.host}:{args.port}/ (history {duckdb_path()}, read-only)", flush=True)

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from ..config import SitesFile
 from ..control.clock import Clock
 from ..control.context import ControlContext
+from ..storage import StorageError
 from .charts import plotly_js
 from .model import site_view
 from .page import render
@@ -32,20 +33,29 @@ def create_app(sites: SitesFile, db: str | Path, dagster_url: str | None = None,
             ctx = ControlContext(ReadOnlyHistory(db), clock)
             return [site_view(ctx, s) for s in chosen]
 
+    def page(only: str | None = None) -> Response:
+        try:
+            return HTMLResponse(render(views(only), dagster_url))
+        except StorageError as exc:  # before the pipeline's first run: say so, and serve again once it has run
+            return PlainTextResponse(f"{exc}", status_code=503, headers={"Retry-After": "60"})
+
     def index(request: Request) -> Response:
-        return HTMLResponse(render(views(), dagster_url))
+        return page()
 
     def one(request: Request) -> Response:
         sid = request.path_params["site_id"]
         if sid not in {s.id for s in sites.sites}:
             return PlainTextResponse(f"no site {sid!r} in {sites.path}", status_code=404)
-        return HTMLResponse(render(views(sid), dagster_url))
+        return page(sid)
 
     def api(request: Request) -> Response:
         sid = request.path_params["site_id"]
         if sid not in {s.id for s in sites.sites}:
             return JSONResponse({"error": f"no site {sid!r}"}, status_code=404)
-        v = views(sid)[0]
+        try:
+            v = views(sid)[0]
+        except StorageError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
         return JSONResponse({"site_id": sid, "time_zone": v.site.timezone, "status": v.status,
                              "savings": v.savings, "reason": v.reason(),
                              "next_actions": v.blocks.to_dict(orient="records"),

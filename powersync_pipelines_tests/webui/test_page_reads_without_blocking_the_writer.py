@@ -60,3 +60,22 @@ def test_the_page_refuses_a_store_that_does_not_exist(tmp_path):
     with pytest.raises(StorageError, match="no history yet"):
         ReadOnlyHistory(tmp_path / "none.duckdb")
     assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_before_the_first_run_the_page_says_so_and_creates_nothing(tmp_path):
+    import asyncio
+
+    from powersync_pipelines.config import load_sites
+    from powersync_pipelines.webui.app import create_app
+
+    db = tmp_path / "none.duckdb"
+
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=create_app(load_sites(), db))
+        async with httpx.AsyncClient(transport=transport, base_url="http://page") as client:
+            return await client.get(path)
+
+    page = asyncio.run(get("/"))
+    assert page.status_code == 503 and "no history yet" in page.text
+    assert asyncio.run(get("/api/site/demo")).json()["error"].startswith("no history yet")
+    assert not db.exists()
