@@ -12,7 +12,10 @@ import psutil
 import pytest
 
 from powersync_pipelines.paths import REPO_ROOT
-from powersync_pipelines_tests.webui.servers import free_port, home_env, wait_http
+from powersync_pipelines_tests.homeassistant.broker import free_port
+from powersync_pipelines_tests.webui.servers import home_env, wait_http
+
+pytestmark = pytest.mark.timeout(1200)  # dagster dev starting on a shared 2-core machine
 
 
 def _listening(port: int) -> bool:

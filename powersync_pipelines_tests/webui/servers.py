@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,14 +15,9 @@ from pathlib import Path
 import httpx
 
 from powersync_pipelines.paths import REPO_ROOT
+from powersync_pipelines_tests.homeassistant.broker import free_port
 
 DEMO_NOW = "2024-02-12T20:00:00Z"  # the demo site's replay start: the page shows the plan the demo made
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def home_env(home: Path) -> dict[str, str]:

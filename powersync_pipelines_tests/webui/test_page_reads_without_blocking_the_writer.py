@@ -13,6 +13,8 @@ from powersync_pipelines.storage import HistoryStore
 
 from .servers import run_demo, web
 
+pytestmark = pytest.mark.timeout(1200)  # a demo run and a web server on a shared 2-core machine
+
 
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory):
