@@ -6,16 +6,9 @@ from __future__ import annotations
 import pytest
 
 from .browser import browser_page, screenshot
-from .servers import dagster_webserver, run_demo, web
+from .servers import dagster_webserver, web
 
 pytestmark = pytest.mark.timeout(1200)  # a demo run, a webserver and a browser on a shared 2-core machine
-
-
-@pytest.fixture(scope="module")
-def demo_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("home")
-    run_demo(home)
-    return home
 
 
 def test_homeowner_page_draws_the_plan_and_the_next_actions(demo_home):
