@@ -46,6 +46,8 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
     then SIGKILL the groups that are still there, so nothing outlives `powersync ui`."""
     import signal
 
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the stop short
+        signal.signal(sig, signal.SIG_IGN)
     for proc in procs:
         _signal_group(proc.pid, signal.SIGTERM)
     for proc in procs:
@@ -107,11 +109,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"Dagster UI on http://{args.host}:{args.port} (DAGSTER_HOME={home}); Ctrl-C stops everything",
                   flush=True)
             # started in DAGSTER_HOME: the instance's dagster.yaml is the one in use (no "will not be used" warning)
-            proc = subprocess.Popen(
+            procs.append(subprocess.Popen(
                 [dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)],
                 cwd=home, env=env, start_new_session=True,
-            )
-            procs.append(proc)
-            return proc.wait()
+            ))
+            return procs[-1].wait()
     except KeyboardInterrupt:
         return 130
