@@ -22,11 +22,11 @@ def test_schedule_metadata_is_a_table_with_units_and_rounded_money(demo_site):
     assert isinstance(table, dg.TableMetadataValue)
     cols = {c.name: c for c in table.schema.columns}
     assert "kW" in cols["battery_kw"].description and "+ charging" in cols["battery_kw"].description
-    assert "/kWh" in cols["import_price_per_kwh"].description and "%" in cols["soc_end_pct"].description
+    assert "/kWh" in cols["import_per_kwh"].description and "%" in cols["soc_end_pct"].description
     assert table.records and set(table.records[0].data) == set(cols)
     first = table.records[0].data
     net = r.intervals["battery_charge_kw"] - r.intervals["battery_discharge_kw"]
-    assert first["from"] == "Sat 01:00"  # 14:00 UTC is 01:00 in Melbourne (AEDT): local time, not UTC
+    assert first["when"].startswith("Sat 01:00-")  # 14:00 UTC is 01:00 in Melbourne (AEDT): local, not UTC
     first_block = (r.intervals["action"] != r.intervals["action"].iloc[0]).cumsum() == 0
     assert first["battery_kw"] == round(float(net[first_block].mean()), 2)  # + = charging, as everywhere
 

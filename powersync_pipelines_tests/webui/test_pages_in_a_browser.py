@@ -31,7 +31,7 @@ def test_homeowner_page_draws_the_plan_and_the_next_actions(demo_home):
 
 
 def test_dagster_asset_page_shows_the_actions_table_and_the_plan_plot(demo_home):
-    with dagster_webserver(demo_home) as url, browser_page(1600, 1000) as page:
+    with dagster_webserver(demo_home) as url, browser_page(1800, 1000) as page:
         page.goto(f"{url}/assets/battery_schedule")
         page.wait_for_selector("text=demo/next_actions")
         row = page.locator("tr", has_text="demo/next_actions")

@@ -13,13 +13,12 @@ from ...optimizer.result import ScheduleResult
 from ...reporting import action_blocks, plan_plot_png, png_markdown
 
 ACTION_COLUMNS = [
-    dg.TableColumn("from", "string", "start, local time (day and hh:mm)"),
-    dg.TableColumn("to", "string", "end, local time (hh:mm)"),
+    dg.TableColumn("when", "string", "local time: day, start and end (hh:mm)"),
     dg.TableColumn("action", "string", "CHARGE (from the grid), EXPORT, SELF_CONSUMPTION or IDLE"),
     dg.TableColumn("battery_kw", "float", "mean battery power, kW: + charging, - discharging"),
     dg.TableColumn("soc_end_pct", "float", "state of charge at the end of the block, %"),
-    dg.TableColumn("import_price_per_kwh", "float", "mean import price, currency/kWh"),
-    dg.TableColumn("export_price_per_kwh", "float", "mean export price, currency/kWh"),
+    dg.TableColumn("import_per_kwh", "float", "mean import price, currency/kWh"),
+    dg.TableColumn("export_per_kwh", "float", "mean export price, currency/kWh"),
 ]
 
 
@@ -27,10 +26,10 @@ def next_actions_table(intervals: pd.DataFrame, tz: str, limit: int = 12) -> dg.
     """The plan's next blocks of equal action as a table metadata value (rendered as a table in the UI)."""
     blocks = action_blocks(intervals, tz, limit=limit)
     records = [dg.TableRecord({
-        "from": str(b["from"]), "to": str(b["to"]), "action": str(b["action"]),
+        "when": f"{b['from']}-{b['to']}", "action": str(b["action"]),
         "battery_kw": float(b["battery_kw"]), "soc_end_pct": float(b["soc_end_pct"]),
-        "import_price_per_kwh": round(float(b["import_price"]), 3),
-        "export_price_per_kwh": round(float(b["export_price"]), 3),
+        "import_per_kwh": round(float(b["import_price"]), 3),
+        "export_per_kwh": round(float(b["export_price"]), 3),
     }) for _, b in blocks.iterrows()]
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns=ACTION_COLUMNS))
 
