@@ -7,7 +7,7 @@ UV := $(PYTHON) -m uv
 VENV := .venv
 STAMP := $(VENV)/.synced
 
-.PHONY: demo test ui bench reliability lint check-contracts clean env
+.PHONY: demo test ui screenshots bench reliability lint check-contracts clean env
 
 $(STAMP): pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -36,6 +36,10 @@ reliability: env
 ## make ui: Dagster UI + daemon with the demo site, the simulator and the 5-minute schedule running
 ui: env
 	$(VENV)/bin/powersync ui
+
+## make screenshots: the homeowner's page and Dagster's battery_schedule page after a demo run, as PNGs in docs/img/
+screenshots: env
+	POWERSYNC_SCREENSHOTS=$(CURDIR)/docs/img $(VENV)/bin/pytest powersync_pipelines_tests/webui/test_pages_in_a_browser.py
 
 ## make bench: benchmarks, results written to benchmarks/results/
 bench: env

@@ -16,6 +16,7 @@ import warnings
 COMMANDS: dict[str, str] = {
     "demo": "Run the main job once on the demo site (simulated Sungrow SH on loopback) and print a summary",
     "ui": "Start the Dagster UI + daemon with the demo site, the simulator and the schedules running",
+    "web": "Serve the homeowner's page (what each battery does now and next, why, and what it saved)",
     "sites": "Validate a sites file and list its sites",
     "simulate": "Run a battery simulator (Modbus/HTTP peer) in the foreground",
     "optimize": "Solve a battery schedule for a problem JSON",

@@ -31,27 +31,38 @@ def action_blocks(intervals: pd.DataFrame, tz: str, limit: int = 12) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def plan_plot_png(intervals: pd.DataFrame, tz: str, title: str = "") -> bytes:
-    """SOC, battery power and import/export price over the horizon, local time on the x axis."""
+def plan_plot_png(intervals: pd.DataFrame, tz: str, title: str = "", currency: str = "$") -> bytes:
+    """SOC, battery power (+ charging, the sign used everywhere) and import/export price over the horizon, on a
+    local-time axis labelled with its zone; prices on a symmetric log scale (a spike and a 10 c price both
+    readable) with plain tick labels."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     local = intervals.index.tz_convert(tz).tz_localize(None)
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
-    axes[0].plot(local, intervals["soc"] * 100, color="tab:green")
-    axes[0].set_ylabel("SOC %")
+    axes[0].plot(local, intervals["soc"] * 100, color="#264653")
+    axes[0].set_ylabel("SOC (%)")
     axes[0].set_ylim(0, 100)
     net = intervals["battery_charge_kw"] - intervals["battery_discharge_kw"]
-    axes[1].fill_between(local, net, step="post", color="tab:blue", alpha=0.6)
+    axes[1].fill_between(local, net.clip(lower=0), step="post", color="#2a9d8f", label="charging (+)")
+    axes[1].fill_between(local, net.clip(upper=0), step="post", color="#e76f51", label="discharging (-)")
     axes[1].axhline(0, color="black", lw=0.5)
     axes[1].set_ylabel("battery kW\n(+ charge)")
-    axes[2].step(local, intervals["import_price"], where="post", label="import", color="tab:red")
-    axes[2].step(local, intervals["export_price"], where="post", label="export", color="tab:orange")
-    axes[2].set_ylabel("$/kWh")
+    axes[1].legend(loc="upper right", fontsize=8)
+    axes[2].step(local, intervals["import_price"], where="post", label="import", color="#d62828")
+    axes[2].step(local, intervals["export_price"], where="post", label="export", color="#f4a261")
+    axes[2].set_ylabel(f"{currency}/kWh")
     axes[2].set_yscale("symlog", linthresh=1.0)
-    axes[2].legend(loc="upper right")
+    axes[2].yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    axes[2].legend(loc="upper right", fontsize=8)
+    axes[2].set_xlabel(f"local time ({tz})")
+    axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%a %H:%M"))
+    for ax in axes:
+        ax.grid(True, color="#eee")
     if title:
         axes[0].set_title(title)
     fig.autofmt_xdate()

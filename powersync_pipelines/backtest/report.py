@@ -71,7 +71,7 @@ def plot(result: BacktestResult, path: Path | BinaryIO, title: str) -> None:
     ax[1].legend(loc="upper right", fontsize=8)
     chosen_rows = result.intervals[result.intervals["strategy"] == chosen].set_index("interval_start")
     power = rs(pd.DataFrame({
-        "battery (+discharge)": chosen_rows["battery_discharge_kw"] - chosen_rows["battery_charge_kw"],
+        "battery (+ charge, - discharge)": chosen_rows["battery_charge_kw"] - chosen_rows["battery_discharge_kw"],
         "load": chosen_rows["load_kw"], "solar": chosen_rows["solar_kw"],
     })).tz_convert(tz)
     for c in power.columns:

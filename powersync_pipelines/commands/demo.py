@@ -18,6 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sites", help="sites YAML (default $POWERSYNC_SITES or data/sites.yaml)")
     parser.add_argument("--now", help="planning instant (ISO UTC); default: each replay site's replay_start")
     parser.add_argument("--hours", type=float, default=6.0, help="hours of actions to print (default 6)")
+    parser.add_argument("--registers", action="store_true",
+                        help="also print the raw registers written to the battery and read back")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,12 +67,27 @@ def run(args: argparse.Namespace) -> int:
             # event log is in the run (DAGSTER_HOME) for the UI
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
-    _print_summary(sites.sites, db, args.hours, result, instance)
+    _print_summary(sites.sites, db, args.hours, result, instance, args.registers)
     print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
     return 0 if result.success else 1
 
 
-def _print_summary(sites, db, hours: float, result, instance) -> None:
+ACTION_WORDS = {
+    "CHARGE": "charge from the grid",
+    "EXPORT": "discharge into the house and the grid",
+    "SELF_CONSUMPTION": "run self-consumption (cover the house, store surplus solar)",
+    "IDLE": "hold its charge",
+}
+
+
+def money(x: float, cur: str) -> str:
+    """A cost in words: ``earns $1.70`` for a negative cost, ``costs $1.70`` for a positive one."""
+    return f"earns {cur}{-x:.2f}" if x < 0 else f"costs {cur}{x:.2f}"
+
+
+def _print_summary(sites, db, hours: float, result, instance, registers: bool = False) -> None:
+    import json
+
     import pandas as pd
 
     from ..reporting import action_blocks
@@ -89,24 +106,41 @@ def _print_summary(sites, db, hours: float, result, instance) -> None:
         cur = "$" if site.currency == "AUD" else "£"
         print(f"plan {meta['plan_id']}: {meta['status']} via {meta['solver']} in {meta['solve_ms']:.0f} ms, "
               f"starting SOC {meta['soc_initial'] * 100:.0f}%")
-        print(f"predicted cost over 48 h: {cur}{meta['cost']:.2f} vs {cur}{meta['baseline_cost']:.2f} without a "
-              f"battery (saves {cur}{meta['baseline_cost'] - meta['cost']:.2f}); plain self-consumption "
-              f"{cur}{meta['self_consumption_cost']:.2f}; next 24 h saves {cur}{meta['savings_24h']:.2f}")
-        print(f"\nnext {hours:g} hours (local time):")
-        print(action_blocks(window, site.timezone, limit=40).to_string(index=False))
+        print(f"over the next 48 h the home {money(meta['cost'], cur)} with the battery and "
+              f"{money(meta['baseline_cost'], cur)} without a battery: the battery is worth "
+              f"{cur}{meta['baseline_cost'] - meta['cost']:.2f} ({cur}{meta['savings_24h']:.2f} in the next 24 h); "
+              f"plain self-consumption {money(meta['self_consumption_cost'], cur)}")
+        table = action_blocks(window, site.timezone, limit=40).rename(columns={
+            "battery_kw": "battery kW (+charge)", "soc_end_pct": "SOC at end %",
+            "import_price": f"import {cur}/kWh", "export_price": f"export {cur}/kWh"})
+        print(f"\nnext {hours:g} hours ({site.timezone} time; battery kW is the block's mean, + = charging):")
+        print(table.to_string(index=False))
         cmds = store.query(
-            "SELECT issued_at, command, outcome, written, readback, error FROM commands WHERE site_id = ? "
-            "ORDER BY issued_at DESC LIMIT 3", [site.id])
-        print("\nwritten to the battery:")
+            "SELECT issued_at, command, params, outcome, written, readback, error FROM commands WHERE site_id = ? "
+            "ORDER BY issued_at DESC LIMIT 1", [site.id])
+        print("\nwhat the battery was told:")
         for _, c in cmds.iterrows():
-            print(f"  {c['command']} -> {c['outcome']} written={c['written']} readback={c['readback']}"
-                  + (f" error={c['error']}" if c["error"] else ""))
+            try:
+                params = json.loads(c["params"]) if isinstance(c["params"], str) else {}
+            except ValueError:
+                params = {}
+            action = str(params.get("action") or c["command"].removeprefix("apply:"))
+            kw = params.get("applied_kw", params.get("power_kw"))
+            what = ACTION_WORDS.get(action, c["command"]) + (f" at {float(kw):.2f} kW" if kw is not None else "")
+            verdict = "done, confirmed by reading it back" if c["outcome"] == "ok" else c["outcome"]
+            print(f"  {what}: {verdict}" + (f" ({c['error']})" if c["error"] else ""))
+            if kw is not None and action in ("CHARGE", "EXPORT"):
+                print(f"    (the plan's current 5-minute slot asks for {float(kw):.2f} kW; the table above shows "
+                      "each block's mean, which can be lower)")
+            if registers:
+                print(f"    registers written {c['written']}, read back {c['readback']}")
         tel = store.query("SELECT ts, soc, mode, battery_charge_kw, battery_discharge_kw FROM telemetry "
                           "WHERE site_id = ? ORDER BY ts DESC LIMIT 1", [site.id])
         if not tel.empty:
             t = tel.iloc[0]
-            print(f"battery read back: SOC {t['soc'] * 100:.1f}%, mode {t['mode']}, "
-                  f"charge {t['battery_charge_kw']:.2f} kW, discharge {t['battery_discharge_kw']:.2f} kW")
+            net = float(t["battery_charge_kw"] - t["battery_discharge_kw"])
+            doing = "charging" if net > 0.005 else "discharging" if net < -0.005 else "idle"
+            print(f"battery read back: SOC {t['soc'] * 100:.1f}%, mode {t['mode']}, {doing} {abs(net):.2f} kW")
     if not result.success:
         for ev in result.all_events:
             if ev.is_failure:
@@ -117,4 +151,5 @@ def _print_summary(sites, db, hours: float, result, instance) -> None:
         print(f"\nDuckDB history: {db}")
     print("  e.g. .venv/bin/powersync sql \"select plan_id, status, cost from plans\"")
     print(f"Dagster run {result.run_id} stored in DAGSTER_HOME={os.environ.get('DAGSTER_HOME')}")
-    print("Open the UI: make ui   (then http://127.0.0.1:3000)")
+    print("Open the UI: make ui   (then http://127.0.0.1:3000 for Dagster, http://127.0.0.1:3001 for the "
+          "homeowner's page)")

@@ -21,9 +21,22 @@ from ..paths import shared_real_data
 from ..reporting import png_markdown
 from .resources import HistoryStoreResource, SitesResource
 
-# The shipped real AEMO history starts in January 2023 (../shared/data/real/aemo); later months get
-# partitions as time passes.
-backtest_months = dg.MonthlyPartitionsDefinition(start_date="2023-01-01", timezone="Australia/Melbourne")
+
+def _price_data_end() -> str | None:
+    """The first month after the last shipped AEMO price file (``PRICE_AND_DEMAND_YYYYMM_<REGION>.csv``), so a
+    backfill offers only months that have prices; None (open-ended) without the shared history."""
+    real = shared_real_data()
+    months = sorted(f.name.split("_")[3] for f in (real / "aemo" / "price_and_demand").glob("*/PRICE_AND_DEMAND_*.csv")
+                    if len(f.name.split("_")) > 4 and f.name.split("_")[3].isdigit()) if real else []
+    if not months:
+        return None
+    last = pd.Timestamp(f"{months[-1][:4]}-{months[-1][4:]}-01")
+    return (last + pd.offsets.MonthBegin(1)).strftime("%Y-%m-%d")
+
+
+# The shipped real AEMO history starts in January 2023 (../shared/data/real/aemo) and the partitions end with it.
+backtest_months = dg.MonthlyPartitionsDefinition(start_date="2023-01-01", end_date=_price_data_end(),
+                                                 timezone="Australia/Melbourne")
 
 
 class BacktestAssetConfig(dg.Config):

@@ -24,7 +24,11 @@ def test_demo_runs_twice_and_prints_what_a_person_needs(tmp_path):
     out = first.stdout
     assert "plan demo:20240212T2000Z: optimal via lp" in out
     assert "without a battery" in out and "next 6 hours" in out
-    assert "written to the battery:" in out and "-> ok" in out
+    assert "earns $" in out and "$-" not in out  # a negative cost is said in words
+    assert "import $/kWh" in out and "battery kW (+charge)" in out
+    assert "what the battery was told:" in out
+    assert "discharge into the house and the grid at 5.00 kW: done, confirmed by reading it back" in out
+    assert "registers written" not in out and "13051:" not in out  # raw registers only with --registers
     assert f"DuckDB history: {tmp_path / 'powersync.duckdb'}" in out
     assert (tmp_path / "dagster" / "dagster.yaml").exists()
     store = HistoryStore(tmp_path / "powersync.duckdb")

@@ -23,7 +23,6 @@ from ...control.ev import ev_step
 from ...control.switches import in_effect
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
-from ...reporting import action_blocks, plan_plot_png, png_markdown
 from ...schemas import PriceFrame
 from ...storage import HistoryStore
 from ..resources import (
@@ -33,6 +32,7 @@ from ..resources import (
     SitesResource,
     control_context,
 )
+from .metadata import schedule_metadata
 from .partitions import site_partitions
 
 GROUP = "planning"
@@ -41,10 +41,6 @@ COMMON: dict[str, Any] = {
     "group_name": GROUP,
     "backfill_policy": dg.BackfillPolicy.single_run(),
 }
-
-
-def _table_md(df: pd.DataFrame) -> dg.MetadataValue:
-    return dg.MetadataValue.md(df.to_markdown(index=False) if not df.empty else "_empty_")
 
 
 def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
@@ -192,24 +188,9 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
                                    stale_prices=pf.message if pf.stale else None)
         r = plan.result
         violations.extend(f"{site_id}: {v}" for v in plan_violations(r.intervals, cycle.planner_for(site).settings, soc))
-        blocks = action_blocks(r.intervals, site.timezone)
         context.log.info(f"{site_id}: plan {plan.plan_id} {r.status} via {r.solver}, cost {r.cost:.2f} vs "
                          f"baseline {r.baseline_cost:.2f} ({r.solve_ms:.0f} ms)")
-        meta.update({
-            f"{site_id}/plan_id": dg.MetadataValue.text(plan.plan_id),
-            f"{site_id}/status": dg.MetadataValue.text(f"{r.status} ({r.solver})"
-                                                       + (f": {r.fallback_reason}" if r.fallback_reason else "")),
-            f"{site_id}/soc_initial_pct": round(soc * 100, 1),
-            f"{site_id}/soc_source": dg.MetadataValue.text(soc_source),
-            f"{site_id}/cost": float(r.cost),
-            f"{site_id}/baseline_cost": float(r.baseline_cost),
-            f"{site_id}/self_consumption_cost": float(r.self_consumption_cost),
-            f"{site_id}/savings_24h": float(r.savings_24h),
-            f"{site_id}/solve_ms": float(r.solve_ms),
-            f"{site_id}/next_actions": _table_md(blocks),
-            f"{site_id}/plot": dg.MetadataValue.md(png_markdown(
-                plan_plot_png(r.intervals, site.timezone, f"{site_id} plan from {now.isoformat()}"))),
-        })
+        meta.update(schedule_metadata(site_id, site, now, plan.plan_id, r, soc, soc_source))
 
     problems = _each_site(context, sites, clock, meta, step, store)
     check = dg.AssetCheckResult(check_name="plan_feasible", passed=not violations and not problems,

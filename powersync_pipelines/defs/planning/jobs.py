@@ -16,8 +16,9 @@ reoptimize_job = dg.define_asset_job(
 )
 
 
-@dg.schedule(cron_schedule="*/5 * * * *", job=reoptimize_job, execution_timezone="Australia/Brisbane",
+@dg.schedule(cron_schedule="*/5 * * * *", job=reoptimize_job, execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Re-plan every site every 5 minutes (one run covers all sites).")
+             description="Re-plan every site every 5 minutes, on UTC (one run covers all sites, each planned in "
+             "its own time zone).")
 def reoptimize_every_5_minutes(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     return dg.RunRequest(run_key=context.scheduled_execution_time.isoformat(), tags=all_sites_tags())
