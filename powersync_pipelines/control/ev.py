@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import SiteConfig
+from ..demand import site_demand_charge
 from ..devices.base import CommandResult
 from ..ev.cycle import charge_at, ev_cycle
 from ..ev.sharing import SharingState
@@ -47,9 +48,11 @@ def ev_step(ctx: ControlContext, site: SiteConfig, now: pd.Timestamp, prices: pd
     Returns ``ev_cycle``'s JSON (session, plan, amps, the arbiter's decision). A charger that cannot be read is
     reported in ``error``; the battery's cycle is not failed by it.
     """
+    imp = prices["import_price"].to_numpy(dtype=float)
+    demand = site_demand_charge(ctx.store, site, now, pd.date_range(now, periods=len(imp), freq=STEP))
     problem = PlannerSettings.from_site(site).problem(
-        now, prices["import_price"].to_numpy(dtype=float), prices["export_price"].to_numpy(dtype=float),
-        solar.to_numpy(dtype=float), load.to_numpy(dtype=float), soc)
+        now, imp, prices["export_price"].to_numpy(dtype=float), solar.to_numpy(dtype=float),
+        load.to_numpy(dtype=float), soc, demand_charge=demand)
     lease = max(now + STEP, ctx.clock.wall() + STEP) + EV_GRACE
     with _sharing_lock:
         state = _sharing.get(site.id, SharingState())

@@ -8,6 +8,7 @@ from .peaks import (
     month_peak_so_far,
     month_peaks,
     read_interval_imports,
+    site_demand_charge,
     strategy_demand_report,
     window_mask,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "month_peak_so_far",
     "month_peaks",
     "read_interval_imports",
+    "site_demand_charge",
     "strategy_demand_report",
     "window_mask",
 ]

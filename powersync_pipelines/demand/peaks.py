@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ..config import SiteConfig
 from ..config.demand import DemandChargeConfig
 from ..optimizer.problem import DemandCharge
+from ..storage import HistoryStore
 
 
 class DemandError(ValueError):
@@ -151,3 +153,18 @@ def strategy_demand_report(intervals: pd.DataFrame, cfg: DemandChargeConfig, tz:
         for v in out["strategies"].values():
             v["avoided_vs_no_battery"] = round(base - v["demand_charge"], 4)
     return out
+
+
+def site_demand_charge(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp,
+                       index: pd.DatetimeIndex) -> DemandCharge | None:
+    """The live plan's demand input for ``site`` on ``index``: its tariff, starting from the billing month's
+    peak so far in the stored telemetry (0 kW without a store or telemetry); None without a demand tariff."""
+    cfg = site.features.demand_charge
+    if cfg is None or not cfg.enabled:
+        return None
+    peak = 0.0
+    if store is not None:
+        month_start = pd.Timestamp(now).tz_convert(site.timezone).normalize().replace(day=1).tz_convert("UTC")
+        imports = read_interval_imports(store, site.id, cfg.interval_minutes, start=month_start, end=pd.Timestamp(now))
+        peak = month_peak_so_far(imports, cfg, site.timezone, now)
+    return demand_charge_for(index, cfg, site.timezone, peak)
