@@ -6,12 +6,12 @@ car on the same forecasts and the battery's plan (``ev.cycle.ev_cycle``) and sen
 owner ``ev``, leased until just past the next cycle so a stopped pipeline lets the hold lapse. A person's start
 or stop holds the charger as ``manual`` for its duration: the EV step's requests are yielded (and recorded)
 until that lease ends. The sharing hysteresis (the last current sent, how long the charger has been paused) is
-kept per site while the process lives on; a fresh process starts from "paused long enough to resume".
+stored per site and charger (``ev_sharing_state``), so a restarted planner carries on without flapping.
 """
 
 from __future__ import annotations
 
-import threading
+import math
 from typing import Any
 
 import pandas as pd
@@ -19,19 +19,18 @@ import pandas as pd
 from ..config import SiteConfig
 from ..demand import site_demand_charge
 from ..devices.base import CommandResult
-from ..ev.cycle import charge_at, ev_cycle
-from ..ev.sharing import SharingState
+from ..ev.cycle import SiteTelemetry, charge_at, ev_cycle
+from ..ev.state import load_sharing_state, save_sharing_state
 from ..optimizer import PlannerSettings, ScheduleResult
 from ..owners import Owner
 from ..timegrid import STEP
 from .arbiter import Outcome, Request
 from .context import ControlContext
 
+# The house load measured at most this long ago stands for the first interval; older, the forecast does.
+TELEMETRY_FRESH = pd.Timedelta(minutes=10)
 # The EV step's hold outlives the cycle by this much, so the next 5-minute cycle renews it before it lapses.
 EV_GRACE = pd.Timedelta(minutes=5)
-
-_sharing: dict[str, SharingState] = {}
-_sharing_lock = threading.Lock()
 
 
 def charger_request(site: SiteConfig, owner: Owner, command: str, reason: str, lease_until: pd.Timestamp | None,
@@ -39,6 +38,22 @@ def charger_request(site: SiteConfig, owner: Owner, command: str, reason: str, l
     kind = site.ev.charger if site.ev is not None else "charger"
     return Request(site.id, "ev_charger", owner, command, reason, lease_until=lease_until, releases=releases,
                    device_kind=f"ev_{kind}")
+
+
+def latest_telemetry(ctx: ControlContext, site: SiteConfig) -> SiteTelemetry | None:
+    """The site's last stored measurement if it is at most ``TELEMETRY_FRESH`` old (wall clock) and usable."""
+    df = ctx.store.query("SELECT ts, load_kw, solar_kw FROM telemetry WHERE site_id = ? AND load_kw IS NOT NULL "
+                         "ORDER BY ts DESC LIMIT 1", [site.id])
+    if df.empty:
+        return None
+    r = df.iloc[0]
+    if ctx.clock.wall() - pd.Timestamp(r["ts"]).tz_convert("UTC") > TELEMETRY_FRESH:
+        return None
+    load, solar = float(r["load_kw"]), r["solar_kw"]
+    solar = None if solar is None or pd.isna(solar) or float(solar) < 0 else float(solar)
+    if not math.isfinite(load) or load < 0:
+        return None
+    return SiteTelemetry(load, solar)
 
 
 def ev_step(ctx: ControlContext, site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, solar: pd.Series,
@@ -54,20 +69,19 @@ def ev_step(ctx: ControlContext, site: SiteConfig, now: pd.Timestamp, prices: pd
         now, imp, prices["export_price"].to_numpy(dtype=float), solar.to_numpy(dtype=float),
         load.to_numpy(dtype=float), soc, demand_charge=demand)
     lease = max(now + STEP, ctx.clock.wall() + STEP) + EV_GRACE
-    with _sharing_lock:
-        state = _sharing.get(site.id, SharingState())
+    state = load_sharing_state(ctx.store, site.id, site.ev, ctx.clock.wall())
 
     with ctx.charger(site) as charger:
         def send(command: str, write: Any) -> Outcome:
             return ctx.arbiter.act(charger_request(site, "ev", command, f"ev plan at {now.isoformat()}", lease), write)
 
         try:
-            res = ev_cycle(site, problem, charger, ctx.store, now, state=state, base=base, send=send)
+            res = ev_cycle(site, problem, charger, ctx.store, now, telemetry=latest_telemetry(ctx, site), state=state,
+                           base=base, send=send)
         except Exception as exc:  # an unreachable charger: the battery's cycle still counts
             return {"site_id": site.id, "ok": False, "error": f"{type(exc).__name__}: {exc}"}
     if res.decision is not None and res.command is not None and res.command.ok:
-        with _sharing_lock:
-            _sharing[site.id] = res.decision.state
+        save_sharing_state(ctx.store, site.id, site.ev, res.decision.state, res.decision.reason, ctx.clock.wall())
     out = res.to_dict()
     out["ok"] = res.command is None or bool(res.command.ok) or bool(getattr(res.command, "yielded", False))
     return out
