@@ -12,19 +12,23 @@ stored per site and charger (``ev_sharing_state``), so a restarted planner carri
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from ..config import SiteConfig
+from ..config import SiteConfig, SitesFile
 from ..demand import site_demand_charge
 from ..devices.base import CommandResult
 from ..ev.cycle import SiteTelemetry, charge_at, ev_cycle
+from ..ev.handoff import Setpoint, request_setpoint
 from ..ev.state import load_sharing_state, save_sharing_state
 from ..optimizer import PlannerSettings, ScheduleResult
 from ..owners import Owner
+from ..storage import HistoryStore
 from ..timegrid import STEP
-from .arbiter import Outcome, Request
+from . import ledger
+from .arbiter import Arbiter, Outcome, Request
 from .context import ControlContext
 
 # The house load measured at most this long ago stands for the first interval; older, the forecast does.
@@ -99,3 +103,34 @@ def manual_command(ctx: ControlContext, site: SiteConfig, command: str, minutes:
             return charge_at(charger, charger.read_status(), charger.cfg.max_amps if amps is None else amps)
 
         return ctx.arbiter.act(charger_request(site, owner, command, reason, lease), write)
+
+
+def arbitrated_resend(store: HistoryStore, sites: SitesFile) -> Callable[[str, Setpoint], tuple[bool, str]]:
+    """The OCPP central system's re-send of a rebooted charge point's last limit, as a request to the arbiter.
+
+    The limit is re-sent only for the owner that still holds the site's ``ev_charger`` control, under that hold's
+    own lease (a re-send never extends it): a lapsed lease, or another owner holding the charger, refuses it and
+    the charger waits for whoever holds it now (the next cycle, or the person's command).
+    """
+    arbiter = Arbiter(store)
+
+    def resend(site_id: str, last: Setpoint) -> tuple[bool, str]:
+        site = sites.get(site_id)
+        owner = last.requested_by
+        hold = ledger.holder(store, site_id, "ev_charger", arbiter.now())
+        if hold is None:
+            return False, f"refused: {owner}'s hold of the charger lapsed"
+        if hold.owner != owner:
+            return False, f"refused: {hold.owner} holds the charger, not {owner}"
+        value, unit = float(last.limit_value or 0.0), last.unit or "A"
+
+        def write() -> CommandResult:
+            sid = request_setpoint(store, site_id, last.charge_point_id, value, unit, connector_id=last.connector_id,
+                                   requested_by=owner)
+            return CommandResult("resend_limit", {"limit": value, "unit": unit}, {"setpoint_id": sid}, {}, ok=True)
+
+        reason = f"re-send {value:g} {unit} after the charge point rebooted"
+        out = arbiter.act(charger_request(site, owner, "resend_limit", reason, hold.lease_until), write)
+        return out.ok, out.describe()
+
+    return resend
