@@ -168,3 +168,25 @@ def site_demand_charge(store: HistoryStore | None, site: SiteConfig, now: pd.Tim
         imports = read_interval_imports(store, site.id, cfg.interval_minutes, start=month_start, end=pd.Timestamp(now))
         peak = month_peak_so_far(imports, cfg, site.timezone, now)
     return demand_charge_for(index, cfg, site.timezone, peak)
+
+
+def record_month_peak(store: HistoryStore, site: SiteConfig, now: pd.Timestamp) -> dict | None:
+    """Store the billing month's peak so far for ``site`` (``demand_month_peaks``) from its telemetry up to
+    ``now``; the row, or None for a site without a demand tariff."""
+    cfg = site.features.demand_charge
+    if cfg is None or not cfg.enabled:
+        return None
+    now = pd.Timestamp(now)
+    local = now.tz_convert(site.timezone)
+    month_start = local.normalize().replace(day=1).tz_convert("UTC")
+    step = pd.Timedelta(minutes=cfg.interval_minutes)
+    imports = read_interval_imports(store, site.id, cfg.interval_minutes, start=month_start, end=now)
+    ended = imports[imports.index + step <= now]
+    inside = ended[window_mask(ended.index, cfg, site.timezone)] if len(ended) else ended
+    peak = float(inside.max()) if len(inside) else 0.0
+    row = {"site_id": site.id, "month": local.strftime("%Y-%m"), "peak_kw": peak,
+           "peak_at": inside.idxmax() if len(inside) else None, "charge": peak * cfg.price_per_kw_month,
+           "price_per_kw_month": cfg.price_per_kw_month, "interval_minutes": cfg.interval_minutes,
+           "intervals": len(inside), "updated_at": pd.Timestamp.now(tz="UTC")}
+    store.upsert("demand_month_peaks", pd.DataFrame([row]), ["site_id", "month"])
+    return row
