@@ -71,7 +71,9 @@ def test_the_holders_limit_is_re_sent_under_its_own_lease_after_a_reboot(charger
     after = ledger.holder(store, site.id, "ev_charger", ctx.clock.wall())
     assert after.owner == "manual" and after.lease_until == held.lease_until  # the re-send did not extend it
     last = store.query("SELECT requested_by, limit_value, status FROM ev_setpoints ORDER BY requested_at DESC LIMIT 1")
-    assert last.iloc[0].to_dict() == {"requested_by": "manual", "limit_value": 10.0, "status": "applied"}
+    assert (last.iloc[0]["requested_by"], last.iloc[0]["limit_value"]) == ("manual", 10.0)
+    # a TxProfile on the new transaction (read back), or the RemoteStart carrying it when it came first
+    assert last.iloc[0]["status"] in ("applied", "accepted")
     assert _refusals(store) == []
 
 
