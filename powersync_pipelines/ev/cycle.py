@@ -9,7 +9,9 @@
    the battery-only problem (``modes.plan_session``);
 4. the power the plan wants now (``time_critical``: as much as possible; the solar modes: the measured surplus
    when measurements are given) is shared with the house and the battery within the connection limit
-   (``sharing.share``), and the charger is told the resulting whole amps.
+   (``sharing.share``: the house as measured now, without the car's own draw, when telemetry is fresh; the
+   forecast's first interval otherwise), and the charger is told the resulting whole amps. The sharing state
+   (hysteresis) comes from the caller; with none, from the charger's own limit.
 
 Every write goes through ``send(command, write)``: the control layer (``control.ev``) passes one that asks the
 arbiter for the ``ev_charger`` control, so a person's command or a safety hold is never overridden; without it
