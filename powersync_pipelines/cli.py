@@ -45,7 +45,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="powersync", description="PowerSync Pipelines: plan and drive home batteries.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_ in _available().items():
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, conflict_handler="resolve")  # a command may own -h
         if only is None or name == only:
             importlib.import_module(f"powersync_pipelines.commands.{name}").add_arguments(p)
     return parser

@@ -34,6 +34,7 @@ def _fail(msg: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
+    from ..control.ev import arbitrated_resend
     from ..ev.ocpp_central import CentralSystem
     from ..storage import HistoryStore
 
@@ -47,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("ocpp").setLevel(logging.WARNING)  # one line per frame otherwise
-    cs = CentralSystem(HistoryStore(args.db), sites, host=args.host, port=args.port,
-                       heartbeat_s=args.heartbeat_s, meter_interval_s=args.meter_interval_s, poll_s=args.poll_s)
+    store = HistoryStore(args.db)
+    cs = CentralSystem(store, sites, host=args.host, port=args.port, heartbeat_s=args.heartbeat_s,
+                       meter_interval_s=args.meter_interval_s, poll_s=args.poll_s,
+                       resend=arbitrated_resend(store, sites))
     if not cs.chargers:
         print("powersync ocpp: no site declares an ocpp charger; serving anyway (every identity gets 404)",
               file=sys.stderr)

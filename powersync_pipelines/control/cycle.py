@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..config import SiteConfig
+from ..demand import site_demand_charge
 from ..forecasts.blend import blend_price_horizon
 from ..forecasts.load import load_forecast_kw
 from ..forecasts.nowcast import RECENT_STEPS, load_nowcast
@@ -253,7 +254,8 @@ def plan_schedule(site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, sol
         result = planner.follow_house(now, imp, exp, solar.to_numpy(float), load.to_numpy(float), soc,
                                       f"stale prices: {stale_prices}")
     else:
-        replan = planner.plan(now, imp, exp, solar.to_numpy(float), load.to_numpy(float), soc)
+        demand = site_demand_charge(store, site, now, pd.date_range(now, periods=len(imp), freq=STEP))
+        replan = planner.plan(now, imp, exp, solar.to_numpy(float), load.to_numpy(float), soc, demand_charge=demand)
         result = replan.to_schedule()
     pid = plan_id_for(site.id, now)
     meta = {

@@ -8,6 +8,8 @@ from .peaks import (
     month_peak_so_far,
     month_peaks,
     read_interval_imports,
+    record_month_peak,
+    site_demand_charge,
     strategy_demand_report,
     window_mask,
 )
@@ -20,6 +22,8 @@ __all__ = [
     "month_peak_so_far",
     "month_peaks",
     "read_interval_imports",
+    "record_month_peak",
+    "site_demand_charge",
     "strategy_demand_report",
     "window_mask",
 ]

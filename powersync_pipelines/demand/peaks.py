@@ -14,8 +14,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from ..config import SiteConfig
 from ..config.demand import DemandChargeConfig
 from ..optimizer.problem import DemandCharge
+from ..storage import HistoryStore
 
 
 class DemandError(ValueError):
@@ -151,3 +153,40 @@ def strategy_demand_report(intervals: pd.DataFrame, cfg: DemandChargeConfig, tz:
         for v in out["strategies"].values():
             v["avoided_vs_no_battery"] = round(base - v["demand_charge"], 4)
     return out
+
+
+def site_demand_charge(store: HistoryStore | None, site: SiteConfig, now: pd.Timestamp,
+                       index: pd.DatetimeIndex) -> DemandCharge | None:
+    """The live plan's demand input for ``site`` on ``index``: its tariff, starting from the billing month's
+    peak so far in the stored telemetry (0 kW without a store or telemetry); None without a demand tariff."""
+    cfg = site.features.demand_charge
+    if cfg is None or not cfg.enabled:
+        return None
+    peak = 0.0
+    if store is not None:
+        month_start = pd.Timestamp(now).tz_convert(site.timezone).normalize().replace(day=1).tz_convert("UTC")
+        imports = read_interval_imports(store, site.id, cfg.interval_minutes, start=month_start, end=pd.Timestamp(now))
+        peak = month_peak_so_far(imports, cfg, site.timezone, now)
+    return demand_charge_for(index, cfg, site.timezone, peak)
+
+
+def record_month_peak(store: HistoryStore, site: SiteConfig, now: pd.Timestamp) -> dict | None:
+    """Store the billing month's peak so far for ``site`` (``demand_month_peaks``) from its telemetry up to
+    ``now``; the row, or None for a site without a demand tariff."""
+    cfg = site.features.demand_charge
+    if cfg is None or not cfg.enabled:
+        return None
+    now = pd.Timestamp(now)
+    local = now.tz_convert(site.timezone)
+    month_start = local.normalize().replace(day=1).tz_convert("UTC")
+    step = pd.Timedelta(minutes=cfg.interval_minutes)
+    imports = read_interval_imports(store, site.id, cfg.interval_minutes, start=month_start, end=now)
+    ended = imports[imports.index + step <= now]
+    inside = ended[window_mask(ended.index, cfg, site.timezone)] if len(ended) else ended
+    peak = float(inside.max()) if len(inside) else 0.0
+    row = {"site_id": site.id, "month": local.strftime("%Y-%m"), "peak_kw": peak,
+           "peak_at": inside.idxmax() if len(inside) else None, "charge": peak * cfg.price_per_kw_month,
+           "price_per_kw_month": cfg.price_per_kw_month, "interval_minutes": cfg.interval_minutes,
+           "intervals": len(inside), "updated_at": pd.Timestamp.now(tz="UTC")}
+    store.upsert("demand_month_peaks", pd.DataFrame([row]), ["site_id", "month"])
+    return row

@@ -9,7 +9,9 @@
    the battery-only problem (``modes.plan_session``);
 4. the power the plan wants now (``time_critical``: as much as possible; the solar modes: the measured surplus
    when measurements are given) is shared with the house and the battery within the connection limit
-   (``sharing.share``), and the charger is told the resulting whole amps.
+   (``sharing.share``: the house as measured now, without the car's own draw, when telemetry is fresh; the
+   forecast's first interval otherwise), and the charger is told the resulting whole amps. The sharing state
+   (hysteresis) comes from the caller; with none, from the charger's own limit.
 
 Every write goes through ``send(command, write)``: the control layer (``control.ev``) passes one that asks the
 arbiter for the ``ev_charger`` control, so a person's command or a safety hold is never overridden; without it
@@ -45,6 +47,29 @@ class SiteReadings:
     battery_charge_kw: float
 
 
+@dataclass(frozen=True)
+class SiteTelemetry:
+    """The site's latest measurement (kW, non-negative): its house load includes whatever the car drew then."""
+
+    load_kw: float
+    solar_kw: float | None = None  # None: not measured, the forecast's is used
+
+
+def first_interval_readings(problem: OptimizationProblem, status: ChargerStatus, battery_charge_kw: float,
+                            telemetry: SiteTelemetry | None) -> tuple[SiteReadings, str]:
+    """The powers the car shares the connection with now, and where they came from (``telemetry`` | ``forecast``).
+
+    The measured house load contains the car's own draw, so the charger's measured power is taken off it (a
+    charger that reports no power leaves the load as measured: less room, never more); the battery's charging
+    is the plan's for this interval, the one it was just told.
+    """
+    if telemetry is None:
+        return SiteReadings(float(problem.load_kw[0]), float(problem.solar_kw[0]), battery_charge_kw), "forecast"
+    car_kw = status.power_kw if status.power_kw is not None and math.isfinite(status.power_kw) else 0.0
+    solar = telemetry.solar_kw if telemetry.solar_kw is not None else float(problem.solar_kw[0])
+    return SiteReadings(max(0.0, telemetry.load_kw - max(0.0, car_kw)), solar, battery_charge_kw), "telemetry"
+
+
 @dataclass
 class EvCycleResult:
     site_id: str
@@ -68,6 +93,7 @@ class EvCycleResult:
             "amps": None if self.decision is None else self.decision.amps,
             "sharing": None if self.decision is None else self.decision.reason,
             "command": self._command_dict(),
+            "readings": self.extras.get("readings"),
         }
 
     def _command_dict(self) -> dict[str, Any] | None:
@@ -106,14 +132,16 @@ def charge_at(charger: Charger, status: ChargerStatus, amps: float) -> CommandRe
 
 
 def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, store: HistoryStore, now: pd.Timestamp,
-             *, readings: SiteReadings | None = None, state: SharingState | None = None,
+             *, readings: SiteReadings | None = None, telemetry: SiteTelemetry | None = None,
+             state: SharingState | None = None,
              base: ScheduleResult | None = None, mode: str | None = None,
              send: Callable[[str, Callable[[], CommandResult]], Any] | None = None) -> EvCycleResult:
     """Plan the site's car for this cycle and send the charger its current (see the module docstring).
 
-    ``problem`` is the battery-only problem starting at the current interval; ``state`` the last cycle's
-    sharing state (hysteresis); ``mode`` overrides the stored one for this cycle; ``send`` carries each write
-    (default: straight to the charger).
+    ``problem`` is the battery-only problem starting at the current interval; ``readings`` the site's powers
+    without the car, or ``telemetry`` its fresh measurement (the car's measured draw is taken off the house
+    load), else the forecast's first interval; ``state`` the last cycle's sharing state (hysteresis); ``mode``
+    overrides the stored one for this cycle; ``send`` carries each write (default: straight to the charger).
     """
     go = send if send is not None else (lambda _name, write: write())
     cfg = site.ev
@@ -122,6 +150,9 @@ def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, s
     settings = load_settings(store, site.id, cfg)
     status = charger.read_status()
     res = EvCycleResult(site.id, status, settings)
+    if state is None:  # nothing remembered: the charger's own limit is what it was last told
+        charging = status.charging and status.current_limit_a is not None and status.current_limit_a > 0
+        state = SharingState(int(status.current_limit_a), 0) if charging else SharingState()
     if not status.car_connected:
         res.note = "no car connected"
         return res
@@ -138,24 +169,29 @@ def ev_cycle(site: SiteConfig, problem: OptimizationProblem, charger: Charger, s
     res.session = session
     if session.energy_kwh <= 1e-3:
         res.note = "target reached"
-        res.decision = share(session.limits, 0.0, problem.import_limit_kw, 0.0, 0.0, 0.0, state or SharingState())
+        res.decision = share(session.limits, 0.0, problem.import_limit_kw, 0.0, 0.0, 0.0, state)
         res.command = go("set_current_limit", lambda: charger.set_current_limit(0))
         return res
     plan = plan_session(problem, session, base=base)
     res.plan = plan
-    r = readings or SiteReadings(float(problem.load_kw[0]), float(problem.solar_kw[0]),
-                                 float(plan.schedule.intervals["battery_charge_kw"].iloc[0]) if plan.schedule is not None
-                                 else 0.0)
+    battery_kw = float(plan.schedule.intervals["battery_charge_kw"].iloc[0]) if plan.schedule is not None else 0.0
+    if readings is not None:
+        r, source = readings, "given"
+    else:
+        r, source = first_interval_readings(problem, status, battery_kw, telemetry)
+    res.extras["readings"] = {"source": source, "load_kw": round(r.load_kw, 4), "solar_kw": round(r.solar_kw, 4),
+                              "battery_charge_kw": round(r.battery_charge_kw, 4)}
+    measured = readings is not None or telemetry is not None
     if session.mode == "time_critical" or not plan.feasible:
         requested = math.inf
-    elif session.mode in ("solar_only", "solar_preferred") and readings is not None:
+    elif session.mode in ("solar_only", "solar_preferred") and measured:
         surplus = max(0.0, r.solar_kw - r.load_kw - r.battery_charge_kw)
         grid_part = max(0.0, plan.ev_kw[0] - max(0.0, problem.solar_kw[0] - problem.load_kw[0]))
         requested = surplus + (grid_part if session.mode == "solar_preferred" else 0.0)
     else:
         requested = float(plan.ev_kw[0])
     decision = share(session.limits, requested, problem.import_limit_kw, r.load_kw, r.solar_kw, r.battery_charge_kw,
-                     state or SharingState())
+                     state)
     res.decision = decision
     res.command = go("set_current_limit", lambda: charge_at(charger, status, decision.amps))
     res.note = decision.reason

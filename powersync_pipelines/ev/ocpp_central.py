@@ -16,7 +16,10 @@ Setpoints arrive through the ``ev_setpoints`` hand-off (``ev/handoff.py``), poll
 * ``start`` / ``stop`` / ``clear_profile``: RemoteStart/RemoteStopTransaction, ClearChargingProfile.
 
 After every BootNotification the central system sets the meter sampling (``MeterValueSampleInterval``,
-``MeterValuesSampledData``) and re-sends the last applied limit: charge points forget profiles on reboot.
+``MeterValuesSampledData``) and asks ``resend`` (the control layer's arbiter, ``control.ev.arbitrated_resend``)
+to re-send the last applied limit as its owner: charge points forget profiles on reboot, and the owner's hold
+decides whether that limit still stands (refused when its lease lapsed or another owner holds the charger).
+Without ``resend`` nothing is re-sent: the next planning cycle sets the limit.
 Every command is recorded in ``commands`` (device_kind ``ocpp``) with what was written and read back.
 """
 
@@ -28,6 +31,7 @@ import http
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +54,8 @@ CAR_PRESENT = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishi
 SAMPLED = "Energy.Active.Import.Register,Power.Active.Import,Current.Import,Current.Offered,SoC"
 SCALE = {"kWh": ("Wh", 1000.0), "kW": ("W", 1000.0), "kvarh": ("varh", 1000.0), "kvar": ("var", 1000.0)}
 TX_PROFILE_ID, TX_DEFAULT_PROFILE_ID = 1, 2
+# (site id, the last applied limit) -> (re-sent?, one line why); runs the re-send itself when it is allowed
+Resend = Callable[[str, handoff.Setpoint], tuple[bool, str]]
 
 _STATUS_COLUMNS = ["charge_point_id", "connector_id", "status", "error_code", "info", "ts", "received_at"]
 
@@ -264,9 +270,20 @@ class _Link(OcppChargePoint):
             except TimeoutError:
                 log.warning("%s: ChangeConfiguration %s timed out", self.id, key)
         last = await self._db(handoff.latest_applied, self.cs.store, self.id, self.spec.cfg.connector_id)
-        if last is not None and last.limit_value is not None:  # a rebooted charge point forgot the granted limit
-            await self._db(handoff.request_setpoint, self.cs.store, self.spec.site_id, self.id, last.limit_value,
-                           last.unit or "A", connector_id=last.connector_id, requested_by=last.requested_by)
+        if last is None or last.limit_value is None:
+            return
+        # a rebooted charge point forgot the granted limit: its owner's hold decides whether it stands
+        if self.cs.resend is None:
+            sent, why = False, "no arbiter to ask: the next planning cycle sets the limit"
+        else:
+            sent, why = await self._db(self.cs.resend, self.spec.site_id, last)
+        log.info("%s: last limit %g %s for %s after the boot: %s (%s)", self.id, last.limit_value, last.unit or "A",
+                 last.requested_by, "re-sent" if sent else "not re-sent", why)
+        if not sent:
+            await self._db(self.cs.store.record_command, self.spec.site_id, "ocpp", "resend_limit", "refused",
+                           params={"charge_point_id": self.id, "limit": last.limit_value, "unit": last.unit,
+                                   "setpoint_id": last.setpoint_id},
+                           error=why, owner=last.requested_by if last.requested_by in OWNERS else None)
 
     async def pump(self) -> None:
         """Send pending setpoints, one at a time, for as long as the charge point is connected."""
@@ -384,8 +401,9 @@ class CentralSystem:
 
     def __init__(self, store: HistoryStore, sites: SitesFile | None, *, host: str = "127.0.0.1", port: int = 9000,
                  heartbeat_s: int = 300, meter_interval_s: int = 60, poll_s: float = 1.0, call_timeout_s: float = 30.0,
-                 id_tag: str = "powersync", accepted_id_tags: set[str] | None = None) -> None:
+                 id_tag: str = "powersync", accepted_id_tags: set[str] | None = None, resend: Resend | None = None) -> None:
         self.store, self.host, self.port = store, host, port
+        self.resend = resend
         self.chargers = chargers_of(sites)
         self.heartbeat_s, self.meter_interval_s = int(heartbeat_s), int(meter_interval_s)
         self.poll_s, self.call_timeout_s = float(poll_s), float(call_timeout_s)

@@ -1,4 +1,4 @@
-"""Per-site EV settings that outlive a process (mode, departure, target) and the ``ev_status`` JSON.
+"""Per-site EV settings and the power sharing's hysteresis that outlive a process, and the ``ev_status`` JSON.
 
 The settings a service call sets (``ev_set_mode``) are stored in ``ev_site_settings``; what is not set falls
 back to the site's ``ev.default_session``. ``ev_status`` answers "what is the car doing": the charger and
@@ -17,6 +17,7 @@ from ..config import SiteConfig
 from ..config.ev import EV_MODES, EvConfig, check_hhmm
 from ..storage import HistoryStore
 from .chargers.base import ChargerStatus
+from .sharing import SharingState
 
 
 class EvSettingsError(ValueError):
@@ -74,6 +75,38 @@ def load_settings(store: HistoryStore, site_id: str, cfg: EvConfig) -> EvSetting
                           d.target_kwh if d else None, "default")
     return EvSettings(s["mode"], s["departure"] or (d.departure if d else None),
                       s["target_kwh"] if s["target_kwh"] is not None else (d.target_kwh if d else None), "stored")
+
+
+# A stored sharing state older than this is ignored: the charger has since been told or done other things.
+SHARING_STATE_MAX_AGE = pd.Timedelta(minutes=30)
+
+
+def charger_key(cfg: EvConfig) -> str:
+    """The charger's identity for per-charger state: kind, its id (OCPP identity, cloud id or host), connector."""
+    ident = cfg.charge_point_id or cfg.charger_id or cfg.host or ""
+    return f"{cfg.charger}:{ident}:{cfg.connector_id}"
+
+
+def load_sharing_state(store: HistoryStore, site_id: str, cfg: EvConfig, now: pd.Timestamp) -> SharingState | None:
+    """The power sharing's last state for this charger; None when none is stored or it is older than
+    ``SHARING_STATE_MAX_AGE`` before ``now`` (the cycle then starts from what the charger reports)."""
+    df = store.query("SELECT amps, paused_cycles, updated_at FROM ev_sharing_state WHERE site_id = ? AND charger = ?",
+                     [site_id, charger_key(cfg)])
+    if df.empty:
+        return None
+    r = df.iloc[0]
+    if pd.Timestamp(now) - pd.Timestamp(r["updated_at"]).tz_convert("UTC") > SHARING_STATE_MAX_AGE:
+        return None
+    return SharingState(int(r["amps"]), int(r["paused_cycles"]))
+
+
+def save_sharing_state(store: HistoryStore, site_id: str, cfg: EvConfig, state: SharingState, reason: str,
+                       now: pd.Timestamp) -> None:
+    """Keep what the charger was just told, for the next cycle in this or any later process."""
+    row = pd.DataFrame([{"site_id": site_id, "charger": charger_key(cfg), "amps": int(state.amps),
+                         "paused_cycles": int(min(state.paused_cycles, 2**31 - 1)), "reason": reason,
+                         "updated_at": pd.Timestamp(now)}])
+    store.upsert("ev_sharing_state", row, ["site_id", "charger"])
 
 
 def ev_status(store: HistoryStore, site: SiteConfig, charger_status: ChargerStatus | None = None) -> dict[str, Any]:

@@ -9,6 +9,8 @@ length, and one matrix serves the full 5-min grid, a tiered grid, and every repl
     (no_b2e_j:  dis + P_dis/P_ev * ev <= (max(load - solar, 0) + P_dis) * dt)  while the car may charge and the
                 battery must not feed it: the linear hull of "car charging => battery covers only the house";
                 exact when the car charges at full power or not at all, and free of export/import exploits
+    (demand_b:  sum(imp_j for j in block b) <= hours_b * peak)  with a demand charge; peak >= the month's peak
+                so far, priced per kW; a block is the periods of one measurement interval in the window
     balance_j:  imp - exp - chg + dis - cur - ev = (load - solar) * dt
     dynamics_j: soc_j - soc_{j-1 mod S} - eta_c * chg_j + dis_j / eta_d = 0
 
@@ -63,7 +65,8 @@ class PeriodInputs:
 
 @dataclass
 class DemandBlock:
-    """One demand-charge row: sum of import over ``periods`` <= ``hours`` * peak."""
+    """One demand-charge row: sum of import over ``periods`` <= ``hours`` * peak (``BatteryLp`` reads
+    ``periods`` as slots)."""
 
     periods: np.ndarray
     hours: float
@@ -111,6 +114,7 @@ class BatteryLp:
         demand_blocks: list[DemandBlock] | None = None,
         demand_price_per_kw: float = 0.0,
         existing_peak_kw: float = 0.0,
+        demand_rows: bool = False,
         time_limit_s: float = LAST_RESORT_S,
         presolve: bool = False,
     ):
@@ -126,16 +130,23 @@ class BatteryLp:
         self.blocks = demand_blocks or []
         self.demand_price = float(demand_price_per_kw)
         self.existing_peak = float(existing_peak_kw)
+        # ``demand_rows``: one demand row per slot (a block's row is its first slot's), filled per solve by
+        # ``set_demand``; otherwise one row per fixed ``demand_blocks`` entry
+        self.demand_rows = bool(demand_rows) and not self.blocks
+        self.n_dem = S if self.demand_rows else len(self.blocks)
+        self._dem_coef: dict[tuple[int, int], float] = {}
+        self._dem_used = np.zeros(0, dtype=np.int64)
         self.n_groups = N_GROUPS + (1 if has_ev else 0)
         self.col_short = self.n_groups * S if has_ev else -1
-        self.col_peak = self.n_groups * S + (1 if has_ev else 0) if self.blocks else -1
-        self.n_col = self.n_groups * S + (1 if has_ev else 0) + (1 if self.blocks else 0)
+        has_peak = bool(self.blocks) or self.demand_rows
+        self.col_peak = self.n_groups * S + (1 if has_ev else 0) if has_peak else -1
+        self.n_col = self.n_groups * S + (1 if has_ev else 0) + (1 if has_peak else 0)
         self.row_ev = 2 * S if has_ev else -1
         self.row_dem0 = 2 * S + (1 if has_ev else 0)
         # battery energy may only serve the house or be exported, never the car (when EV and not allowed)
-        self.row_b2e0 = self.row_dem0 + len(self.blocks) if has_ev and not battery_to_ev and ev_max_kw > 0 else -1
+        self.row_b2e0 = self.row_dem0 + self.n_dem if has_ev and not battery_to_ev and ev_max_kw > 0 else -1
         self.b2e_ratio = self.max_dis / ev_max_kw if ev_max_kw > 0 else 0.0
-        self.n_row = self.row_dem0 + len(self.blocks) + (S if self.row_b2e0 >= 0 else 0)
+        self.n_row = self.row_dem0 + self.n_dem + (S if self.row_b2e0 >= 0 else 0)
         self.time_limit_s = time_limit_s
         self.h = new_highs(time_limit_s, presolve)
         self._pass_model()
@@ -258,16 +269,54 @@ class BatteryLp:
             assert inp.ev_max_kw is not None
             room = (np.maximum(inp.load_kw - inp.solar_kw, 0.0) + self.max_dis) * dt
             rhi[self.row_b2e0 + slots] = np.where(inp.ev_max_kw > 0, room, INF)  # only while the car may charge
-        if self.blocks:
-            lo[self.col_peak] = self.existing_peak
-            hi[self.col_peak] = INF
-            cost[self.col_peak] = self.demand_price
-            rlo[self.row_dem0 :] = -INF
-            rhi[self.row_dem0 :] = 0.0
+        if self.col_peak >= 0:
+            dem = slice(self.row_dem0, self.row_dem0 + self.n_dem)
+            rlo[dem] = -INF
+            if self.demand_rows:
+                rhi[dem] = INF  # rows of no block this solve: free (their stale coefficients then bind nothing)
+                rhi[self.row_dem0 + self._dem_used] = 0.0
+            else:
+                rhi[dem] = 0.0
+            if len(self._dem_used) or not self.demand_rows:
+                lo[self.col_peak] = self.existing_peak
+                hi[self.col_peak] = INF
+                cost[self.col_peak] = self.demand_price
         h = self.h
         h.changeColsCost(self.n_col, self._all_cols, cost)
         h.changeColsBounds(self.n_col, self._all_cols, lo, hi)
         h.changeRowsBounds(self.n_row, self._all_rows, rlo, rhi)
+
+    def set_demand(self, blocks: list[tuple[np.ndarray, float]], price_per_kw: float, existing_peak_kw: float) -> None:
+        """The demand rows of the next solve (a model built with ``demand_rows``): each block is (its periods'
+        slots, its hours), ``sum(imp) <= hours * peak``; the peak starts at ``existing_peak_kw``.
+
+        Only the coefficients that differ from the matrix's are changed, so a replan whose window moved by one
+        interval touches a few entries and HiGHS restarts from its basis; an empty list frees every row.
+        """
+        if not self.demand_rows:
+            raise ValueError("this model has no demand rows (build it with demand_rows=True)")
+        self.demand_price = float(price_per_kw)
+        self.existing_peak = float(existing_peak_kw)
+        if not blocks:
+            self._dem_used = np.zeros(0, dtype=np.int64)
+            return
+        S = self.S
+        new: dict[tuple[int, int], float] = {}
+        used = []
+        for slots, hours in blocks:
+            row = self.row_dem0 + int(slots[0])
+            used.append(int(slots[0]))
+            for s in slots:
+                new[(row, IMP * S + int(s))] = 1.0
+            new[(row, self.col_peak)] = -float(hours)
+        h = self.h
+        for key in self._dem_coef.keys() - new.keys():
+            h.changeCoeff(key[0], key[1], 0.0)
+        for key, v in new.items():
+            if self._dem_coef.get(key) != v:
+                h.changeCoeff(key[0], key[1], v)
+        self._dem_coef = new
+        self._dem_used = np.asarray(used, dtype=np.int64)
 
     def crash_basis(self, slots: np.ndarray, prev: int) -> None:
         """Start a cold solve from the "battery idle" basis instead of the slack basis.
@@ -288,7 +337,7 @@ class BatteryLp:
         row[prev] = row[S + prev] = BS.kBasic  # the "now" slot's free rows
         if self.has_ev:
             col[self.col_short] = BS.kBasic  # EV row nonbasic: the shortfall carries the requirement
-        if self.blocks or self.row_b2e0 >= 0:
+        if self.n_dem or self.row_b2e0 >= 0:
             row[self.row_dem0 :] = BS.kBasic
         basis = highspy.HighsBasis()
         basis.col_status = col.tolist()

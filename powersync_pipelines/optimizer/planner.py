@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..timegrid import HORIZON_STEPS, INTERVAL_MINUTES
 from .highs_util import LAST_RESORT_S
-from .problem import DEFAULT_WEAR_COST_PER_KWH, BatteryParams, OptimizationProblem
+from .problem import DEFAULT_WEAR_COST_PER_KWH, BatteryParams, DemandCharge, OptimizationProblem
 from .replanner import Replanner, ReplanResult
 from .result import ScheduleResult
 from .solve import self_consumption_schedule
@@ -105,21 +105,30 @@ class PlannerSettings:
 class Planner:
     """Warm replans for one battery: the model is built once and re-solved from its last basis every call."""
 
-    def __init__(self, settings: PlannerSettings) -> None:
+    def __init__(self, settings: PlannerSettings, demand_rows: bool = False) -> None:
         self.settings = settings
-        self.replanner = Replanner(settings.battery(0.5), settings.horizon_steps, horizon=settings.horizon,
-                                   time_limit_s=settings.time_limit_s, **settings.scalar_options())
+        self.replanner = self._replanner(demand_rows)
+
+    def _replanner(self, demand_rows: bool) -> Replanner:
+        s = self.settings
+        return Replanner(s.battery(0.5), s.horizon_steps, horizon=s.horizon, demand_rows=demand_rows,
+                         time_limit_s=s.time_limit_s, **s.scalar_options())
 
     @property
     def replans(self) -> int:
         return self.replanner.replans
 
     def plan(self, start: pd.Timestamp, import_price: Any, export_price: Any, solar_kw: Any, load_kw: Any,
-             soc: float) -> ReplanResult:
-        """The plan from ``start`` (its first interval is the one to carry out now)."""
+             soc: float, demand_charge: DemandCharge | None = None) -> ReplanResult:
+        """The plan from ``start`` (its first interval is the one to carry out now); ``demand_charge`` (a site
+        with a demand tariff) adds the window's peak. The first plan with one rebuilds the model with demand
+        rows (one cold solve); after that every replan, with or without a window ahead, stays warm."""
+        if demand_charge is not None and not self.replanner.demand_rows:
+            self.replanner = self._replanner(True)
         return self.replanner.solve(start, np.asarray(import_price, dtype=float),
                                     np.asarray(export_price, dtype=float), np.asarray(solar_kw, dtype=float),
-                                    np.asarray(load_kw, dtype=float), float(np.clip(soc, 0.0, 1.0)))
+                                    np.asarray(load_kw, dtype=float), float(np.clip(soc, 0.0, 1.0)),
+                                    demand_charge=demand_charge)
 
     def follow_house(self, start: pd.Timestamp, import_price: Any, export_price: Any, solar_kw: Any, load_kw: Any,
                      soc: float, reason: str) -> ScheduleResult:

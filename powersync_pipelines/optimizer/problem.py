@@ -102,6 +102,16 @@ class DemandCharge:
     interval_minutes: int = 30
 
 
+def check_demand_charge(dc: DemandCharge, n: int, interval_minutes: int) -> None:
+    """Raise ProblemError (one line) unless ``dc`` fits a plan of ``n`` intervals of ``interval_minutes``."""
+    if len(dc.window) != n:
+        raise ProblemError(f"length mismatch: demand_charge.window has {len(dc.window)} values, import_price has {n}")
+    if not (math.isfinite(dc.price_per_kw) and dc.price_per_kw >= 0 and math.isfinite(dc.existing_peak_kw) and dc.existing_peak_kw >= 0):
+        raise ProblemError("demand_charge.price_per_kw and existing_peak_kw must be finite numbers >= 0")
+    if dc.interval_minutes not in (5, 10, 15, 30, 60) or dc.interval_minutes < interval_minutes:
+        raise ProblemError(f"demand_charge.interval_minutes must be 5, 10, 15, 30 or 60 and at least interval_minutes, got {dc.interval_minutes!r}")
+
+
 def _as_array(name: str, v: Any) -> np.ndarray:
     try:
         a = np.asarray(v, dtype=float)
@@ -218,13 +228,7 @@ class OptimizationProblem:
             if not (math.isfinite(ev.energy_kwh) and ev.energy_kwh >= 0 and math.isfinite(ev.max_kw) and ev.max_kw >= 0):
                 raise ProblemError("ev.energy_kwh and ev.max_kw must be finite numbers >= 0")
         if self.demand_charge is not None:
-            dc = self.demand_charge
-            if len(dc.window) != n:
-                raise ProblemError(f"length mismatch: demand_charge.window has {len(dc.window)} values, import_price has {n}")
-            if not (math.isfinite(dc.price_per_kw) and dc.price_per_kw >= 0 and math.isfinite(dc.existing_peak_kw) and dc.existing_peak_kw >= 0):
-                raise ProblemError("demand_charge.price_per_kw and existing_peak_kw must be finite numbers >= 0")
-            if dc.interval_minutes not in (5, 10, 15, 30, 60) or dc.interval_minutes < self.interval_minutes:
-                raise ProblemError(f"demand_charge.interval_minutes must be 5, 10, 15, 30 or 60 and at least interval_minutes, got {dc.interval_minutes!r}")
+            check_demand_charge(self.demand_charge, n, self.interval_minutes)
 
     # ----- JSON contract -----
     @classmethod

@@ -22,12 +22,20 @@ from .grid import Aggregator, full_bounds, max_tiered_periods, tiered_bounds
 from .heuristics import Plan, greedy_plan, ramp_floor, self_consumption_plan
 from .highs_util import LAST_RESORT_S
 from .model import BatteryLp, LpOutcome, PeriodInputs
-from .problem import HORIZONS, BatteryParams, OptimizationProblem, ProblemError
+from .problem import (
+    HORIZONS,
+    BatteryParams,
+    DemandCharge,
+    OptimizationProblem,
+    ProblemError,
+    check_demand_charge,
+)
 from .repair import repair_burn
 from .result import ACTION_NAMES, ScheduleResult, classify_actions
 from .solve import (
     SELF_CONSUMPTION_PRICE_WEIGHT,
     build_result,
+    demand_groups,
     expand_outcome,
     prepare,
     terminal_value_from,
@@ -57,6 +65,7 @@ class ReplanResult:
     soc: np.ndarray
     marginal_value: np.ndarray
     repaired_intervals: int = 0
+    demand_peak_kw: float | None = None  # the LP's peak (kW, >= the month's so far) when a demand charge was planned
     _inputs: tuple | None = field(default=None, repr=False)
     _plan: Plan | None = field(default=None, repr=False)
     _horizon: str = "tiered"
@@ -106,10 +115,13 @@ class Replanner:
 
     ``problem_kwargs`` are the scalar options of ``OptimizationProblem``: ``interval_minutes``,
     ``export_limit_kw``, ``import_limit_kw``, ``wear_cost_per_kwh``, ``terminal_value``, ``cost_function``,
-    plus ``time_limit_s``. EV and demand-charge extras change the model's rows: use ``solve()`` for those.
+    plus ``time_limit_s``. EV extras change the model's rows: use ``solve()`` for those. ``demand_rows=True``
+    adds a demand row per slot and the peak, so ``solve(demand_charge=...)`` plans against a demand tariff and
+    stays warm: a replan rewrites only the coefficients of the blocks that moved (``BatteryLp.set_demand``).
     """
 
-    def __init__(self, battery: BatteryParams, n_periods: int, horizon: str = "tiered", **problem_kwargs):
+    def __init__(self, battery: BatteryParams, n_periods: int, horizon: str = "tiered", *, demand_rows: bool = False,
+                 **problem_kwargs):
         if horizon not in HORIZONS:
             raise ProblemError(f"horizon must be one of {', '.join(HORIZONS)}, got {horizon!r}")
         self.time_limit_s = check_replan_options(problem_kwargs, REPLAN_OPTIONS, "Replanner")
@@ -140,8 +152,9 @@ class Replanner:
         self.lp = BatteryLp(
             self.S, self.cap, b.max_charge_kw, b.max_discharge_kw, b.charge_efficiency, b.discharge_efficiency,
             import_limit_kw=self.import_limit, export_limit_kw=self.export_limit, wear_cost_per_kwh=self.wear,
-            time_limit_s=self.time_limit_s, presolve=False,
+            demand_rows=demand_rows, time_limit_s=self.time_limit_s, presolve=False,
         )  # fmt: skip
+        self.demand_rows = bool(demand_rows)
         self._arange = np.arange(self.n)
         self._reserve_floor = np.full(self.n, self.reserve_kwh)
         self.replans = 0
@@ -165,10 +178,21 @@ class Replanner:
         v = terminal_value_from(self.terminal, self.cost_function, iw, self.battery.discharge_efficiency)
         return iw, ew, v
 
-    def _problem(self, start, ip, ep, solar, load, soc) -> OptimizationProblem:
+    def _problem(self, start, ip, ep, solar, load, soc, demand_charge=None) -> OptimizationProblem:
         b = self.battery
         bat = BatteryParams(b.capacity_kwh, soc, b.max_charge_kw, b.max_discharge_kw, b.charge_efficiency, b.discharge_efficiency, b.reserve)
-        return OptimizationProblem(start, ip, ep, solar, load, bat, **self.kw)
+        return OptimizationProblem(start, ip, ep, solar, load, bat, demand_charge=demand_charge, **self.kw)
+
+    def _set_demand(self, dc: DemandCharge | None, start: pd.Timestamp, bounds: np.ndarray, slots: np.ndarray) -> None:
+        if dc is None:
+            if self.demand_rows:
+                self.lp.set_demand([], 0.0, 0.0)
+            return
+        if not self.demand_rows:
+            raise ProblemError("this Replanner has no demand rows: build it with demand_rows=True for a demand charge")
+        check_demand_charge(dc, self.n, self.interval_minutes)
+        blocks = demand_groups(dc, start, self.interval_minutes, bounds) if dc.window.any() else []
+        self.lp.set_demand([(slots[b.periods], b.hours) for b in blocks], dc.price_per_kw, dc.existing_peak_kw)
 
     # ----- the replan -----
     def solve(
@@ -180,8 +204,10 @@ class Replanner:
         load_kw: np.ndarray,
         soc_initial: float,
         soc_final: float | None = None,
+        demand_charge: DemandCharge | None = None,
     ) -> ReplanResult:
-        """Plan from ``start`` with these forecasts and the measured SOC; ``soc_final`` pins the horizon end."""
+        """Plan from ``start`` with these forecasts and the measured SOC; ``soc_final`` pins the horizon end;
+        ``demand_charge`` prices the window's peak import above the month's peak so far."""
         t0 = time.perf_counter()
         n = self.n
         ip = np.asarray(import_price, dtype=float)
@@ -226,6 +252,7 @@ class Replanner:
             if not 0.0 <= soc_final <= 1.0:
                 raise ProblemError(f"soc_final must be a fraction in [0, 1], got {soc_final}")
             inp.final_kwh = soc_final * self.cap
+        self._set_demand(demand_charge, start, agg.bounds, slots)
         out = self.lp.solve(inp, slots, prev, e0, tv)
         if out.status == "optimal":
             out = repair_burn(self.lp, inp, slots, out, self.time_limit_s)
@@ -266,9 +293,11 @@ class Replanner:
             battery_charge_kw=plan.chg, battery_discharge_kw=plan.dis, curtail_kw=plan.cur, soc=soc,
             marginal_value=plan.marginal, repaired_intervals=out.repaired_intervals,
         )  # fmt: skip
+        if solver == "lp" and len(self.lp._dem_used) and out.col is not None:
+            res.demand_peak_kw = float(out.col[self.lp.col_peak])
         res._plan = plan
         res._horizon = self.horizon
-        res._inputs = (self, start, ip, ep, solar, load, soc_initial)
+        res._inputs = (self, start, ip, ep, solar, load, soc_initial, demand_charge)
         return res
 
 

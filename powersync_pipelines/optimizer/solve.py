@@ -13,7 +13,7 @@ from .grid import Aggregator, full_bounds, tiered_bounds
 from .heuristics import Plan, baseline_plan, greedy_plan, ramp_floor, self_consumption_plan
 from .highs_util import LAST_RESORT_S
 from .model import CURTAIL_TIE_BREAK, EV_SHORTFALL_PENALTY, BatteryLp, DemandBlock, LpOutcome, PeriodInputs
-from .problem import HORIZONS, SOLVERS, OptimizationProblem, ProblemError
+from .problem import HORIZONS, SOLVERS, DemandCharge, OptimizationProblem, ProblemError
 from .repair import repair_burn
 from .result import ACTION_NAMES, ScheduleResult, classify_actions, energy_cost
 
@@ -92,14 +92,20 @@ def demand_blocks(problem: OptimizationProblem, bounds: np.ndarray) -> list[Dema
     dc = problem.demand_charge
     if dc is None or not dc.window.any():
         return []
-    im = problem.interval_minutes
-    first = int(problem.start.value // 10**9 // 60 // im)  # absolute interval index
+    return demand_groups(dc, problem.start, problem.interval_minutes, bounds)
+
+
+def demand_groups(dc: DemandCharge, start: pd.Timestamp, interval_minutes: int, bounds: np.ndarray) -> list[DemandBlock]:
+    """The demand blocks of a plan from ``start`` on the period grid ``bounds`` (see ``demand_blocks``)."""
+    im = interval_minutes
+    first = int(start.value // 10**9 // 60 // im)  # absolute interval index
     per30 = max(1, dc.interval_minutes // im)
+    window = dc.window
     groups: dict[tuple[int, int], list[int]] = {}
     hours: dict[tuple[int, int], float] = {}
     for k in range(len(bounds) - 1):
         a, z = int(bounds[k]), int(bounds[k + 1])
-        if not dc.window[a:z].any():
+        if not window[a:z].any():
             continue
         key = (0, (first + a) // per30) if z - a <= per30 else (1, k)
         groups.setdefault(key, []).append(k)
@@ -191,7 +197,8 @@ def _lp(prep: Prepared, horizon: str, time_limit_s: float) -> tuple[LpOutcome, A
     bounds = full_bounds(p.n) if horizon == "full" else tiered_bounds(p.start, p.n, p.interval_minutes)
     agg = Aggregator(bounds, prep.dt)
     inp = period_inputs(prep, agg)
-    blocks = demand_blocks(p, bounds)
+    slots = np.arange(1, agg.n_periods + 1)  # slot 0 holds the measured "now"
+    blocks = [DemandBlock(slots[blk.periods], blk.hours) for blk in demand_blocks(p, bounds)]
     lp = BatteryLp(
         agg.n_periods + 1, prep.cap, b.max_charge_kw, b.max_discharge_kw, b.charge_efficiency, b.discharge_efficiency,
         import_limit_kw=p.import_limit_kw, export_limit_kw=p.export_limit_kw, wear_cost_per_kwh=p.wear_cost_per_kwh,
@@ -201,7 +208,6 @@ def _lp(prep: Prepared, horizon: str, time_limit_s: float) -> tuple[LpOutcome, A
         existing_peak_kw=p.demand_charge.existing_peak_kw if p.demand_charge else 0.0,
         time_limit_s=time_limit_s, presolve=True,
     )  # fmt: skip
-    slots = np.arange(1, agg.n_periods + 1)
     out = lp.solve(inp, slots, 0, prep.e0, prep.terminal_value)
     if out.status == "optimal":
         out = repair_burn(lp, inp, slots, out, max(0.05, time_limit_s - out.solve_s))

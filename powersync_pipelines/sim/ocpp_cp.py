@@ -186,6 +186,7 @@ class SimulatedChargePoint:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._ws: Any = None
         self._sim_s = 0.0
         self._lock = threading.RLock()
 
@@ -313,6 +314,7 @@ class SimulatedChargePoint:
                                           meter_value=[{"timestamp": _iso(), "sampled_value": sampled}]))
 
     async def _session(self, ws: Any) -> None:
+        self._ws = ws
         self.protocol = _Protocol(self.charge_point_id, ws, self)
         listener = self._listener = asyncio.get_running_loop().create_task(self.protocol.start())
         try:
@@ -373,6 +375,21 @@ class SimulatedChargePoint:
             self.state.plugged = True
             await self._status()
             await self.start_transaction(self.id_tag)
+
+        self._submit(go())
+
+    def reboot(self) -> None:
+        """A soft reset: the transaction stops (reason ``SoftReset``), every charging profile is forgotten, the
+        connection drops, and the charge point comes back with a new BootNotification (and, plugged, a new
+        transaction) when it reconnects."""
+        async def go() -> None:
+            await self.stop_transaction("SoftReset")
+            with self._lock:
+                self.state.profiles = []
+            self.recompute()
+            self.booted.clear()
+            if self._ws is not None:
+                await self._ws.close()
 
         self._submit(go())
 

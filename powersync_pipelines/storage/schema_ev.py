@@ -7,6 +7,9 @@ charge point and writes the answer (``applied`` | ``accepted`` | ``rejected`` | 
 ``SetChargingProfile`` of ``limit_value`` in ``unit`` A per phase or W total), ``start``, ``stop`` or
 ``clear_profile``. ``limit_value`` is what was asked; ``sent_value`` what went out (clamped to the charger's max,
 0 below its min). Charge point energy is stored in Wh, power in W, current in A, as OCPP reports them.
+
+``ev_sharing_state`` is the power sharing's hysteresis per site and charger (what the planning cycle last told
+the charger and how many cycles it has been paused), so a restarted planner does not flap the charger.
 """
 
 MIGRATIONS = [
@@ -102,6 +105,20 @@ MIGRATIONS = [
                 SELECT transaction_id, max(value) AS last_wh FROM ocpp_meter_values
                 WHERE measurand = 'Energy.Active.Import.Register' AND phase = '' GROUP BY transaction_id
             ) m USING (transaction_id);
+        """,
+    ),
+    (
+        "ev_0002_sharing_state",
+        """
+        CREATE TABLE IF NOT EXISTS ev_sharing_state (
+            site_id VARCHAR NOT NULL,
+            charger VARCHAR NOT NULL,           -- kind:identity:connector (ev.state.charger_key)
+            amps INTEGER NOT NULL,              -- last current sent by the planning cycle (0 = paused)
+            paused_cycles INTEGER NOT NULL,
+            reason VARCHAR,
+            updated_at TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (site_id, charger)
+        );
         """,
     ),
 ]
