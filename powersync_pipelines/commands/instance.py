@@ -1,0 +1,263 @@
+"""The Dagster instance the commands that run jobs share: prepared once, swept of dead runs, guarded while it runs.
+
+Three failure modes this module exists for:
+
+* **Concurrent first start.** Two commands on a fresh ``$DAGSTER_HOME`` would both create the SQLite storages and
+  stamp their alembic versions, which can leave ``runs.db`` with two heads for good. :func:`prepared_instance`
+  creates (and migrates) the instance under an exclusive ``fcntl`` lock on a file of its own in the home, so the
+  first process initialises and the others open finished storage. The lock is independent of what
+  ``dagster.yaml`` selects (SQLite or PostgreSQL).
+* **A run whose process died** (kill -9, OOM, power cut) stays STARTED and keeps its pool slots, so the next run
+  of a step in that pool waits forever. Every run a command starts carries its pid, host and the process's
+  start time as tags (:func:`process_tags`); :func:`sweep_dead_runs` marks such runs failed and frees their slots
+  when their process is gone. Runs launched by a daemon carry the run worker's pid in their "Executing steps in
+  process" / "Started process for run" engine event; those are swept only on file storage, which lives on this
+  host.
+* **A step blocked on a pool** makes Dagster's in-process executor spin (it polls the claim with no sleep) and
+  swallow SIGINT/SIGTERM. :class:`PoolWaitGuard` watches the run from a thread: after ``max_wait_s`` blocked, or on
+  a signal while blocked, it interrupts the run the way Dagster interrupts a step, so the run ends FAILURE, its
+  pending claims are released and the command exits with a message naming who holds the slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.storage.dagster_run import FINISHED_STATUSES
+from dagster._utils.interrupts import check_captured_interrupt
+
+from ..paths import ensure_dagster_home
+
+LOCK_FILE = ".powersync-init.lock"
+TAG_PID, TAG_HOST, TAG_STARTED = "powersync/pid", "powersync/host", "powersync/process_started"
+# A blocked step waits this long for a live run to release its pool slot before the command gives up.
+DEFAULT_POOL_WAIT_S = 120.0
+_PID_MESSAGES = ("Executing steps in process", "Started process for run")
+
+
+@contextlib.contextmanager
+def home_lock(home: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``home/.powersync-init.lock``; blocks until the holder releases it."""
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / LOCK_FILE, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def prepared_instance() -> tuple[dg.DagsterInstance, list[str]]:
+    """``$DAGSTER_HOME`` created, its storage initialised by one process at a time, dead runs swept.
+
+    Returns the instance and the ids of the runs the sweep marked failed (for the command to report).
+    """
+    home = ensure_dagster_home()
+    with home_lock(home):
+        instance = dg.DagsterInstance.get()
+        # touching each storage creates (and migrates) its tables now, inside the lock, not lazily on first use
+        instance.run_storage.get_runs_count()
+        instance.event_log_storage.get_concurrency_keys()
+        if instance.schedule_storage is not None:
+            instance.schedule_storage.all_instigator_state()
+        swept = sweep_dead_runs(instance)
+    return instance, swept
+
+
+# -- whose process is a run -------------------------------------------------------------------------------------
+def _process_started(pid: int) -> float | None:
+    """The process's start time (epoch seconds) from /proc, or None where /proc is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                     if line.startswith("btime "))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return None
+    return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tags() -> dict[str, str]:
+    """Tags that let a later command tell whether the process running a run still exists."""
+    started = _process_started(os.getpid())
+    tags = {TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()}
+    if started is not None:
+        tags[TAG_STARTED] = f"{started:.2f}"
+    return tags
+
+
+def _alive(pid: int, started: float | None, not_after: float | None) -> bool:
+    """Whether ``pid`` is the same live process: it exists and (where /proc tells) started when the run says.
+
+    ``started`` is the tagged start time (a reused pid differs by more than a clock tick); ``not_after`` is
+    the run's own start time for runs that carry no tag (a process started after its run is a reused pid).
+    """
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    actual = _process_started(pid)
+    if actual is None:
+        return True
+    if started is not None:
+        return abs(actual - started) < 1.0
+    return not_after is None or actual <= not_after + 1.0
+
+
+def _event_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
+    """The pid in the run's "Executing steps in process" / "Started process for run" engine event."""
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records
+    for record in records:
+        entry = record.event_log_entry
+        if entry.dagster_event is None or not entry.message.startswith(_PID_MESSAGES):
+            continue
+        meta = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
+        pid = meta.get("pid")
+        with contextlib.suppress(TypeError, ValueError):
+            return int(pid.value if hasattr(pid, "value") else pid)
+    return None
+
+
+def _file_storage(instance: dg.DagsterInstance) -> bool:
+    return type(instance.run_storage).__name__.startswith("Sqlite")
+
+
+def run_process_dead(instance: dg.DagsterInstance, record: dg.RunRecord) -> bool:
+    """True only when the run's process is known and gone: a run we cannot attribute is left alone."""
+    tags = record.dagster_run.tags
+    if TAG_PID in tags:
+        if tags.get(TAG_HOST) != socket.gethostname():
+            return False
+        started = float(tags[TAG_STARTED]) if TAG_STARTED in tags else None
+        return not _alive(int(tags[TAG_PID]), started, None)
+    if not _file_storage(instance):
+        return False
+    pid = _event_pid(instance, record.dagster_run.run_id)
+    if pid is None:
+        return False
+    return not _alive(pid, None, record.start_time or record.create_timestamp.timestamp())
+
+
+def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark STARTING/STARTED runs whose process died as failed and free every pool slot a finished run holds.
+
+    Returns the ids of the runs it marked failed.
+    """
+    swept: list[str] = []
+    live = instance.get_run_records(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+    for record in live:
+        run = record.dagster_run
+        if run_process_dead(instance, record):
+            instance.report_run_failed(
+                run, message="The process running this run died (found by the next powersync command's sweep); "
+                             "its pool slots were freed.")
+            swept.append(run.run_id)
+    storage = instance.event_log_storage
+    if storage.supports_global_concurrency_limits:
+        holders = storage.get_concurrency_run_ids()
+        if holders:
+            finished = instance.get_run_records(filters=dg.RunsFilter(run_ids=list(holders),
+                                                                      statuses=list(FINISHED_STATUSES)))
+            for record in finished:
+                storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
+    return swept
+
+
+# -- a blocked step never spins forever --------------------------------------------------------------------------
+@dataclass
+class Blocked:
+    """Why the guard stopped a run."""
+
+    reason: str  # "timeout" | "signal"
+    pool: str
+    step: str
+    waited_s: float
+    holders: list[str]
+
+
+class PoolWaitGuard:
+    """Watches this process's run; stops it when a step stays blocked on a pool too long or a signal arrives.
+
+    Use as a context manager around ``dg.materialize(..., tags=process_tags())`` in the main thread. After it
+    exits, ``blocked`` says whether (and why) the run was stopped.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, max_wait_s: float | None = None, poll_s: float = 0.5) -> None:
+        env = os.environ.get("POWERSYNC_POOL_WAIT_S")
+        self.max_wait_s = max_wait_s if max_wait_s is not None else float(env) if env else DEFAULT_POOL_WAIT_S
+        self.instance, self.poll_s = instance, poll_s
+        self.blocked: Blocked | None = None
+        self._stop = threading.Event()
+        self._main = threading.main_thread().ident
+        self._thread = threading.Thread(target=self._watch, name="pool-wait-guard", daemon=True)
+
+    def __enter__(self) -> PoolWaitGuard:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _own_pending(self) -> tuple[str, str, list[str]] | None:
+        """(pool, step, holder run ids) of a step of this process's run waiting for a slot, if any."""
+        storage = self.instance.event_log_storage
+        mine = {r.dagster_run.run_id for r in self.instance.get_run_records(
+            filters=dg.RunsFilter(tags={TAG_PID: str(os.getpid())}, statuses=[dg.DagsterRunStatus.STARTED]),
+            limit=5)}
+        if not mine:
+            return None
+        for pool in storage.get_concurrency_keys():
+            info = storage.get_concurrency_info(pool)
+            claimed = {(c.run_id, c.step_key) for c in info.claimed_slots}
+            for pending in info.pending_steps:
+                if pending.run_id in mine and (pending.run_id, pending.step_key) not in claimed:
+                    holders = sorted({c.run_id for c in info.claimed_slots if c.run_id not in mine})
+                    return pool, pending.step_key, holders
+        return None
+
+    def _watch(self) -> None:
+        since: float | None = None
+        while not self._stop.wait(self.poll_s):
+            try:
+                pending = self._own_pending()
+            except Exception:  # noqa: BLE001 - a storage hiccup must not kill the watcher; try again next poll
+                continue
+            if pending is None:
+                since = None
+                continue
+            since = since if since is not None else time.monotonic()
+            waited = time.monotonic() - since
+            reason = "signal" if check_captured_interrupt() else "timeout" if waited >= self.max_wait_s else None
+            if reason is not None:
+                self.blocked = Blocked(reason, pending[0], pending[1], waited, pending[2])
+                self._interrupt_main()
+                return
+
+    def _interrupt_main(self) -> None:
+        """Raise Dagster's execution interrupt in the main thread (the executor loop is pure Python)."""
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._main),
+                                                   ctypes.py_object(DagsterExecutionInterruptedError))
+
+    def message(self) -> str:
+        """One line for stderr about why the run stopped."""
+        b = self.blocked
+        if b is None:
+            return ""
+        held = ", ".join(b.holders) or "no run (the slot was released as the guard stopped)"
+        why = "stopped by a signal" if b.reason == "signal" else f"gave up after {b.waited_s:.0f} s"
+        return (f"error: step {b.step} waited for a slot of pool {b.pool} held by run {held}; {why}. The holder "
+                f"is alive: wait for it to finish, or stop it (POWERSYNC_POOL_WAIT_S sets the wait).")
