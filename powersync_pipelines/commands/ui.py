@@ -53,8 +53,9 @@ def _stop_all(procs: list[subprocess.Popen]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..config import SiteConfigError, load_sites
-    from ..paths import REPO_ROOT, ensure_dagster_home
+    from ..paths import REPO_ROOT
     from ..sim.site_devices import simulated_devices
+    from .instance import prepared_instance
 
     try:
         sites = load_sites(args.sites)
@@ -63,7 +64,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     env = dict(os.environ)
     env["POWERSYNC_SITES"] = str(sites.path)
-    home = str(ensure_dagster_home())
+    # storage created under the home's lock and runs of dead processes swept before the daemon starts any run
+    _, swept = prepared_instance()
+    for run_id in swept:
+        print(f"run {run_id} was left running by a process that died: marked failed, its pool slots freed")
+    home = os.environ["DAGSTER_HOME"]
     env["DAGSTER_HOME"] = home
     dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or "dagster"
     ev_procs = _ev_processes(sites, args.ocpp_port, env)
