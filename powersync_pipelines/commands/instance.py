@@ -76,7 +76,7 @@ def prepared_instance() -> tuple[dg.DagsterInstance, list[str]]:
 
 
 # -- whose process is a run -------------------------------------------------------------------------------------
-def _process_started(pid: int) -> float | None:
+def process_started(pid: int) -> float | None:
     """The process's start time (epoch seconds) from /proc, or None where /proc is not available."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -89,7 +89,7 @@ def _process_started(pid: int) -> float | None:
 
 def process_tags() -> dict[str, str]:
     """Tags that let a later command tell whether the process running a run still exists."""
-    started = _process_started(os.getpid())
+    started = process_started(os.getpid())
     tags = {TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()}
     if started is not None:
         tags[TAG_STARTED] = f"{started:.2f}"
@@ -108,7 +108,7 @@ def _alive(pid: int, started: float | None, not_after: float | None) -> bool:
         return False
     except PermissionError:
         pass
-    actual = _process_started(pid)
+    actual = process_started(pid)
     if actual is None:
         return True
     if started is not None:
@@ -137,6 +137,8 @@ def _file_storage(instance: dg.DagsterInstance) -> bool:
 def run_process_dead(instance: dg.DagsterInstance, record: dg.RunRecord) -> bool:
     """True only when the run's process is known and gone: a run we cannot attribute is left alone."""
     tags = record.dagster_run.tags
+    if record.dagster_run.status == dg.DagsterRunStatus.NOT_STARTED and TAG_PID not in tags:
+        return False
     if TAG_PID in tags:
         if tags.get(TAG_HOST) != socket.gethostname():
             return False
@@ -151,13 +153,17 @@ def run_process_dead(instance: dg.DagsterInstance, record: dg.RunRecord) -> bool
 
 
 def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark STARTING/STARTED runs whose process died as failed and free every pool slot a finished run holds.
+    """Mark runs in progress whose process died as failed and free every pool slot a finished run holds.
+
+    NOT_STARTED counts as in progress for runs this project tagged: a process killed between creating its run
+    and starting it leaves one behind. Untagged NOT_STARTED runs belong to a launcher and are left to it.
 
     Returns the ids of the runs it marked failed.
     """
     swept: list[str] = []
     live = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]))
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                                        dg.DagsterRunStatus.STARTED]))
     for record in live:
         run = record.dagster_run
         if run_process_dead(instance, record):

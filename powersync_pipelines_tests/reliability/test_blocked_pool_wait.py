@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from powersync_pipelines.commands.instance import TAG_HOST, TAG_PID, TAG_STARTED, _process_started
+from powersync_pipelines.commands.instance import TAG_HOST, TAG_PID, TAG_STARTED, process_started
 from powersync_pipelines.paths import REPO_ROOT
 
 from .runs import instance_of, run_demo, slot_holders, start_demo, wait_until
@@ -33,7 +33,7 @@ def held_pool(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
     instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
                                    tags={TAG_PID: str(holder.pid), TAG_HOST: socket.gethostname(),
-                                         TAG_STARTED: f"{_process_started(holder.pid):.2f}"}))
+                                         TAG_STARTED: f"{process_started(holder.pid):.2f}"}))
     instance.event_log_storage.initialize_concurrency_limit_to_default("duckdb_history")
     assert instance.event_log_storage.claim_concurrency_slot("duckdb_history", run_id, "holder_step").is_claimed
     yield root, run_id
