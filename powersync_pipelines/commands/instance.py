@@ -188,6 +188,7 @@ class Blocked:
     """Why the guard stopped a run."""
 
     reason: str  # "timeout" | "signal"
+    run_id: str
     pool: str
     step: str
     waited_s: float
@@ -218,8 +219,8 @@ class PoolWaitGuard:
         self._stop.set()
         self._thread.join(5)
 
-    def _own_pending(self) -> tuple[str, str, list[str]] | None:
-        """(pool, step, holder run ids) of a step of this process's run waiting for a slot, if any."""
+    def _own_pending(self) -> tuple[str, str, str, list[str]] | None:
+        """(run id, pool, step, holder run ids) of a step of this process's run waiting for a slot, if any."""
         storage = self.instance.event_log_storage
         mine = {r.dagster_run.run_id for r in self.instance.get_run_records(
             filters=dg.RunsFilter(tags={TAG_PID: str(os.getpid())}, statuses=[dg.DagsterRunStatus.STARTED]),
@@ -232,7 +233,7 @@ class PoolWaitGuard:
             for pending in info.pending_steps:
                 if pending.run_id in mine and (pending.run_id, pending.step_key) not in claimed:
                     holders = sorted({c.run_id for c in info.claimed_slots if c.run_id not in mine})
-                    return pool, pending.step_key, holders
+                    return pending.run_id, pool, pending.step_key, holders
         return None
 
     def _watch(self) -> None:
@@ -249,12 +250,23 @@ class PoolWaitGuard:
             waited = time.monotonic() - since
             reason = "signal" if check_captured_interrupt() else "timeout" if waited >= self.max_wait_s else None
             if reason is not None:
-                self.blocked = Blocked(reason, pending[0], pending[1], waited, pending[2])
-                self._interrupt_main()
+                run_id, pool, step, holders = pending
+                self.blocked = Blocked(reason, run_id, pool, step, waited, holders)
+                self._interrupt_main(run_id)
                 return
 
-    def _interrupt_main(self) -> None:
-        """Raise Dagster's execution interrupt in the main thread (the executor loop is pure Python)."""
+    def _interrupt_main(self, run_id: str) -> None:
+        """End the run with the reason recorded, then raise Dagster's execution interrupt in the main thread.
+
+        Recording first (FAILURE for a timeout, CANCELED for a signal) makes Dagster treat the interrupt as
+        expected: the run's own message says why, and no interrupt traceback is logged.
+        """
+        run = self.instance.get_run_by_id(run_id)
+        if run is not None:
+            if self.blocked is not None and self.blocked.reason == "signal":
+                self.instance.report_run_canceled(run, message=self.message())
+            else:
+                self.instance.report_run_failed(run, message=self.message())
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._main),
                                                    ctypes.py_object(DagsterExecutionInterruptedError))
 

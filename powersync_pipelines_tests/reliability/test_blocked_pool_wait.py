@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,6 @@ def held_pool(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     holder = subprocess.Popen(["sleep", "600"])
     instance = instance_of(root)
     run_id = str(uuid.uuid4())
-    import socket
 
     instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id=run_id, status=dg.DagsterRunStatus.STARTED,
                                    tags={TAG_PID: str(holder.pid), TAG_HOST: socket.gethostname(),
@@ -52,6 +52,7 @@ def test_a_step_blocked_by_a_live_holder_gives_up_with_a_message(held_pool, tmp_
     out = log.read_text()
     assert rc == 3, out
     assert "waited for a slot of pool duckdb_history" in out and holder in out
+    assert "Traceback" not in out and "Stack Trace" not in out
     instance = instance_of(root)
     mine = _own_runs(root, holder)
     assert [r.status for r in mine] == [dg.DagsterRunStatus.FAILURE]
@@ -77,4 +78,5 @@ def test_sigint_ends_a_demo_blocked_on_a_pool(held_pool, tmp_path: Path) -> None
     out = (tmp_path / "demo.log").read_text()
     assert rc == 130, out
     assert "stopped by a signal" in out
-    assert [r.status for r in _own_runs(root, holder)] == [dg.DagsterRunStatus.FAILURE]
+    assert "Traceback" not in out and "Stack Trace" not in out
+    assert [r.status for r in _own_runs(root, holder)] == [dg.DagsterRunStatus.CANCELED]
