@@ -1,6 +1,6 @@
 """A step blocked on a pool slot that a *live* run holds waits a bounded time, then the demo ends with a message
-naming the holder; SIGINT while blocked ends it too. Dagster's in-process executor alone spins on the claim and
-swallows both (issue 31, finding 1)."""
+naming the holder; SIGINT or SIGTERM while blocked ends it too. Dagster's in-process executor alone spins on the claim and
+swallows SIGINT and SIGTERM (issue 31, finding 1)."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ def test_a_step_blocked_by_a_live_holder_gives_up_with_a_message(held_pool, tmp_
     assert mine[0].run_id not in instance.event_log_storage.get_concurrency_run_ids()
 
 
-def test_sigint_ends_a_demo_blocked_on_a_pool(held_pool, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_a_demo_blocked_on_a_pool(held_pool, tmp_path: Path, signum: int) -> None:
     root, holder = held_pool
     proc = start_demo(root, tmp_path / "demo.log", POWERSYNC_POOL_WAIT_S="600")
     try:
@@ -69,7 +70,7 @@ def test_sigint_ends_a_demo_blocked_on_a_pool(held_pool, tmp_path: Path) -> None
         blocked = wait_until(lambda: any(p.run_id != holder for p in
                                          storage.get_concurrency_info("duckdb_history").pending_steps), 120)
         assert blocked, (tmp_path / "demo.log").read_text()
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         rc = proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
