@@ -34,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
+    from ..defs.dead_runs import process_tags
     from ..defs.planning.assets import PLANNING_ASSETS
     from ..defs.planning.partitions import all_sites_tags
     from ..defs.resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
     from ..paths import duckdb_path
     from ..prices.replay import default_replay_now
     from ..sim.site_devices import simulated_devices
-    from .instance import PoolWaitGuard, prepared_instance, process_tags
+    from .instance import PoolWaitGuard, prepared_instance
 
     site = sites.sites[0]
     fixed = args.now or (default_replay_now(site).isoformat() if site.provider.kind == "replay" else None)

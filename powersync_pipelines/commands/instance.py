@@ -8,11 +8,8 @@ Three failure modes this module exists for:
   first process initialises and the others open finished storage. The lock is independent of what
   ``dagster.yaml`` selects (SQLite or PostgreSQL).
 * **A run whose process died** (kill -9, OOM, power cut) stays STARTED and keeps its pool slots, so the next run
-  of a step in that pool waits forever. Every run a command starts carries its pid, host and the process's
-  start time as tags (:func:`process_tags`); :func:`sweep_dead_runs` marks such runs failed and frees their slots
-  when their process is gone. Runs launched by a daemon carry the run worker's pid in their "Executing steps in
-  process" / "Started process for run" engine event; those are swept only on file storage, which lives on this
-  host.
+  of a step in that pool waits forever: :func:`prepared_instance` sweeps such runs (``defs/dead_runs.py``) before
+  the command starts its own.
 * **A step blocked on a pool** makes Dagster's in-process executor spin (it polls the claim with no sleep) and
   swallow SIGINT/SIGTERM. :class:`PoolWaitGuard` watches the run from a thread: after ``max_wait_s`` blocked, or on
   a signal while blocked, it interrupts the run the way Dagster interrupts a step, so the run ends FAILURE, its
@@ -25,7 +22,6 @@ import contextlib
 import ctypes
 import fcntl
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,16 +30,14 @@ from pathlib import Path
 
 import dagster as dg
 from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.storage.dagster_run import FINISHED_STATUSES
 from dagster._utils.interrupts import check_captured_interrupt
 
+from ..defs.dead_runs import TAG_PID, sweep_dead_runs
 from ..paths import ensure_dagster_home
 
 LOCK_FILE = ".powersync-init.lock"
-TAG_PID, TAG_HOST, TAG_STARTED = "powersync/pid", "powersync/host", "powersync/process_started"
 # A blocked step waits this long for a live run to release its pool slot before the command gives up.
 DEFAULT_POOL_WAIT_S = 120.0
-_PID_MESSAGES = ("Executing steps in process", "Started process for run")
 
 
 @contextlib.contextmanager
@@ -75,113 +69,6 @@ def prepared_instance() -> tuple[dg.DagsterInstance, list[str]]:
     return instance, swept
 
 
-# -- whose process is a run -------------------------------------------------------------------------------------
-def process_started(pid: int) -> float | None:
-    """The process's start time (epoch seconds) from /proc, or None where /proc is not available."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
-    except (OSError, StopIteration, IndexError, ValueError):
-        return None
-    return btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def process_tags() -> dict[str, str]:
-    """Tags that let a later command tell whether the process running a run still exists."""
-    started = process_started(os.getpid())
-    tags = {TAG_PID: str(os.getpid()), TAG_HOST: socket.gethostname()}
-    if started is not None:
-        tags[TAG_STARTED] = f"{started:.2f}"
-    return tags
-
-
-def _alive(pid: int, started: float | None, not_after: float | None) -> bool:
-    """Whether ``pid`` is the same live process: it exists and (where /proc tells) started when the run says.
-
-    ``started`` is the tagged start time (a reused pid differs by more than a clock tick); ``not_after`` is
-    the run's own start time for runs that carry no tag (a process started after its run is a reused pid).
-    """
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    actual = process_started(pid)
-    if actual is None:
-        return True
-    if started is not None:
-        return abs(actual - started) < 1.0
-    return not_after is None or actual <= not_after + 1.0
-
-
-def _event_pid(instance: dg.DagsterInstance, run_id: str) -> int | None:
-    """The pid in the run's "Executing steps in process" / "Started process for run" engine event."""
-    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT, limit=20).records
-    for record in records:
-        entry = record.event_log_entry
-        if entry.dagster_event is None or not entry.message.startswith(_PID_MESSAGES):
-            continue
-        meta = getattr(entry.dagster_event.event_specific_data, "metadata", None) or {}
-        pid = meta.get("pid")
-        with contextlib.suppress(TypeError, ValueError):
-            return int(pid.value if hasattr(pid, "value") else pid)
-    return None
-
-
-def _file_storage(instance: dg.DagsterInstance) -> bool:
-    return type(instance.run_storage).__name__.startswith("Sqlite")
-
-
-def run_process_dead(instance: dg.DagsterInstance, record: dg.RunRecord) -> bool:
-    """True only when the run's process is known and gone: a run we cannot attribute is left alone."""
-    tags = record.dagster_run.tags
-    if record.dagster_run.status == dg.DagsterRunStatus.NOT_STARTED and TAG_PID not in tags:
-        return False
-    if TAG_PID in tags:
-        if tags.get(TAG_HOST) != socket.gethostname():
-            return False
-        started = float(tags[TAG_STARTED]) if TAG_STARTED in tags else None
-        return not _alive(int(tags[TAG_PID]), started, None)
-    if not _file_storage(instance):
-        return False
-    pid = _event_pid(instance, record.dagster_run.run_id)
-    if pid is None:
-        return False
-    return not _alive(pid, None, record.start_time or record.create_timestamp.timestamp())
-
-
-def sweep_dead_runs(instance: dg.DagsterInstance) -> list[str]:
-    """Mark runs in progress whose process died as failed and free every pool slot a finished run holds.
-
-    NOT_STARTED counts as in progress for runs this project tagged: a process killed between creating its run
-    and starting it leaves one behind. Untagged NOT_STARTED runs belong to a launcher and are left to it.
-
-    Returns the ids of the runs it marked failed.
-    """
-    swept: list[str] = []
-    live = instance.get_run_records(
-        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-                                        dg.DagsterRunStatus.STARTED]))
-    for record in live:
-        run = record.dagster_run
-        if run_process_dead(instance, record):
-            instance.report_run_failed(
-                run, message="The process running this run died (found by the next powersync command's sweep); "
-                             "its pool slots were freed.")
-            swept.append(run.run_id)
-    storage = instance.event_log_storage
-    if storage.supports_global_concurrency_limits:
-        holders = storage.get_concurrency_run_ids()
-        if holders:
-            finished = instance.get_run_records(filters=dg.RunsFilter(run_ids=list(holders),
-                                                                      statuses=list(FINISHED_STATUSES)))
-            for record in finished:
-                storage.free_concurrency_slots_for_run(record.dagster_run.run_id)
-    return swept
-
-
 # -- a blocked step never spins forever --------------------------------------------------------------------------
 @dataclass
 class Blocked:
@@ -198,7 +85,7 @@ class Blocked:
 class PoolWaitGuard:
     """Watches this process's run; stops it when a step stays blocked on a pool too long or a signal arrives.
 
-    Use as a context manager around ``dg.materialize(..., tags=process_tags())`` in the main thread. After it
+    Use as a context manager around ``dg.materialize(..., tags=dead_runs.process_tags())`` in the main thread. After it
     exits, ``blocked`` says whether (and why) the run was stopped.
     """
 

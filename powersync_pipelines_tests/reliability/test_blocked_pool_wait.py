@@ -15,7 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from powersync_pipelines.commands.instance import TAG_HOST, TAG_PID, TAG_STARTED, process_started
+from powersync_pipelines.defs.dead_runs import TAG_HOST, TAG_PID, TAG_STARTED, process_started
 from powersync_pipelines.paths import REPO_ROOT
 
 from .runs import instance_of, run_demo, slot_holders, start_demo, wait_until

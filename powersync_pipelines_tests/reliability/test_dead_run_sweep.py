@@ -12,10 +12,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from powersync_pipelines.commands.instance import (
+from powersync_pipelines.defs.dead_runs import (
     TAG_HOST,
     TAG_PID,
     TAG_STARTED,
+    dead_run_sweep,
     process_started,
     sweep_dead_runs,
 )
@@ -71,3 +72,22 @@ def test_the_sweep_fails_only_runs_whose_process_is_gone(instance: dg.DagsterIns
     finally:
         live.kill()
         live.wait()
+
+
+def test_the_daemon_sensor_sweeps_a_dead_run_worker(instance: dg.DagsterInstance) -> None:
+    """While ``powersync ui`` runs, the sensor fails a run whose worker died so the next scheduled run is not
+    blocked on its slot."""
+    gone = subprocess.Popen(["true"])
+    started = process_started(gone.pid)
+    gone.wait()
+    dead = _run(instance, dg.DagsterRunStatus.STARTED, _tags(gone.pid, started))
+    instance.event_log_storage.initialize_concurrency_limit_to_default("duckdb_history")
+    assert instance.event_log_storage.claim_concurrency_slot("duckdb_history", dead, "s").is_claimed
+
+    result = dead_run_sweep.evaluate_tick(dg.build_sensor_context(instance=instance))
+
+    assert dead in (result.skip_message or "")
+    assert instance.get_run_by_id(dead).status == dg.DagsterRunStatus.FAILURE
+    assert instance.event_log_storage.get_concurrency_info("duckdb_history").claimed_slots == []
+    again = dead_run_sweep.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert again.skip_message == "no dead runs"
