@@ -22,6 +22,7 @@ import contextlib
 import ctypes
 import fcntl
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +37,9 @@ from ..defs.dead_runs import TAG_PID, sweep_dead_runs
 from ..paths import ensure_dagster_home
 
 LOCK_FILE = ".powersync-init.lock"
+# the Dagster modules whose code runs the in-process executor's wait for a pool slot
+_POLLING_LOOP_FILES = (os.path.join("execution", "plan", "active.py"),
+                       os.path.join("execution", "plan", "instance_concurrency_context.py"))
 # A blocked step waits this long for a live run to release its pool slot before the command gives up.
 DEFAULT_POOL_WAIT_S = 120.0
 
@@ -154,6 +158,14 @@ class PoolWaitGuard:
                 self.instance.report_run_canceled(run, message=self.message())
             else:
                 self.instance.report_run_failed(run, message=self.message())
+        # Deliver it while the main thread is in the executor's polling loop, not inside a storage write the
+        # loop makes now and then (an exception there would leave Dagster logging a half-written event).
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            frame = sys._current_frames().get(self._main)
+            if frame is not None and frame.f_code.co_filename.endswith(_POLLING_LOOP_FILES):
+                break
+            time.sleep(0.005)
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._main),
                                                    ctypes.py_object(DagsterExecutionInterruptedError))
 
