@@ -60,6 +60,10 @@ def ensure_dagster_home() -> Path:
     """
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(powersync_home() / "dagster")))
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster.yaml").read_text())
+    target = home / "dagster.yaml"
+    if not target.exists():
+        # written under a temporary name and renamed: a command starting alongside never reads half a file
+        tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+        tmp.write_text((REPO_ROOT / "dagster.yaml").read_text())
+        os.replace(tmp, target)
     return home

@@ -12,8 +12,9 @@ Three failure modes this module exists for:
   the command starts its own.
 * **A step blocked on a pool** makes Dagster's in-process executor spin (it polls the claim with no sleep) and
   swallow SIGINT/SIGTERM. :class:`PoolWaitGuard` watches the run from a thread: after ``max_wait_s`` blocked, or on
-  a signal while blocked, it interrupts the run the way Dagster interrupts a step, so the run ends FAILURE, its
-  pending claims are released and the command exits with a message naming who holds the slot.
+  a signal while blocked, it records the run FAILURE (timeout) or CANCELED (signal) and interrupts it the way
+  Dagster interrupts a step, so its pending claims are released and the command exits with a message naming who
+  holds the slot.
 """
 
 from __future__ import annotations
