@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=6)
     parser.add_argument("--concurrent", type=int, default=3, help="demos per concurrent start")
-    parser.add_argument("--starts", type=int, default=2, help="concurrent-start trials")
+    parser.add_argument("--starts", type=int, default=1, help="concurrent-start trials")
     parser.add_argument("--seed", type=int, default=31)
     parser.add_argument("--write", action="store_true", help="write docs/reliability.md")
     parser.add_argument("--skip-modbus", action="store_true", help="leave the Modbus fault table out")
