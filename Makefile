@@ -29,9 +29,11 @@ test: env
 	$(VENV)/bin/dg check defs
 	$(VENV)/bin/pytest
 
-## make reliability: the full fault campaign against the simulated devices (minutes; not part of make test)
+## make reliability: the full fault campaign against the simulated devices (minutes; not part of make test),
+## then docs/reliability.md regenerated from a fresh campaign run
 reliability: env
 	$(VENV)/bin/pytest -m reliability
+	$(VENV)/bin/python -m powersync_pipelines_tests.reliability.campaign --write
 
 ## make ui: Dagster UI + daemon with the demo site, the simulator and the 5-minute schedule running
 ui: env

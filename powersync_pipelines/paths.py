@@ -105,5 +105,8 @@ def write_instance_config(home: Path, force: bool = False) -> Path:
     base = (REPO_ROOT / "dagster.yaml").read_text()
     current = target.read_text() if target.exists() else None
     if force or current is None or (current != text and current in (base, base + POSTGRES_STORAGE_BLOCK)):
-        target.write_text(text)
+        # written under a temporary name and renamed: a command starting alongside never reads half a file
+        tmp = home / f".dagster.yaml.{os.getpid()}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, target)
     return target

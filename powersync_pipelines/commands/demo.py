@@ -36,26 +36,28 @@ def run(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
+    from ..defs.dead_runs import process_tags
     from ..defs.planning.assets import PLANNING_ASSETS
     from ..defs.planning.partitions import all_sites_tags
     from ..defs.resources import BatteryFleetResource, ClockResource, HistoryStoreResource, SitesResource
-    from ..paths import ensure_dagster_home
     from ..prices.replay import default_replay_now
     from ..sim.site_devices import simulated_devices
     from ..storage import history_location
+    from .instance import PoolWaitGuard, prepared_instance
 
     site = sites.sites[0]
     fixed = args.now or (default_replay_now(site).isoformat() if site.provider.kind == "replay" else None)
     db = history_location()  # $POWERSYNC_DATABASE_URL (PostgreSQL), else the DuckDB file
-    ensure_dagster_home()
-    instance = dg.DagsterInstance.get()
-    with simulated_devices(sites.sites) as endpoints:
+    instance, swept = prepared_instance()
+    for run_id in swept:
+        print(f"run {run_id} was left running by a process that died: marked failed, its pool slots freed")
+    with simulated_devices(sites.sites) as endpoints, PoolWaitGuard(instance) as guard:
         for sid, ep in endpoints.items():
             print(f"simulated Sungrow SH for {sid!r} listening on {ep} (Modbus TCP)")
         result = dg.materialize(
             PLANNING_ASSETS,
             instance=instance,
-            tags=all_sites_tags(),
+            tags={**all_sites_tags(), **process_tags()},
             resources={
                 "sites": SitesResource(path=str(sites.path)),
                 "history": HistoryStoreResource(path=db),
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             # event log is in the run (DAGSTER_HOME) for the UI
             run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
         )
+    if guard.blocked is not None:
+        print(guard.message(), file=sys.stderr)
+        return 130 if guard.blocked.reason == "signal" else 3
     _print_summary(sites.sites, db, args.hours, result, instance, args.registers)
     print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
     return 0 if result.success else 1

@@ -82,16 +82,22 @@ def run(args: argparse.Namespace) -> int:
     import signal
 
     from ..config import SiteConfigError, load_sites
-    from ..paths import REPO_ROOT, ensure_dagster_home
+    from ..paths import REPO_ROOT
     from ..sim.site_devices import simulated_devices
     from .ha import bridge_process
+    from .instance import prepared_instance
 
     try:
         sites = load_sites(args.sites)
     except SiteConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    home = str(ensure_dagster_home())  # first: it may export the Dagster storage URL the children need
+    # first, since it may export the Dagster storage URL the children need: storage created under the home's lock,
+    # and runs of dead processes swept before the daemon starts any run
+    _, swept = prepared_instance()
+    for run_id in swept:
+        print(f"run {run_id} was left running by a process that died: marked failed, its pool slots freed")
+    home = os.environ["DAGSTER_HOME"]
     env = dict(os.environ)
     env["POWERSYNC_SITES"] = str(sites.path)
     env["DAGSTER_HOME"] = home

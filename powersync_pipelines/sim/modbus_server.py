@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import functools
 import socket
 import struct
 import threading
@@ -58,6 +60,31 @@ class WriteRecord:
     accepted: bool
     code: int | None = None
     at: float = field(default_factory=time.time)
+
+
+class PortInUseError(RuntimeError):
+    """The simulator's requested port is bound by another socket (another simulator, ``make ui``...)."""
+
+
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (0 = any free port), bound here and held until the server owns it.
+
+    Binding is the only test of whether a port is free that cannot race: two processes asked for the same port
+    cannot both bind it, and the loser learns it from its own ``bind``.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers only, never a listener
+        sock.bind((host, port))
+        sock.listen(64)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(f"port {port} on {host} is already in use") from exc
+        raise
+    sock.setblocking(False)
+    return sock
 
 
 class ModbusSimulator:
@@ -105,8 +132,12 @@ class ModbusSimulator:
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def start(self) -> ModbusSimulator:
+        """Bind the port (``PortInUseError`` when taken) and serve it from a background thread."""
+        listener = bind_listener(self.host, self._requested_port)
+        self.port = listener.getsockname()[1]
         ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(ready,), name=f"{self.name}-sim", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready, listener), name=f"{self.name}-sim",
+                                        daemon=True)
         self._thread.start()
         if not ready.wait(10):
             raise RuntimeError(f"{self.name} simulator did not start within 10 s")
@@ -139,16 +170,17 @@ class ModbusSimulator:
         finally:
             self.stop()
 
-    def _run(self, ready: threading.Event) -> None:
+    def _run(self, ready: threading.Event, listener: socket.socket) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         self._loop = loop
         try:
-            loop.run_until_complete(self._main(ready))
+            loop.run_until_complete(self._main(ready, listener))
         except BaseException as exc:  # surfaced by start()
             self._error = exc
             ready.set()
         finally:
+            listener.close()
             loop.close()
 
     def _devices(self) -> list[SimDevice]:
@@ -165,15 +197,17 @@ class ModbusSimulator:
             devices.append(SimDevice(unit, simdata, action=self._make_action(unit)))
         return devices
 
-    async def _main(self, ready: threading.Event) -> None:
+    async def _main(self, ready: threading.Event, listener: socket.socket) -> None:
         self._stop = asyncio.Event()
         devices = self._devices()
         with self.lock:
             self.refresh()
-        self._server = ModbusTcpServer(devices, address=(self.host, self._requested_port),
-                                       trace_connect=self._on_connect)
-        await self._server.serve_forever(background=True)
-        self.port = self._server.transport.sockets[0].getsockname()[1]
+        self._server = server = ModbusTcpServer(devices, address=(self.host, self.port),
+                                                trace_connect=self._on_connect)
+        # serve the socket bound in start() instead of letting pymodbus bind the address again
+        server.call_create = functools.partial(asyncio.get_running_loop().create_server,
+                                               server.handle_new_connection, sock=listener, start_serving=True)
+        await server.serve_forever(background=True)
         ready.set()
         while not self._stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
