@@ -170,7 +170,7 @@ def concurrent_case(workdir: Path, n: int, index: int) -> Outcome:
 
 
 def markdown_table(results: list[Outcome]) -> str:
-    columns = [c for c in (*GOOD, *BAD) if any(r.outcome == c for r in results) or c in ("recovered", "ok")]
+    columns = [*GOOD, *BAD]  # every bad outcome shown, zero included: the table itself says none happened
     counts: dict[str, Counter[str]] = {}
     for r in results:
         counts.setdefault(r.fault, Counter())[r.outcome] += 1
