@@ -9,6 +9,7 @@ the metadata (and fails the stage's asset check for it), and the later stages sk
 stage acts only on what the same run produced for the same slot (``plan_id_for``), never on an older plan.
 """
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from pandera import errors as pa_errors
 
 from ...config import SiteConfig
 from ...control import cycle
+from ...control import fleet as fleet_run
 from ...control.ev import ev_step
 from ...control.switches import in_effect
 from ...control.tariff_sync import sync_tou_schedule
@@ -26,6 +28,7 @@ from ...optimizer.feasibility import plan_violations
 from ...reporting import action_blocks, plan_plot_png, png_markdown
 from ...schemas import PriceFrame
 from ...storage import HistoryStore
+from ...storage.batch import StageStore
 from ..resources import (
     BatteryFleetResource,
     ClockResource,
@@ -33,13 +36,13 @@ from ..resources import (
     SitesResource,
     control_context,
 )
-from .partitions import site_partitions
+from .partitions import planning_partitions
 
 GROUP = "planning"
 COMMON: dict[str, Any] = {
-    "partitions_def": site_partitions,
+    "partitions_def": planning_partitions,
     "group_name": GROUP,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    **({"backfill_policy": dg.BackfillPolicy.single_run()} if planning_partitions is not None else {}),
 }
 
 
@@ -47,30 +50,83 @@ def _table_md(df: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.md(df.to_markdown(index=False) if not df.empty else "_empty_")
 
 
+DETAIL_SITES_MAX = 20
+"""Up to this many sites a run's metadata has each site's details (and its plan plot). Dagster copies an asset's
+metadata onto every partition's materialization, so per-site detail costs sites x sites: a larger run reports
+the stage across the fleet (counts, per-site p50/p95 ms, the failed sites) and the details stay in DuckDB."""
+
+
+_plot_lock = threading.Lock()
+
+
+def _site_ids(context: dg.AssetExecutionContext, sites: SitesResource) -> list[str]:
+    """The sites of this run: its site partitions, or every site when the assets are not partitioned."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return list(context.partition_keys)
+    return [s.id for s in sites.load().sites]
+
+
+def _detailed(context: dg.AssetExecutionContext) -> bool:
+    return planning_partitions is not None and len(context.partition_keys) <= DETAIL_SITES_MAX
+
+
+def _stage_store(history: HistoryStoreResource) -> StageStore:
+    """The history store over one held connection for this stage (``storage.batch``)."""
+    return StageStore(history.store().path)
+
+
 def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                store: HistoryStore | None = None) -> Iterator[tuple[str, SiteConfig, pd.Timestamp]]:
     """(site id, site, planning instant) for every site partition of this run; with ``store``, the site carries
     its switches in effect (a service-set value over the file's: ``control.switches``)."""
-    for site_id in context.partition_keys:
-        site = in_effect(store, sites.site(site_id))
-        yield site_id, site, clock.now(context, site)
+    sites_file = sites.load()
+    wall = clock.run_wall(context)
+    planning_clock = clock.clock()
+    for site_id in _site_ids(context, sites):
+        site = in_effect(store, sites_file.get(site_id))
+        yield site_id, site, planning_clock.site_now(site, wall)
 
 
 def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                meta: dict[str, Any], step: Callable[[str, SiteConfig, pd.Timestamp], None],
-               store: HistoryStore | None = None) -> list[str]:
+               store: HistoryStore | None = None, *, devices: bool = False,
+               held: StageStore | None = None) -> list[str]:
     """Run ``step`` per site; a site's exception is logged and put in ``{site}/error``, the others go on.
+    ``devices``: the step talks to the site's battery, so sites run concurrently (``control.fleet``: bounded
+    workers, a deadline per site). The stage's per-site p50/p95 ms go in ``meta``; above
+    ``DETAIL_SITES_MAX`` sites the per-site keys are replaced by the fleet summary. ``held``: the stage's
+    store, which lets other writers in between sites.
     Returns the problems (one line per failed site)."""
+    items = [(site_id, (site, now)) for site_id, site, now in _sites_now(context, sites, clock, store)]
+    report = fleet_run.run_sites(
+        context.asset_key.to_user_string(), items, lambda site_id, item: step(site_id, *item),
+        workers=fleet_run.fleet_workers() if devices else 1,
+        between=held.breathe if held is not None else None)
+    detailed = _detailed(context)
     problems: list[str] = []
-    for site_id, site, now in _sites_now(context, sites, clock, store):
-        try:
-            step(site_id, site, now)
-        except Exception as exc:  # isolate the site: its error is data for the UI, not the end of the run
-            text = f"{type(exc).__name__}: {exc}"
-            context.log.error(f"{site_id}: {text}")
-            meta[f"{site_id}/error"] = dg.MetadataValue.text(text)
-            problems.append(f"{site_id}: {text}")
+    for o in report.failures:  # isolated: a site's error is data for the UI, not the end of the run
+        context.log.error(f"{o.site_id}: {o.error}")
+        meta[f"{o.site_id}/error"] = dg.MetadataValue.text(str(o.error))
+        problems.append(f"{o.site_id}: {o.error}")
+    if not detailed:
+        for key in [k for k in meta if "/" in k]:
+            del meta[key]
+        meta["failed_sites"] = _problems_md(problems[:200] + ([f"... {len(problems) - 200} more"]
+                                                              if len(problems) > 200 else []))
+    timing = report.summary()
+    meta["stage_sites"] = timing["sites"]
+    meta["stage_failed"] = timing["failed"]
+    meta["stage_s"] = timing["wall_s"]
+    meta["per_site_ms_p50"] = timing["p50_ms"]
+    meta["per_site_ms_p95"] = timing["p95_ms"]
+    meta["per_site_ms_max"] = timing["max_ms"]
     return problems
+
+
+def _info(context: dg.AssetExecutionContext, text: str) -> None:
+    """A per-site info line: one Dagster event each, so only on detailed (small) runs."""
+    if _detailed(context):
+        context.log.info(text)
 
 
 def _problems_md(problems: list[str]) -> dg.MetadataValue:
@@ -84,12 +140,13 @@ def _problems_md(problems: list[str]) -> dg.MetadataValue:
           "for every site")], **COMMON)
 def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     meta: dict[str, Any] = {}
     problems: list[str] = []
+    shared = fleet_run.SharedPrices()  # one fetch per distinct provider section, shared by its sites
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
-        pf = cycle.price_forecast(site, now, store)
+        pf = cycle.price_forecast(site, now, store, fetcher=shared)
         f = pf.frame
         try:
             PriceFrame.validate(store.read_prices(site.id, now - pd.Timedelta(hours=1), f.index[-1]), lazy=True)
@@ -102,7 +159,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         filled_24h = float(f["filled"].iloc[:288].mean())
         if filled_24h > 0.10:
             problems.append(f"{site_id}: {filled_24h:.0%} of the first 24 h is filled, not provider data")
-        context.log.info(f"{site_id}: prices {now.isoformat()} coverage {pf.coverage:.0%}, filled {pf.filled}")
+        _info(context, f"{site_id}: prices {now.isoformat()} coverage {pf.coverage:.0%}, filled {pf.filled}")
         meta[f"{site_id}/now"] = dg.MetadataValue.text(now.isoformat())
         meta[f"{site_id}/coverage"] = float(pf.coverage)
         meta[f"{site_id}/filled_fraction_24h"] = filled_24h
@@ -112,7 +169,10 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         meta[f"{site_id}/export_min"] = float(f["export_price"].min())
         meta[f"{site_id}/spike_intervals"] = int((f["spike_status"] != "none").sum())
 
-    problems += _each_site(context, sites, clock, meta, step)
+    with store.held():
+        problems += _each_site(context, sites, clock, meta, step, held=store)
+    meta["price_fetches"] = shared.fetches
+    meta["price_fetches_shared"] = shared.shared
     check = dg.AssetCheckResult(check_name="price_frame_valid", passed=not problems,
                                 metadata={"problems": _problems_md(problems)})
     return dg.MaterializeResult(metadata=meta, check_results=[check])
@@ -123,7 +183,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "half hour's measured production where telemetry has it).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -132,7 +192,8 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         meta[f"{site_id}/peak_kw"] = float(solar.max())
         meta[f"{site_id}/provenance"] = dg.MetadataValue.json(solar.attrs.get("provenance", {}))
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -141,7 +202,7 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "difference, fading over half an hour).", pool="duckdb_history", **COMMON)
 def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                   clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -149,7 +210,8 @@ def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, histo
         meta[f"{site_id}/model"] = dg.MetadataValue.text(model)
         meta[f"{site_id}/energy_kwh_48h"] = float(load.sum() / 12)
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -175,10 +237,11 @@ def _stored_series(store: HistoryStore, site_id: str, kind: str, idx: pd.Datetim
           **COMMON)
 def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     violations: list[str] = []
+    detailed = _detailed(context)
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         pf = cycle.stored_price_forecast(site, now, store)
@@ -192,9 +255,8 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
                                    stale_prices=pf.message if pf.stale else None)
         r = plan.result
         violations.extend(f"{site_id}: {v}" for v in plan_violations(r.intervals, cycle.planner_for(site).settings, soc))
-        blocks = action_blocks(r.intervals, site.timezone)
-        context.log.info(f"{site_id}: plan {plan.plan_id} {r.status} via {r.solver}, cost {r.cost:.2f} vs "
-                         f"baseline {r.baseline_cost:.2f} ({r.solve_ms:.0f} ms)")
+        _info(context, f"{site_id}: plan {plan.plan_id} {r.status} via {r.solver}, cost {r.cost:.2f} vs "
+                       f"baseline {r.baseline_cost:.2f} ({r.solve_ms:.0f} ms)")
         meta.update({
             f"{site_id}/plan_id": dg.MetadataValue.text(plan.plan_id),
             f"{site_id}/status": dg.MetadataValue.text(f"{r.status} ({r.solver})"
@@ -206,12 +268,16 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
             f"{site_id}/self_consumption_cost": float(r.self_consumption_cost),
             f"{site_id}/savings_24h": float(r.savings_24h),
             f"{site_id}/solve_ms": float(r.solve_ms),
-            f"{site_id}/next_actions": _table_md(blocks),
-            f"{site_id}/plot": dg.MetadataValue.md(png_markdown(
-                plan_plot_png(r.intervals, site.timezone, f"{site_id} plan from {now.isoformat()}"))),
         })
+        if detailed:  # the plot and the action table are the costly part of the metadata: small runs only
+            blocks = action_blocks(r.intervals, site.timezone)
+            with _plot_lock:  # matplotlib's state is not thread-safe
+                png = plan_plot_png(r.intervals, site.timezone, f"{site_id} plan from {now.isoformat()}")
+            meta[f"{site_id}/next_actions"] = _table_md(blocks)
+            meta[f"{site_id}/plot"] = dg.MetadataValue.md(png_markdown(png))
 
-    problems = _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        problems = _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
     check = dg.AssetCheckResult(check_name="plan_feasible", passed=not violations and not problems,
                                 metadata={"violations": _problems_md(violations),
                                           "sites_without_a_plan": _problems_md(problems)})
@@ -234,14 +300,14 @@ def _plan_of_slot(store: HistoryStore, site_id: str, now: pd.Timestamp,
           "DuckDB `tariff_payloads` for every site.", pool="duckdb_history", **COMMON)
 def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                        clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         pf = cycle.stored_price_forecast(site, now, store)
         out = sync_tou_schedule(ctx, site, now, prices=pf.frame, scheduled=True)
-        context.log.info(f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
+        _info(context, f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
         meta[f"{site_id}/decision"] = dg.MetadataValue.text(f"{out.get('action')}: {out.get('reason')}"
                                                             + (f" ({out['note']})" if out.get("note") else ""))
         meta[f"{site_id}/hash"] = dg.MetadataValue.text(str(out.get("payload_hash")))
@@ -249,7 +315,8 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
         meta[f"{site_id}/changed_half_hours"] = int(out.get("changed_periods") or 0)
         meta[f"{site_id}/max_change_per_kwh"] = float(out.get("max_change") or 0.0)
 
-    _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -260,7 +327,7 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
           **COMMON)
 def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     failures: list[str] = []
@@ -283,7 +350,8 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
         if not (out.ok or out.yielded):
             failures.append(f"{site_id}: {out.describe()}")
 
-    failures += _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        failures += _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
     if failures:
         context.log.error("; ".join(failures))
         raise dg.Failure("battery command failed: " + "; ".join(failures), metadata=meta)
@@ -294,7 +362,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
           "command (SOC, powers with named directions); history in DuckDB `telemetry`.", pool="modbus", **COMMON)
 def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
               clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
@@ -306,7 +374,8 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
         meta[f"{site_id}/mode"] = dg.MetadataValue.text(str(t.mode))
         meta[f"{site_id}/battery_kw"] = float(np.round(t.battery_charge_kw - t.battery_discharge_kw, 3))
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, devices=True, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -318,7 +387,7 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
           pool="ev_charger", **COMMON)
 def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                 clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
@@ -340,7 +409,8 @@ def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history
         if not out.get("ok", True):
             context.log.warning(f"{site_id}: ev: {text}")
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, devices=True, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
