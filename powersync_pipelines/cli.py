@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "auth": "Show a site's cloud log-ins (Tesla, Sigenergy, Solcast) without their secrets; --refresh to renew",
     "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
     "ha": "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)",
+    "bench": "Benchmarks of the live path: `bench fleet --sites N` plans N generated sites in one production cycle",
 }
 
 

@@ -70,9 +70,13 @@ def _detailed(context: dg.AssetExecutionContext) -> bool:
     return planning_partitions is not None and len(context.partition_keys) <= DETAIL_SITES_MAX
 
 
-def _stage_store(history: HistoryStoreResource) -> StageStore:
-    """The history store over one held connection for this stage (``storage.batch``)."""
-    return StageStore(history.store().path)
+FAILURES_LISTED = 500  # failed sites named in a stage's metadata (the count is always complete)
+
+
+def _stage_store(history: HistoryStoreResource, *deferred: str) -> StageStore:
+    """The history store over one held connection for this stage (``storage.batch``); ``deferred``: tables the
+    stage writes and never reads back, written once when the stage ends."""
+    return StageStore(history.store().path, deferred=deferred)
 
 
 def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
@@ -111,8 +115,10 @@ def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: C
     if not detailed:
         for key in [k for k in meta if "/" in k]:
             del meta[key]
-        meta["failed_sites"] = _problems_md(problems[:200] + ([f"... {len(problems) - 200} more"]
-                                                              if len(problems) > 200 else []))
+        meta["failed_sites"] = _problems_md(problems[:FAILURES_LISTED] + (
+            [f"... {len(problems) - FAILURES_LISTED} more"] if len(problems) > FAILURES_LISTED else []))
+    meta["stage_failures"] = dg.MetadataValue.json(
+        [{"site_id": o.site_id, "error": o.error} for o in report.failures[:FAILURES_LISTED]])
     timing = report.summary()
     meta["stage_sites"] = timing["sites"]
     meta["stage_failed"] = timing["failed"]
@@ -183,7 +189,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "half hour's measured production where telemetry has it).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    store = _stage_store(history, "forecasts")
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -202,7 +208,7 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "difference, fading over half an hour).", pool="duckdb_history", **COMMON)
 def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                   clock: ClockResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    store = _stage_store(history, "forecasts")
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -237,7 +243,7 @@ def _stored_series(store: HistoryStore, site_id: str, kind: str, idx: pd.Datetim
           **COMMON)
 def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    store = _stage_store(history, "plans", "schedule", "telemetry")
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     violations: list[str] = []
@@ -331,6 +337,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     failures: list[str] = []
+    refused: list[dict[str, str]] = []
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         slot = cycle.current_slot(_plan_of_slot(store, site_id, now)[1], now)
@@ -349,9 +356,13 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
                                                                           if out.as_dict()["error"] else ""))
         if not (out.ok or out.yielded):
             failures.append(f"{site_id}: {out.describe()}")
+            refused.append({"site_id": site_id, "error": out.describe()})
 
     with store.held():
         failures += _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
+    if refused:  # commands that failed without an exception are failures of this stage too
+        meta["stage_failures"] = dg.MetadataValue.json(meta["stage_failures"].value + refused[:FAILURES_LISTED])
+        meta["stage_failed"] = len(failures)
     if failures:
         context.log.error("; ".join(failures))
         raise dg.Failure("battery command failed: " + "; ".join(failures), metadata=meta)
@@ -362,7 +373,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
           "command (SOC, powers with named directions); history in DuckDB `telemetry`.", pool="modbus", **COMMON)
 def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
               clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    store = _stage_store(history, "telemetry")
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
