@@ -83,6 +83,10 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
             "POWERSYNC_HOME": str(workdir / "powersync_home"), "DAGSTER_HOME": str(home),
             "POWERSYNC_SITES": str(sites_file), "POWERSYNC_DUCKDB": str(duckdb_file), TOKEN_ENV: SIM_TOKEN,
         })
+        # Production keeps .pyc files; a sandbox with PYTHONDONTWRITEBYTECODE=1 would recompile every module in
+        # the child. Caching under a separate prefix measures the production case without touching the venv.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "powersync-pycache"))
         for name in ("POWERSYNC_FLEET_WORKERS", "POWERSYNC_SITE_TIMEOUT_S", "POWERSYNC_SITE_PARTITIONS_MAX"):
             if name in os.environ:  # the operator's tuning reaches the run
                 env[name] = os.environ[name]
@@ -178,7 +182,7 @@ def _cycle_main() -> None:
         if stage in stage_s or "per_site_ms_p50" not in meta:
             continue
         per_site[stage] = {"p50": meta["per_site_ms_p50"], "p95": meta["per_site_ms_p95"],
-                           "max": meta["per_site_ms_max"]}
+                           "max": meta["per_site_ms_max"], "amortised": meta["per_site_ms_amortised"]}
         stage_s[stage] = meta["stage_s"]
         failures += [{"stage": stage, **f} for f in meta.get("stage_failures") or []]
         if "price_fetches" in meta:

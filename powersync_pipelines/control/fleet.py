@@ -158,9 +158,16 @@ class SharedPrices:
         self.fetches = 0
         self.shared = 0
 
+    @staticmethod
+    def key(site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48) -> tuple[str, str, float]:
+        """Which shared frame a site gets: its provider section (and where relative files resolve), the instant
+        and the horizon."""
+        return (f"{site.base_dir}|{site.provider.model_dump_json()}", pd.Timestamp(now).isoformat(),
+                float(horizon_hours))
+
     def __call__(self, site: SiteConfig, now: pd.Timestamp, horizon_hours: float = 48,
                  **kwargs: Any) -> pd.DataFrame:
-        key = (f"{site.base_dir}|{site.provider.model_dump_json()}", pd.Timestamp(now).isoformat(), float(horizon_hours))
+        key = self.key(site, now, horizon_hours)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:

@@ -49,6 +49,8 @@ class StageStore(HistoryStore):
         self._idle = threading.Condition(self._con_lock)
         self._held_since = 0.0
         self._owner: int | None = None  # the thread that took the file lock (only it may release it)
+        self._draining = False  # breathe() is waiting for the open cursors to close
+        self._depth = threading.local()  # cursors open on this thread (a nested call never waits on a drain)
 
     @contextmanager
     def held(self) -> Iterator[StageStore]:
@@ -116,8 +118,7 @@ class StageStore(HistoryStore):
 
     def _release(self) -> None:
         with self._con_lock:
-            while self._users:
-                self._idle.wait()
+            self._drain()
             con, self._con = self._con, None
         try:
             if con is not None:
@@ -125,18 +126,34 @@ class StageStore(HistoryStore):
         finally:
             self._lock.release()
 
+    def _drain(self) -> None:
+        """Wait (holding ``_con_lock``) until no cursor is open; new cursors wait meanwhile."""
+        self._draining = True
+        try:
+            while self._users:
+                self._idle.wait()
+        finally:
+            self._draining = False
+
     def breathe(self) -> None:
         """Let other processes write if the connection has been held ``yield_every_s``: close it (once no
-        cursor is in use), release the lock, take both again. Only the thread that entered :meth:`held` breathes
-        (the file lock belongs to it); from other threads this is a no-op."""
+        cursor is in use), release the file lock, take both again. Threads of the stage wait for the new
+        connection meanwhile. Only the thread that entered :meth:`held` breathes (the file lock belongs to it);
+        from other threads this is a no-op."""
         if (self._con is None or self._owner != threading.get_ident()
                 or time.monotonic() - self._held_since < self.yield_every_s):
             return
         with self._con_lock:
-            if time.monotonic() - self._held_since < self.yield_every_s:
-                return  # another thread just did it
-            self._release()
-            self._take()
+            self._drain()
+            assert self._con is not None
+            self._con.close()
+            self._lock.release()
+            try:
+                self._lock.acquire()
+                self._con = self._open()
+            finally:
+                self._held_since = time.monotonic()
+                self._idle.notify_all()
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -144,17 +161,23 @@ class StageStore(HistoryStore):
             with super().connect(read_only) as con:
                 yield con
             return
+        nested = getattr(self._depth, "n", 0) > 0  # this thread already has a cursor: never wait on a drain
         with self._con_lock:
+            while self._draining and not nested:
+                self._idle.wait()
+            if self._con is None:
+                raise RuntimeError(f"the stage store of {self.path} was closed while in use")
             cur = self._con.cursor()
             self._users += 1
+        self._depth.n = getattr(self._depth, "n", 0) + 1
         try:
             yield cur
         finally:
+            self._depth.n -= 1
             cur.close()
             with self._con_lock:
                 self._users -= 1
-                if not self._users:
-                    self._idle.notify_all()
+                self._idle.notify_all()
 
 
 def _write_batch(con: duckdb.DuckDBPyConnection, table: str, frames: list[tuple[pd.DataFrame, tuple[str, ...]]]) -> int:
