@@ -25,6 +25,7 @@ from ...control.ev import ev_step
 from ...control.switches import in_effect
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
+from ...prices.archive import ARCHIVE_TABLE
 from ...reporting import action_blocks, plan_plot_png, png_markdown
 from ...schemas import PriceFrame
 from ...storage import HistoryStore
@@ -150,7 +151,7 @@ def _problems_md(problems: list[str]) -> dg.MetadataValue:
           **COMMON)
 def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    store = _stage_store(history, ARCHIVE_TABLE)  # the archive of published forecasts is only read by backtests
     meta: dict[str, Any] = {}
     problems: list[str] = []
     shared = fleet_run.SharedPrices()  # one fetch per distinct provider section, shared by its sites
