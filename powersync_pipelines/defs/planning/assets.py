@@ -411,7 +411,9 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
           pool="ev_charger", **COMMON)
 def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                 clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = _stage_store(history)
+    # Per-call connections, not a held stage store: the OCPP central system answering this stage writes to the
+    # same DuckDB file, and would wait on a held lock while this stage waits on it.
+    store = history.store()
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
@@ -433,8 +435,7 @@ def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history
         if not out.get("ok", True):
             context.log.warning(f"{site_id}: ev: {text}")
 
-    with store.held():
-        _each_site(context, sites, clock, meta, step, devices=True, held=store)
+    _each_site(context, sites, clock, meta, step)
     return dg.MaterializeResult(metadata=meta)
 
 
