@@ -1,12 +1,16 @@
-"""The planning loop as assets, partitioned by site; one run may cover every site.
+"""The planning loop as assets, partitioned by site up to ``POWERSYNC_SITE_PARTITIONS_MAX`` sites (else one
+unpartitioned run plans the fleet: ``partitions.py`` says why); one run covers every site.
 
 price_forecast -> solar_forecast, load_forecast -> battery_schedule -> tou_tariff_payload, battery_commands
 -> telemetry, ev_charging (sites with an ``ev:`` section). DuckDB is the store between stages (a run can span several site partitions, which the default
 IO manager cannot persist), so assets return ``MaterializeResult`` with metadata for the UI.
 
-One site's failure never stops the others: each stage handles its sites one by one, records a site's error in
-the metadata (and fails the stage's asset check for it), and the later stages skip that site for this slot. A
-stage acts only on what the same run produced for the same slot (``plan_id_for``), never on an older plan.
+One site's failure never stops the others: each stage runs its sites through ``control.fleet.run_sites`` (in
+order, or on bounded worker threads with a deadline per site where the stage talks to batteries), records a
+site's error in the metadata (and fails the stage's asset check for it), and the later stages skip that site for
+this slot. A stage acts only on what the same run produced for the same slot (``plan_id_for``), never on an
+older plan. Each stage works on one held DuckDB connection (``storage.batch.StageStore``; the tables it only
+writes are batched to its end) and reports its per-site p50/p95/amortised milliseconds.
 """
 
 import threading
