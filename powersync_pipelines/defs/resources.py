@@ -76,9 +76,12 @@ class ClockResource(dg.ConfigurableResource):
         return Clock(fixed=self.fixed_now)
 
     def now(self, context: dg.AssetExecutionContext | dg.OpExecutionContext, site: SiteConfig) -> pd.Timestamp:
+        return self.clock().site_now(site, self.run_wall(context))
+
+    def run_wall(self, context: dg.AssetExecutionContext | dg.OpExecutionContext) -> pd.Timestamp | None:
+        """The run's creation time (None outside a stored run): read once per stage, not once per site."""
         record = context.instance.get_run_record_by_id(context.run.run_id)
-        wall = pd.Timestamp(record.create_timestamp) if record is not None else None
-        return self.clock().site_now(site, wall)
+        return pd.Timestamp(record.create_timestamp) if record is not None else None
 
 
 def control_context(history: HistoryStoreResource, clock: ClockResource, fleet: BatteryFleetResource,

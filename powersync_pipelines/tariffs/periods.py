@@ -143,9 +143,11 @@ def _plan_actions(plan: pd.DataFrame | None) -> dict[pd.Timestamp, str]:
     if plan is None or plan.empty or "action" not in plan:
         return {}
     idx = pd.DatetimeIndex(plan.index).tz_convert("UTC")
-    buckets = idx.floor("30min")
-    series = pd.Series(plan["action"].to_numpy(), index=buckets)
-    return {k: str(v.mode().iloc[0]) for k, v in series.groupby(level=0)}
+    rows = pd.DataFrame({"bucket": idx.floor("30min"), "action": plan["action"].to_numpy()}).dropna()
+    # the most frequent action per half hour; a tie goes to the alphabetically first (as Series.mode orders)
+    counts = rows.groupby(["bucket", "action"]).size().reset_index(name="n")
+    first = counts.sort_values(["bucket", "n", "action"], ascending=[True, False, True]).drop_duplicates("bucket")
+    return {pd.Timestamp(b): str(a) for b, a in zip(first["bucket"], first["action"], strict=True)}
 
 
 def missing_fraction(prices: pd.DataFrame, now: pd.Timestamp, hours: float = 24.0, step_minutes: int = 5) -> float:
@@ -165,9 +167,13 @@ def missing_fraction(prices: pd.DataFrame, now: pd.Timestamp, hours: float = 24.
         good &= ~prices["filled"].fillna(False).astype(bool).to_numpy()
     step = pd.Series(idx[good]).diff().median() if good.sum() > 1 else pd.Timedelta(minutes=step_minutes)
     step = max(pd.Timedelta(step), pd.Timedelta(minutes=step_minutes)) if pd.notna(step) else pd.Timedelta(minutes=step_minutes)
-    covered = np.zeros(len(grid), dtype=bool)
-    for t in idx[good]:
-        lo = grid.searchsorted(t, side="left")
-        hi = grid.searchsorted(t + step, side="left")
-        covered[lo:hi] = True
+    # each good row covers the grid slots in [t, t + step): mark the ranges with a difference array
+    slots = grid.as_unit("ns").asi8
+    starts = idx[good].as_unit("ns").asi8
+    lo = np.searchsorted(slots, starts, side="left")
+    hi = np.searchsorted(slots, starts + pd.Timedelta(step).value, side="left")
+    edges = np.zeros(len(grid) + 1, dtype=np.int64)
+    np.add.at(edges, lo, 1)
+    np.add.at(edges, hi, -1)
+    covered = np.cumsum(edges)[:-1] > 0
     return float(1.0 - covered.mean())

@@ -1,12 +1,16 @@
-"""The planning loop as assets, partitioned by site; one run may cover every site.
+"""The planning loop as assets, partitioned by site up to ``POWERSYNC_SITE_PARTITIONS_MAX`` sites (else one
+unpartitioned run plans the fleet: ``partitions.py`` says why); one run covers every site.
 
 price_forecast -> solar_forecast, load_forecast -> battery_schedule -> tou_tariff_payload, battery_commands
 -> telemetry, ev_charging (sites with an ``ev:`` section). DuckDB is the store between stages (a run can span several site partitions, which the default
 IO manager cannot persist), so assets return ``MaterializeResult`` with metadata for the UI.
 
-One site's failure never stops the others: each stage handles its sites one by one, records a site's error in
-the metadata (and fails the stage's asset check for it), and the later stages skip that site for this slot. A
-stage acts only on what the same run produced for the same slot (``plan_id_for``), never on an older plan.
+One site's failure never stops the others: each stage runs its sites through ``control.fleet.run_sites`` (in
+order, or on bounded worker threads with a deadline per site where the stage talks to batteries), records a
+site's error in the metadata (and fails the stage's asset check for it), and the later stages skip that site for
+this slot. A stage acts only on what the same run produced for the same slot (``plan_id_for``), never on an
+older plan. Each stage works on one held DuckDB connection (``storage.batch.StageStore``; the tables it only
+writes are batched to its end) and reports its per-site p50/p95/amortised milliseconds.
 """
 
 from collections.abc import Callable, Iterator
@@ -19,12 +23,16 @@ from pandera import errors as pa_errors
 
 from ...config import SiteConfig
 from ...control import cycle
+from ...control import fleet as fleet_run
 from ...control.ev import ev_step
 from ...control.switches import in_effect
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
+from ...prices.archive import ARCHIVE_TABLE
 from ...schemas import PriceFrame
 from ...storage import HistoryStore
+from ...storage.batch import StageStore
+from ...timegrid import HORIZON_HOURS
 from ..resources import (
     BatteryFleetResource,
     ClockResource,
@@ -33,40 +41,98 @@ from ..resources import (
     control_context,
 )
 from .metadata import schedule_metadata
-from .partitions import site_partitions
+from .partitions import planning_partitions
 
 GROUP = "planning"
 COMMON: dict[str, Any] = {
-    "partitions_def": site_partitions,
+    "partitions_def": planning_partitions,
     "group_name": GROUP,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    **({"backfill_policy": dg.BackfillPolicy.single_run()} if planning_partitions is not None else {}),
 }
+
+
+DETAIL_SITES_MAX = 20
+"""Up to this many sites a run's metadata has each site's details (and its plan plot). Dagster copies an asset's
+metadata onto every partition's materialization, so per-site detail costs sites x sites: a larger run reports
+the stage across the fleet (counts, per-site p50/p95 ms, the failed sites) and the details stay in DuckDB."""
+
+
+def _site_ids(context: dg.AssetExecutionContext, sites: SitesResource) -> list[str]:
+    """The sites of this run: its site partitions, or every site when the assets are not partitioned."""
+    if context.has_partition_key or context.has_partition_key_range:
+        return list(context.partition_keys)
+    return [s.id for s in sites.load().sites]
+
+
+def _detailed(context: dg.AssetExecutionContext) -> bool:
+    return planning_partitions is not None and len(context.partition_keys) <= DETAIL_SITES_MAX
+
+
+FAILURES_LISTED = 500  # failed sites named in a stage's metadata (the count is always complete)
+
+
+def _stage_store(history: HistoryStoreResource, *deferred: str) -> StageStore:
+    """The history store over one held connection for this stage (``storage.batch``); ``deferred``: tables the
+    stage writes and never reads back, written once when the stage ends."""
+    return StageStore(history.store().location, deferred=deferred)
 
 
 def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                store: HistoryStore | None = None) -> Iterator[tuple[str, SiteConfig, pd.Timestamp]]:
     """(site id, site, planning instant) for every site partition of this run; with ``store``, the site carries
     its switches in effect (a service-set value over the file's: ``control.switches``)."""
-    for site_id in context.partition_keys:
-        site = in_effect(store, sites.site(site_id))
-        yield site_id, site, clock.now(context, site)
+    sites_file = sites.load()
+    wall = clock.run_wall(context)
+    planning_clock = clock.clock()
+    for site_id in _site_ids(context, sites):
+        site = in_effect(store, sites_file.get(site_id))
+        yield site_id, site, planning_clock.site_now(site, wall)
 
 
 def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                meta: dict[str, Any], step: Callable[[str, SiteConfig, pd.Timestamp], None],
-               store: HistoryStore | None = None) -> list[str]:
+               store: HistoryStore | None = None, *, devices: bool = False,
+               held: StageStore | None = None) -> list[str]:
     """Run ``step`` per site; a site's exception is logged and put in ``{site}/error``, the others go on.
+    ``devices``: the step talks to the site's battery, so sites run concurrently (``control.fleet``: bounded
+    workers, a deadline per site). The stage's per-site p50/p95 ms go in ``meta``; above
+    ``DETAIL_SITES_MAX`` sites the per-site keys are replaced by the fleet summary. ``held``: the stage's
+    store, which lets other writers in between sites.
     Returns the problems (one line per failed site)."""
+    items = [(site_id, (site, now)) for site_id, site, now in _sites_now(context, sites, clock, store)]
+    report = fleet_run.run_sites(
+        context.asset_key.to_user_string(), items, lambda site_id, item: step(site_id, *item),
+        workers=fleet_run.fleet_workers() if devices else 1,
+        between=held.breathe if held is not None else None)
+    detailed = _detailed(context)
     problems: list[str] = []
-    for site_id, site, now in _sites_now(context, sites, clock, store):
-        try:
-            step(site_id, site, now)
-        except Exception as exc:  # isolate the site: its error is data for the UI, not the end of the run
-            text = f"{type(exc).__name__}: {exc}"
-            context.log.error(f"{site_id}: {text}")
-            meta[f"{site_id}/error"] = dg.MetadataValue.text(text)
-            problems.append(f"{site_id}: {text}")
+    for o in report.failures:  # isolated: a site's error is data for the UI, not the end of the run
+        context.log.error(f"{o.site_id}: {o.error}")
+        meta[f"{o.site_id}/error"] = dg.MetadataValue.text(str(o.error))
+        problems.append(f"{o.site_id}: {o.error}")
+    if not detailed:
+        for key in [k for k in meta if "/" in k]:
+            del meta[key]
+        meta["failed_sites"] = _problems_md(problems[:FAILURES_LISTED] + (
+            [f"... {len(problems) - FAILURES_LISTED} more"] if len(problems) > FAILURES_LISTED else []))
+    meta["stage_failures"] = dg.MetadataValue.json(
+        [{"site_id": o.site_id, "error": o.error} for o in report.failures[:FAILURES_LISTED]])
+    timing = report.summary()
+    meta["stage_sites"] = timing["sites"]
+    meta["stage_failed"] = timing["failed"]
+    meta["stage_s"] = timing["wall_s"]
+    meta["per_site_ms_p50"] = timing["p50_ms"]
+    meta["per_site_ms_p95"] = timing["p95_ms"]
+    meta["per_site_ms_max"] = timing["max_ms"]
+    # the stage's wall time shared out: what one more site costs the cycle (sites overlap in device stages)
+    meta["per_site_ms_amortised"] = round(timing["wall_s"] * 1000 / max(1, timing["sites"]), 2)
     return problems
+
+
+def _info(context: dg.AssetExecutionContext, text: str) -> None:
+    """A per-site info line: one Dagster event each, so only on detailed (small) runs."""
+    if _detailed(context):
+        context.log.info(text)
 
 
 def _problems_md(problems: list[str]) -> dg.MetadataValue:
@@ -76,21 +142,30 @@ def _problems_md(problems: list[str]) -> dg.MetadataValue:
 @dg.asset(kinds={"python", "duckdb"}, description="Normalised import/export prices over the 48 h horizon "
           "(provider data stored in DuckDB `prices`; horizon padded and flagged where the provider is short).",
           pool="duckdb_history", check_specs=[dg.AssetCheckSpec("price_frame_valid", asset="price_forecast",
-          description="pandera PriceFrame schema on the stored window and <= 10% of the first 24 h filled, "
-          "for every site")], **COMMON)
+          description="<= 10% of the first 24 h filled for every site, and the pandera PriceFrame schema on the "
+          "stored window (every site of a small run; one site per shared price frame on a fleet run)")],
+          **COMMON)
 def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history, ARCHIVE_TABLE)  # the archive of published forecasts is only read by backtests
     meta: dict[str, Any] = {}
     problems: list[str] = []
+    shared = fleet_run.SharedPrices()  # one fetch per distinct provider section, shared by its sites
+    # The schema check of the stored window: every site on a small run; on a fleet run one site per shared
+    # price frame (its sites stored the same rows from it), as pandera costs ~0.1 s a call.
+    detailed = _detailed(context)
+    validated: set[tuple[str, str, float]] = set()
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
-        pf = cycle.price_forecast(site, now, store)
+        pf = cycle.price_forecast(site, now, store, fetcher=shared)
         f = pf.frame
-        try:
-            PriceFrame.validate(store.read_prices(site.id, now - pd.Timedelta(hours=1), f.index[-1]), lazy=True)
-        except pa_errors.SchemaErrors as exc:
-            problems.append(f"{site_id}: stored prices fail the schema: {len(exc.failure_cases)} failure(s)")
+        frame_key = shared.key(site, now, HORIZON_HOURS)
+        if detailed or frame_key not in validated:
+            validated.add(frame_key)
+            try:
+                PriceFrame.validate(store.read_prices(site.id, now - pd.Timedelta(hours=1), f.index[-1]), lazy=True)
+            except pa_errors.SchemaErrors as exc:
+                problems.append(f"{site_id}: stored prices fail the schema: {len(exc.failure_cases)} failure(s)")
         if pf.source != "live":
             problems.append(f"{site_id}: {pf.message}")
             context.log.warning(f"{site_id}: {pf.message}")
@@ -98,7 +173,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         filled_24h = float(f["filled"].iloc[:288].mean())
         if filled_24h > 0.10:
             problems.append(f"{site_id}: {filled_24h:.0%} of the first 24 h is filled, not provider data")
-        context.log.info(f"{site_id}: prices {now.isoformat()} coverage {pf.coverage:.0%}, filled {pf.filled}")
+        _info(context, f"{site_id}: prices {now.isoformat()} coverage {pf.coverage:.0%}, filled {pf.filled}")
         meta[f"{site_id}/now"] = dg.MetadataValue.text(now.isoformat())
         meta[f"{site_id}/coverage"] = float(pf.coverage)
         meta[f"{site_id}/filled_fraction_24h"] = filled_24h
@@ -108,7 +183,11 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         meta[f"{site_id}/export_min"] = float(f["export_price"].min())
         meta[f"{site_id}/spike_intervals"] = int((f["spike_status"] != "none").sum())
 
-    problems += _each_site(context, sites, clock, meta, step)
+    with store.held():
+        problems += _each_site(context, sites, clock, meta, step, held=store)
+    meta["price_fetches"] = shared.fetches
+    meta["stored_windows_validated"] = len(validated) if not detailed else meta["stage_sites"]
+    meta["price_fetches_shared"] = shared.shared
     check = dg.AssetCheckResult(check_name="price_frame_valid", passed=not problems,
                                 metadata={"problems": _problems_md(problems)})
     return dg.MaterializeResult(metadata=meta, check_results=[check])
@@ -119,7 +198,7 @@ def price_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "half hour's measured production where telemetry has it).", pool="duckdb_history", **COMMON)
 def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                    clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history, "forecasts")
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -128,7 +207,8 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
         meta[f"{site_id}/peak_kw"] = float(solar.max())
         meta[f"{site_id}/provenance"] = dg.MetadataValue.json(solar.attrs.get("provenance", {}))
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -137,7 +217,7 @@ def solar_forecast(context: dg.AssetExecutionContext, sites: SitesResource, hist
           "difference, fading over half an hour).", pool="duckdb_history", **COMMON)
 def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                   clock: ClockResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history, "forecasts")
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
@@ -145,7 +225,8 @@ def load_forecast(context: dg.AssetExecutionContext, sites: SitesResource, histo
         meta[f"{site_id}/model"] = dg.MetadataValue.text(model)
         meta[f"{site_id}/energy_kwh_48h"] = float(load.sum() / 12)
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -171,10 +252,11 @@ def _stored_series(store: HistoryStore, site_id: str, kind: str, idx: pd.Datetim
           **COMMON)
 def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history, "plans", "schedule", "telemetry")
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     violations: list[str] = []
+    detailed = _detailed(context)
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         pf = cycle.stored_price_forecast(site, now, store)
@@ -188,11 +270,13 @@ def battery_schedule(context: dg.AssetExecutionContext, sites: SitesResource, hi
                                    stale_prices=pf.message if pf.stale else None)
         r = plan.result
         violations.extend(f"{site_id}: {v}" for v in plan_violations(r.intervals, cycle.planner_for(site).settings, soc))
-        context.log.info(f"{site_id}: plan {plan.plan_id} {r.status} via {r.solver}, cost {r.cost:.2f} vs "
-                         f"baseline {r.baseline_cost:.2f} ({r.solve_ms:.0f} ms)")
-        meta.update(schedule_metadata(site_id, site, now, plan.plan_id, r, soc, soc_source))
+        _info(context, f"{site_id}: plan {plan.plan_id} {r.status} via {r.solver}, cost {r.cost:.2f} vs "
+                       f"baseline {r.baseline_cost:.2f} ({r.solve_ms:.0f} ms)")
+        # the plot and the action table are the costly part of the metadata: small runs only
+        meta.update(schedule_metadata(site_id, site, now, plan.plan_id, r, soc, soc_source, detailed=detailed))
 
-    problems = _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        problems = _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
     check = dg.AssetCheckResult(check_name="plan_feasible", passed=not violations and not problems,
                                 metadata={"violations": _problems_md(violations),
                                           "sites_without_a_plan": _problems_md(problems)})
@@ -203,7 +287,7 @@ def _plan_of_slot(store: HistoryStore, site_id: str, now: pd.Timestamp,
                   consequence: str = "nothing pushed") -> tuple[dict[str, Any], pd.DataFrame]:
     """This slot's plan (its row in ``plans`` and its intervals); a site without one is named, never guessed."""
     found = store.read_plan(site_id, cycle.plan_id_for(site_id, now))
-    if found is None:
+    if found is None or found[1].empty:  # no row, or a plan whose intervals were never stored
         raise LookupError(f"site {site_id!r}: no plan for the slot {now.isoformat()} (battery_schedule failed or did "
                           f"not run for it); {consequence}")
     return found
@@ -215,14 +299,14 @@ def _plan_of_slot(store: HistoryStore, site_id: str, now: pd.Timestamp,
           "DuckDB `tariff_payloads` for every site.", pool="duckdb_history", **COMMON)
 def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                        clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         pf = cycle.stored_price_forecast(site, now, store)
         out = sync_tou_schedule(ctx, site, now, prices=pf.frame, scheduled=True)
-        context.log.info(f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
+        _info(context, f"{site_id}: tariff {out.get('format')} {out.get('action')}: {out.get('reason')}")
         meta[f"{site_id}/decision"] = dg.MetadataValue.text(f"{out.get('action')}: {out.get('reason')}"
                                                             + (f" ({out['note']})" if out.get("note") else ""))
         meta[f"{site_id}/hash"] = dg.MetadataValue.text(str(out.get("payload_hash")))
@@ -230,7 +314,8 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
         meta[f"{site_id}/changed_half_hours"] = int(out.get("changed_periods") or 0)
         meta[f"{site_id}/max_change_per_kwh"] = float(out.get("max_change") or 0.0)
 
-    _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -241,10 +326,11 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
           **COMMON)
 def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history)
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
     failures: list[str] = []
+    refused: list[dict[str, str]] = []
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         slot = cycle.current_slot(_plan_of_slot(store, site_id, now)[1], now)
@@ -263,8 +349,13 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
                                                                           if out.as_dict()["error"] else ""))
         if not (out.ok or out.yielded):
             failures.append(f"{site_id}: {out.describe()}")
+            refused.append({"site_id": site_id, "error": out.describe()})
 
-    failures += _each_site(context, sites, clock, meta, step, store)
+    with store.held():
+        failures += _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
+    if refused:  # commands that failed without an exception are failures of this stage too
+        meta["stage_failures"] = dg.MetadataValue.json(meta["stage_failures"].value + refused[:FAILURES_LISTED])
+        meta["stage_failed"] = len(failures)
     if failures:
         context.log.error("; ".join(failures))
         raise dg.Failure("battery command failed: " + "; ".join(failures), metadata=meta)
@@ -275,7 +366,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
           "command (SOC, powers with named directions); history in DuckDB `telemetry`.", pool="modbus", **COMMON)
 def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
               clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
-    store = history.store()
+    store = _stage_store(history, "telemetry")
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
 
@@ -287,7 +378,8 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
         meta[f"{site_id}/mode"] = dg.MetadataValue.text(str(t.mode))
         meta[f"{site_id}/battery_kw"] = float(np.round(t.battery_charge_kw - t.battery_discharge_kw, 3))
 
-    _each_site(context, sites, clock, meta, step)
+    with store.held():
+        _each_site(context, sites, clock, meta, step, devices=True, held=store)
     return dg.MaterializeResult(metadata=meta)
 
 
@@ -299,6 +391,8 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
           pool="ev_charger", **COMMON)
 def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                 clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
+    # Per-call connections, not a held stage store: the OCPP central system answering this stage writes to the
+    # same DuckDB file, and would wait on a held lock while this stage waits on it.
     store = history.store()
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}

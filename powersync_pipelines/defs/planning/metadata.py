@@ -3,6 +3,7 @@ units), rounded metrics with their unit in the name, and the plan plot (local ti
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import dagster as dg
@@ -21,6 +22,8 @@ ACTION_COLUMNS = [
     dg.TableColumn("export_per_kwh", "float", "mean export price, currency/kWh"),
 ]
 
+_PLOT_LOCK = threading.Lock()
+
 
 def next_actions_table(intervals: pd.DataFrame, tz: str, limit: int = 12) -> dg.TableMetadataValue:
     """The plan's next blocks of equal action as a table metadata value (rendered as a table in the UI)."""
@@ -35,18 +38,18 @@ def next_actions_table(intervals: pd.DataFrame, tz: str, limit: int = 12) -> dg.
 
 
 def schedule_metadata(site_id: str, site: SiteConfig, now: pd.Timestamp, plan_id: str, r: ScheduleResult,
-                      soc: float, soc_source: str) -> dict[str, Any]:
-    """``battery_schedule``'s metadata for one site: money in the site's currency (named in the key), kW, %."""
+                      soc: float, soc_source: str, detailed: bool = True) -> dict[str, Any]:
+    """``battery_schedule``'s metadata for one site: money in the site's currency (named in the key), kW, %;
+    ``detailed`` adds the next-actions table and the plan plot (the costly part)."""
     cur = site.currency or "AUD"
     sym = "£" if cur == "GBP" else "$"
     local = now.tz_convert(site.timezone)
     title = f"{site_id} plan from {local:%a %d %b %H:%M} ({site.timezone}); battery + = charging"
-    return {
+    meta: dict[str, Any] = {
         f"{site_id}/plan_id": dg.MetadataValue.text(plan_id),
         f"{site_id}/plan_start_local": dg.MetadataValue.text(f"{local:%Y-%m-%d %H:%M} {site.timezone}"),
         f"{site_id}/status": dg.MetadataValue.text(f"{r.status} ({r.solver})"
                                                    + (f": {r.fallback_reason}" if r.fallback_reason else "")),
-        f"{site_id}/next_actions": next_actions_table(r.intervals, site.timezone),
         f"{site_id}/soc_initial_pct": round(soc * 100, 1),
         f"{site_id}/soc_source": dg.MetadataValue.text(soc_source),
         f"{site_id}/predicted_cost_48h_{cur}": round(float(r.cost), 2),
@@ -55,6 +58,10 @@ def schedule_metadata(site_id: str, site: SiteConfig, now: pd.Timestamp, plan_id
         f"{site_id}/savings_48h_{cur}": round(float(r.baseline_cost - r.cost), 2),
         f"{site_id}/savings_24h_{cur}": round(float(r.savings_24h), 2),
         f"{site_id}/solve_ms": round(float(r.solve_ms), 1),
-        f"{site_id}/plot": dg.MetadataValue.md(png_markdown(
-            plan_plot_png(r.intervals, site.timezone, title, sym))),
     }
+    if detailed:
+        meta[f"{site_id}/next_actions"] = next_actions_table(r.intervals, site.timezone)
+        with _PLOT_LOCK:  # matplotlib's state is not thread-safe and sites are planned on worker threads
+            png = plan_plot_png(r.intervals, site.timezone, title, sym)
+        meta[f"{site_id}/plot"] = dg.MetadataValue.md(png_markdown(png))
+    return meta

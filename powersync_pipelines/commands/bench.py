@@ -1,0 +1,198 @@
+"""``powersync bench fleet --sites N [--out F.json]``: one production planning cycle for N generated sites.
+
+Generates N sites (``sim.fleet``: Sungrow SH, Sigenergy and Tesla batteries, AU and UK replay prices, several time
+zones), serves every battery from one simulator process on loopback, and runs ``reoptimize_job`` (the job the
+5-minute schedule runs) once, in a real Dagster run against a fresh DAGSTER_HOME and DuckDB file. The run happens
+in a child process that loads the project's Definitions with the generated sites file, as a code server would;
+its peak RSS is the planning process's. Prints (and with ``--out`` writes) the JSON report: ``sites``,
+``cycle_s``, ``per_site_ms`` (p50/p95 per stage), ``peak_rss_mb``, ``failures``, ``store``, and more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HELP = "Benchmarks of the live path: `bench fleet --sites N` plans N generated sites in one production cycle"
+STAGES = ("price_forecast", "solar_forecast", "load_forecast", "battery_schedule", "tou_tariff_payload",
+          "battery_commands", "telemetry", "ev_charging")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="BENCH", required=True)
+    fleet = sub.add_parser("fleet", help="one planning cycle (reoptimize_job) for N generated sites on simulators",
+                           description="One planning cycle (reoptimize_job, a real Dagster run) for N generated "
+                           "sites whose batteries are simulated on loopback; prints the JSON report.")
+    fleet.add_argument("--sites", type=int, required=True, help="how many sites to generate (1..100000)")
+    fleet.add_argument("--out", help="also write the JSON report to this file")
+    fleet.add_argument("--seed", type=int, default=7, help="the generated fleet's seed (default 7)")
+    fleet.add_argument("--workdir", help="keep the sites file, DuckDB file and DAGSTER_HOME here (default: a "
+                       "temporary folder, removed afterwards)")
+    fleet.add_argument("--silent", type=int, default=0,
+                       help="make this many sites' batteries accept connections and never answer (default 0)")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.bench != "fleet":
+        print(f"powersync bench: unknown benchmark {args.bench!r}", file=sys.stderr)
+        return 2
+    if not 1 <= args.sites <= 100_000:
+        print(f"powersync bench fleet: --sites must be 1..100000, not {args.sites}", file=sys.stderr)
+        return 2
+    if not 0 <= args.silent <= args.sites:
+        print(f"powersync bench fleet: --silent must be 0..{args.sites}, not {args.silent}", file=sys.stderr)
+        return 2
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="powersync-fleet-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        report = bench_fleet(args.sites, workdir, seed=args.seed, silent=args.silent)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    text = json.dumps(report, indent=2)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    print(text)
+    return 0 if report["success"] else 1
+
+
+def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[str, Any]:
+    """Generate, simulate, run one cycle in a child process, and report (see the module docstring)."""
+    from ..sim.fleet import SIM_TOKEN, TOKEN_ENV, fleet_devices, fleet_simulators, write_sites_file
+
+    devices = fleet_devices(n, seed=seed)
+    for d in devices[:silent]:  # the first ones: deterministic, and named in the report
+        d["silent"] = True
+    t_sim = time.perf_counter()
+    duckdb_file = workdir / "powersync.duckdb"
+    home = workdir / "dagster_home"
+    with fleet_simulators(devices) as (endpoints, _proc):
+        sim_start_s = time.perf_counter() - t_sim
+        sites_file = write_sites_file(workdir / "sites.yaml", devices, endpoints)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERSYNC_", "DAGSTER_"))}
+        env.update({
+            "POWERSYNC_HOME": str(workdir / "powersync_home"), "DAGSTER_HOME": str(home),
+            "POWERSYNC_SITES": str(sites_file), "POWERSYNC_DUCKDB": str(duckdb_file), TOKEN_ENV: SIM_TOKEN,
+        })
+        # Production keeps .pyc files; a sandbox with PYTHONDONTWRITEBYTECODE=1 would recompile every module in
+        # the child. Caching under a separate prefix measures the production case without touching the venv.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "powersync-pycache"))
+        for name in ("POWERSYNC_FLEET_WORKERS", "POWERSYNC_SITE_TIMEOUT_S", "POWERSYNC_SITE_PARTITIONS_MAX"):
+            if name in os.environ:  # the operator's tuning reaches the run
+                env[name] = os.environ[name]
+        child = subprocess.run([sys.executable, "-c", "from powersync_pipelines.commands.bench import "
+                                "_cycle_main; _cycle_main()"], env=env, capture_output=True, text=True)
+    if child.returncode != 0 or not child.stdout.strip():
+        raise RuntimeError(f"the planning cycle process failed (exit {child.returncode}): "
+                           f"{child.stderr.strip()[-2000:]}")
+    cycle = json.loads(child.stdout.strip().splitlines()[-1])
+    report: dict[str, Any] = {
+        "sites": n,
+        "cycle_s": cycle["cycle_s"],
+        "per_site_ms": cycle["per_site_ms"],
+        "peak_rss_mb": cycle["peak_rss_mb"],
+        "failures": cycle["failures"],
+        "store": {"kind": "duckdb", "path": str(duckdb_file)},
+        "success": cycle["success"] and not cycle["failures"],
+        "run_id": cycle["run_id"],
+        "dagster_run_success": cycle["success"],
+        "stage_s": cycle["stage_s"],
+        "price_fetches": cycle["price_fetches"],
+        "planned_with_partitions": cycle["partitioned"],
+        "simulator_start_s": round(sim_start_s, 1),
+        "batteries": {k: sum(1 for d in devices if d["kind"] == k) for k in ("sungrow_sh", "sigenergy", "tesla")},
+        "countries": {c: sum(1 for d in devices if d["country"] == c) for c in ("AU", "UK")},
+        "silent_batteries": [d["id"] for d in devices[:silent]],
+        "process_start_s": cycle["process_start_s"],
+        "cpu_count": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+    report.update(_stored_counts(duckdb_file, cycle["run_started"]))
+    return report
+
+
+def _stored_counts(duckdb_file: Path, since: str) -> dict[str, Any]:
+    import duckdb
+
+    con = duckdb.connect(str(duckdb_file), read_only=True)
+    try:
+        t = [since]
+        plans = con.execute("SELECT count(DISTINCT site_id) FROM plans WHERE created_at >= ?", t).fetchone()[0]
+        rows = con.execute("SELECT count(*) FROM schedule s JOIN plans p USING (plan_id) WHERE p.created_at >= ?",
+                           t).fetchone()[0]
+        outcomes = dict(con.execute("SELECT outcome, count(*) FROM commands WHERE issued_at >= ? AND owner = "
+                                    "'optimizer' GROUP BY outcome ORDER BY outcome", t).fetchall())
+        telemetry = con.execute("SELECT count(DISTINCT site_id) FROM telemetry WHERE ts >= ?", t).fetchone()[0]
+    finally:
+        con.close()
+    return {"plans_stored": int(plans), "schedule_rows": int(rows),
+            "commands_written": int(sum(outcomes.values())), "command_outcomes": outcomes,
+            "sites_with_fresh_telemetry": int(telemetry)}
+
+
+def _cycle_main() -> None:
+    """The child: load the Definitions for the generated sites, run reoptimize_job once, print one JSON line."""
+    t0 = time.perf_counter()
+    import resource
+
+    import dagster as dg
+    import pandas as pd
+
+    from ..definitions import defs
+    from ..defs.planning.partitions import all_sites_tags, planning_partitions
+    from ..paths import ensure_dagster_home
+
+    ensure_dagster_home()
+    job = defs().resolve_job_def("reoptimize_job")
+    instance = dg.DagsterInstance.get()
+    process_start_s = time.perf_counter() - t0
+    started = pd.Timestamp.now(tz="UTC")
+    t = time.perf_counter()
+    result = job.execute_in_process(
+        instance=instance, tags=all_sites_tags(), raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+    cycle_s = time.perf_counter() - t
+    per_site: dict[str, dict[str, float]] = {}
+    stage_s: dict[str, float] = {}
+    failures: list[dict[str, str]] = []
+    price_fetches: dict[str, int] = {}
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_MATERIALIZATION":
+            mat = ev.event_specific_data.materialization
+            stage, meta = mat.asset_key.to_user_string(), {k: v.value for k, v in mat.metadata.items()}
+        elif ev.is_failure and ev.step_key:
+            data = ev.event_specific_data
+            user = getattr(data, "user_failure_data", None)
+            meta = {k: v.value for k, v in user.metadata.items()} if user is not None else {}
+            stage = ev.step_key
+            if "stage_failures" not in meta:
+                failures.append({"stage": stage, "site_id": "*", "error": data.error.message.strip()[:500]})
+        else:
+            continue
+        if stage in stage_s or "per_site_ms_p50" not in meta:
+            continue
+        per_site[stage] = {"p50": meta["per_site_ms_p50"], "p95": meta["per_site_ms_p95"],
+                           "max": meta["per_site_ms_max"], "amortised": meta["per_site_ms_amortised"]}
+        stage_s[stage] = meta["stage_s"]
+        failures += [{"stage": stage, **f} for f in meta.get("stage_failures") or []]
+        if "price_fetches" in meta:
+            price_fetches = {"fetched": meta["price_fetches"], "shared": meta["price_fetches_shared"]}
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "run_id": result.run_id, "success": result.success, "cycle_s": round(cycle_s, 2),
+        "per_site_ms": {s: per_site[s] for s in STAGES if s in per_site},
+        "stage_s": {s: stage_s[s] for s in STAGES if s in stage_s},
+        "failures": failures, "peak_rss_mb": round(peak_kb / 1024, 1), "price_fetches": price_fetches,
+        "partitioned": planning_partitions is not None, "run_started": started.isoformat(),
+        "process_start_s": round(process_start_s, 2),
+    }))
