@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..paths import DATABASE_URL_ENV
+from ..storage.backend import redacted_url
+
 HELP = "Benchmarks of the live path: `bench fleet --sites N` plans N generated sites in one production cycle"
 STAGES = ("price_forecast", "solar_forecast", "load_forecast", "battery_schedule", "tou_tariff_payload",
           "battery_commands", "telemetry", "ev_charging")
@@ -74,6 +77,7 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         d["silent"] = True
     t_sim = time.perf_counter()
     duckdb_file = workdir / "powersync.duckdb"
+    db_url = (os.environ.get(DATABASE_URL_ENV) or "").strip() or None
     home = workdir / "dagster_home"
     with fleet_simulators(devices) as (endpoints, _proc):
         sim_start_s = time.perf_counter() - t_sim
@@ -87,6 +91,8 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         # the child. Caching under a separate prefix measures the production case without touching the venv.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "powersync-pycache"))
+        if db_url:  # the history and Dagster's storage on PostgreSQL, as in production with the one setting
+            env[DATABASE_URL_ENV] = db_url
         for name in ("POWERSYNC_FLEET_WORKERS", "POWERSYNC_SITE_TIMEOUT_S", "POWERSYNC_SITE_PARTITIONS_MAX"):
             if name in os.environ:  # the operator's tuning reaches the run
                 env[name] = os.environ[name]
@@ -102,7 +108,8 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         "per_site_ms": cycle["per_site_ms"],
         "peak_rss_mb": cycle["peak_rss_mb"],
         "failures": cycle["failures"],
-        "store": {"kind": "duckdb", "path": str(duckdb_file)},
+        "store": ({"kind": "postgresql", "url": redacted_url(db_url)} if db_url
+                  else {"kind": "duckdb", "path": str(duckdb_file)}),
         "success": cycle["success"] and not cycle["failures"],
         "run_id": cycle["run_id"],
         "dagster_run_success": cycle["success"],
@@ -117,15 +124,14 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         "cpu_count": os.cpu_count(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-    report.update(_stored_counts(duckdb_file, cycle["run_started"]))
+    report.update(_stored_counts(db_url or str(duckdb_file), cycle["run_started"]))
     return report
 
 
-def _stored_counts(duckdb_file: Path, since: str) -> dict[str, Any]:
-    import duckdb
+def _stored_counts(location: str, since: str) -> dict[str, Any]:
+    from ..storage import HistoryStore
 
-    con = duckdb.connect(str(duckdb_file), read_only=True)
-    try:
+    with HistoryStore(location).connect(read_only=True) as con:
         t = [since]
         plans = con.execute("SELECT count(DISTINCT site_id) FROM plans WHERE created_at >= ?", t).fetchone()[0]
         rows = con.execute("SELECT count(*) FROM schedule s JOIN plans p USING (plan_id) WHERE p.created_at >= ?",
@@ -133,8 +139,6 @@ def _stored_counts(duckdb_file: Path, since: str) -> dict[str, Any]:
         outcomes = dict(con.execute("SELECT outcome, count(*) FROM commands WHERE issued_at >= ? AND owner = "
                                     "'optimizer' GROUP BY outcome ORDER BY outcome", t).fetchall())
         telemetry = con.execute("SELECT count(DISTINCT site_id) FROM telemetry WHERE ts >= ?", t).fetchone()[0]
-    finally:
-        con.close()
     return {"plans_stored": int(plans), "schedule_rows": int(rows),
             "commands_written": int(sum(outcomes.values())), "command_outcomes": outcomes,
             "sites_with_fresh_telemetry": int(telemetry)}

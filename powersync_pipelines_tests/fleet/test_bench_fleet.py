@@ -62,3 +62,22 @@ def test_a_battery_that_never_answers_is_a_listed_failure_and_the_others_go_on(t
         con.close()
     assert ok == {"site00001", "site00002", "site00003"}
     assert soc_source is not None
+
+
+def test_the_fleet_cycle_runs_on_postgresql_with_the_one_setting(tmp_path: Path, pg_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``POWERSYNC_DATABASE_URL`` the same cycle keeps its history and its Dagster run in PostgreSQL."""
+    import psycopg
+
+    monkeypatch.setenv("POWERSYNC_DATABASE_URL", pg_url)
+    rc, report = _bench(tmp_path, "--sites", "3")
+    assert rc == 0, report["failures"]
+    assert report["store"]["kind"] == "postgresql"
+    assert report["plans_stored"] == 3 and report["schedule_rows"] == 3 * 576
+    assert report["command_outcomes"] == {"ok": report["commands_written"]}
+    assert not (tmp_path / "work" / "powersync.duckdb").exists()  # nothing went to a DuckDB file
+    with psycopg.connect(pg_url) as con:
+        per_site = con.execute("SELECT site_id, count(*) FROM plans GROUP BY 1 ORDER BY 1").fetchall()
+        runs = con.execute("SELECT count(*) FROM runs WHERE run_id = %s", [report["run_id"]]).fetchone()[0]
+    assert per_site == [(f"site{i:05d}", 1) for i in range(3)]
+    assert runs == 1  # Dagster's run storage is the same database
