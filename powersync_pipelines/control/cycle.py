@@ -273,6 +273,9 @@ def plan_schedule(site: SiteConfig, now: pd.Timestamp, prices: pd.DataFrame, sol
         "solve_ms": result.solve_ms,
         "soc_initial": soc,
     }
+    if "demand_cost_avoided" in result.extras:  # the demand charge's share of the savings, beside the energy's
+        meta["demand_peak_kw"] = result.extras["demand_peak_kw"]
+        meta["demand_cost_avoided"] = result.extras["demand_cost_avoided"]
     if store is not None:
         store.write_plan(site.id, pid, meta, result.intervals)
     return Plan(plan_id=pid, result=result, soc_initial=soc, meta=meta, replan=replan)

@@ -354,7 +354,11 @@ def build_result(
     res.extras["wear_cost"] = round(0.5 * p.wear_cost_per_kwh * float(np.sum(plan.chg + plan.dis)) * dt, 6)
     res.extras["final_soc"] = round(float(soc_frac[-1]), 6)
     if p.demand_charge is not None and p.demand_charge.window.any():
-        res.extras["demand_peak_kw"] = round(demand_peak(p, plan.imp), 6)
+        # both peaks are at least the month's so far: only what the plan keeps below the no-battery peak is avoided
+        peak, peak_without = demand_peak(p, plan.imp), demand_peak(p, base.imp)
+        res.extras["demand_peak_kw"] = round(peak, 6)
+        res.extras["demand_peak_without_battery_kw"] = round(peak_without, 6)
+        res.extras["demand_cost_avoided"] = round(max(0.0, peak_without - peak) * p.demand_charge.price_per_kw, 6)
     if p.ev is not None:
         delivered = float(np.sum(plan.ev)) * dt
         res.extras["ev_target_kwh"] = round(float(p.ev.energy_kwh), 6)

@@ -7,6 +7,9 @@ aggregates other measurement intervals from the same telemetry.
 
 ``demand_month_peaks``: per site and local billing month, the peak interval average in the window so far, when
 it was set and what it is billed (the ``demand_peaks`` asset keeps it current; the live plan starts from it).
+
+``plans.demand_peak_kw`` / ``plans.demand_cost_avoided``: a plan's peak in the window and the demand charge it
+avoids against the no-battery import (both NULL for a site without a demand charge).
 """
 
 MIGRATIONS = [
@@ -37,6 +40,13 @@ MIGRATIONS = [
             updated_at TIMESTAMPTZ NOT NULL,
             PRIMARY KEY (site_id, month)
         );
+        """,
+    ),
+    (
+        "demand_0003_plan_demand_columns",
+        """
+        ALTER TABLE plans ADD COLUMN IF NOT EXISTS demand_peak_kw DOUBLE;
+        ALTER TABLE plans ADD COLUMN IF NOT EXISTS demand_cost_avoided DOUBLE;
         """,
     ),
 ]

@@ -50,15 +50,21 @@ def _window_peak(store: HistoryStore, site, plan_id: str) -> float:
 
 
 def test_a_live_cycle_with_a_demand_charge_plans_a_lower_window_peak(tmp_path, demo_site, battery):
-    peaks = {}
+    peaks, stored = {}, {}
     for name, dc in (("without", None), ("with", WINDOW)):
         site = _site(demo_site, battery.port, dc)
         ctx = ControlContext(HistoryStore(tmp_path / f"{name}.duckdb"))
         out = run_service("sync_now", site, {"now": NOW}, ctx)
         assert out["ok"] and out["status"] == "optimal", out
         peaks[name] = _window_peak(ctx.store, site, out["plan_id"])
+        stored[name] = ctx.store.query("SELECT demand_peak_kw, demand_cost_avoided FROM plans WHERE plan_id = ?",
+                                       [out["plan_id"]]).iloc[0]
     assert peaks["without"] > 5.0  # the plan's evening import at 21:30 local
     assert peaks["with"] <= 1.0, peaks  # the battery covers the window instead
+    # the stored plan reports the demand charge it avoids: no-battery window peak minus its own, x the price
+    assert pd.isna(stored["without"]["demand_cost_avoided"])  # no demand tariff, nothing to report
+    assert stored["with"]["demand_peak_kw"] == pytest.approx(peaks["with"], abs=1e-6)
+    assert stored["with"]["demand_cost_avoided"] > 0.0
 
     # the month's peak so far is sunk: a 3 kW half-hour already measured in the window lets the plan use up to it
     site = _site(demo_site, battery.port, WINDOW)
