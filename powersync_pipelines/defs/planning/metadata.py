@@ -59,6 +59,9 @@ def schedule_metadata(site_id: str, site: SiteConfig, now: pd.Timestamp, plan_id
         f"{site_id}/savings_24h_{cur}": round(float(r.savings_24h), 2),
         f"{site_id}/solve_ms": round(float(r.solve_ms), 1),
     }
+    if "demand_cost_avoided" in r.extras:
+        meta[f"{site_id}/demand_peak_kw"] = round(float(r.extras["demand_peak_kw"]), 2)
+        meta[f"{site_id}/demand_charge_avoided_{cur}"] = round(float(r.extras["demand_cost_avoided"]), 2)
     if detailed:
         meta[f"{site_id}/next_actions"] = next_actions_table(r.intervals, site.timezone)
         with _PLOT_LOCK:  # matplotlib's state is not thread-safe and sites are planned on worker threads
