@@ -4,6 +4,7 @@ and shard keys that name themselves (``shard-03-of-16``)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -69,3 +70,37 @@ def test_a_bad_shard_count_is_a_clear_error(raw: str, monkeypatch: pytest.Monkey
 def test_no_setting_is_one_shard(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("POWERSYNC_SHARDS", raising=False)
     assert shard_count() == 1
+
+
+SCHEDULE_PROBE = """
+import datetime, json
+import dagster as dg
+from powersync_pipelines.defs.planning.jobs import reoptimize_every_5_minutes, reoptimize_job
+ctx = dg.build_schedule_context(scheduled_execution_time=datetime.datetime(2026, 1, 1, 0, 5))
+reqs = reoptimize_every_5_minutes(ctx)
+reqs = reqs if isinstance(reqs, list) else [reqs]
+print(json.dumps({"requests": [{"run_key": r.run_key, "partition_key": r.partition_key, "tags": r.tags}
+                               for r in reqs], "job_tags": dict(reoptimize_job.tags or {})}))
+"""
+
+
+def _schedule_requests(tmp_path, extra_env: dict[str, str]) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POWERSYNC_", "DAGSTER_"))}
+    env.update({"POWERSYNC_HOME": str(tmp_path / "home"), "DAGSTER_HOME": str(tmp_path / "dh"), **extra_env})
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", SCHEDULE_PROBE], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_schedule_requests_one_run_per_shard_above_the_partition_threshold(tmp_path) -> None:
+    got = _schedule_requests(tmp_path, {"POWERSYNC_SHARDS": "3", "POWERSYNC_SITE_PARTITIONS_MAX": "0"})
+    assert [r["partition_key"] for r in got["requests"]] == shard_keys(3)
+    assert [r["run_key"] for r in got["requests"]] == [f"2026-01-01T00:05:00/{k}" for k in shard_keys(3)]
+    assert [r["tags"] for r in got["requests"]] == [{"powersync/planning_shard": k} for k in shard_keys(3)]
+    assert got["job_tags"] == {"powersync/duckdb_writer": "true"}  # DuckDB: still one writing run at a time
+
+
+def test_one_shard_keeps_one_run_for_the_fleet(tmp_path) -> None:
+    got = _schedule_requests(tmp_path, {"POWERSYNC_SITE_PARTITIONS_MAX": "0"})
+    assert got["requests"] == [{"run_key": "2026-01-01T00:05:00", "partition_key": None, "tags": {}}]
