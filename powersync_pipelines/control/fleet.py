@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -46,6 +47,46 @@ def site_timeout_s() -> float:
     """How long one site may take in one stage before it is recorded as failed
     (``$POWERSYNC_SITE_TIMEOUT_S``, default 60)."""
     return max(0.1, _env_number("POWERSYNC_SITE_TIMEOUT_S", DEFAULT_SITE_TIMEOUT_S))
+
+
+def shard_count() -> int:
+    """Planning shards (``$POWERSYNC_SHARDS``, default 1: one run plans the fleet)."""
+    raw = os.environ.get("POWERSYNC_SHARDS", "").strip()
+    try:
+        n = int(raw) if raw else 1
+    except ValueError:
+        raise ValueError(f"POWERSYNC_SHARDS must be a whole number of at least 1, not {raw!r}") from None
+    if n < 1:
+        raise ValueError(f"POWERSYNC_SHARDS must be a whole number of at least 1, not {raw!r}")
+    return n
+
+
+def shard_of(site_id: str, shards: int) -> int:
+    """The shard (0-based) of a site: crc32 of its id, so every process and every restart agrees (Python's
+    ``hash()`` of a string is salted per process) and adding a site never moves the others."""
+    return zlib.crc32(site_id.encode("utf-8")) % shards
+
+
+def shard_key(index: int, shards: int) -> str:
+    """The partition key of a shard, e.g. ``shard-03-of-16`` (1-based, zero-padded so keys sort in order)."""
+    width = max(2, len(str(shards)))
+    return f"shard-{index + 1:0{width}d}-of-{shards:0{width}d}"
+
+
+def shard_keys(shards: int) -> list[str]:
+    return [shard_key(i, shards) for i in range(shards)]
+
+
+def sites_of_shard(key: str, site_ids: Iterable[str]) -> list[str]:
+    """The sites (in the given order) that a shard key plans; a key that is not ``shard-I-of-N`` is an error."""
+    try:
+        _, index, _, total = key.split("-")
+        i, n = int(index) - 1, int(total)
+    except ValueError:
+        raise ValueError(f"not a shard partition key: {key!r} (expected shard-I-of-N)") from None
+    if not 0 <= i < n or key != shard_key(i, n):
+        raise ValueError(f"not a shard partition key: {key!r} (expected shard-I-of-N)")
+    return [s for s in site_ids if shard_of(s, n) == i]
 
 
 class SiteTimeout(TimeoutError):

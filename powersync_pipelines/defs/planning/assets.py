@@ -1,5 +1,6 @@
 """The planning loop as assets, partitioned by site up to ``POWERSYNC_SITE_PARTITIONS_MAX`` sites (else one
-unpartitioned run plans the fleet: ``partitions.py`` says why); one run covers every site.
+unpartitioned run plans the fleet, or with ``POWERSYNC_SHARDS`` one run per shard: ``partitions.py`` says why);
+one run covers every site of its partitions.
 
 price_forecast -> solar_forecast, load_forecast -> battery_schedule -> tou_tariff_payload, battery_commands
 -> telemetry, ev_charging (sites with an ``ev:`` section). DuckDB is the store between stages (a run can span several site partitions, which the default
@@ -41,7 +42,7 @@ from ..resources import (
     control_context,
 )
 from .metadata import schedule_metadata
-from .partitions import planning_partitions
+from .partitions import planning_partitions, run_site_ids, sharded, site_partitions
 
 GROUP = "planning"
 COMMON: dict[str, Any] = {
@@ -58,14 +59,22 @@ the stage across the fleet (counts, per-site p50/p95 ms, the failed sites) and t
 
 
 def _site_ids(context: dg.AssetExecutionContext, sites: SitesResource) -> list[str]:
-    """The sites of this run: its site partitions, or every site when the assets are not partitioned."""
+    """The sites of this run: its site partitions, the sites of its shards, or every site when the assets are
+    not partitioned."""
     if context.has_partition_key or context.has_partition_key_range:
-        return list(context.partition_keys)
+        return run_site_ids(list(context.partition_keys), [s.id for s in sites.load().sites] if sharded else [])
     return [s.id for s in sites.load().sites]
 
 
 def _detailed(context: dg.AssetExecutionContext) -> bool:
-    return planning_partitions is not None and len(context.partition_keys) <= DETAIL_SITES_MAX
+    """Per-site details while the run's metadata stays small: a run of up to ``DETAIL_SITES_MAX`` site
+    partitions, or one shard partition (a single materialization, one copy of the metadata) of that many sites."""
+    if planning_partitions is None:
+        return False
+    keys = context.partition_keys
+    if not sharded:
+        return len(keys) <= DETAIL_SITES_MAX
+    return len(keys) == 1 and len(run_site_ids(list(keys), site_partitions.get_partition_keys())) <= DETAIL_SITES_MAX
 
 
 FAILURES_LISTED = 500  # failed sites named in a stage's metadata (the count is always complete)
