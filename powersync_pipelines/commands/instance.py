@@ -70,8 +70,36 @@ def prepared_instance() -> tuple[dg.DagsterInstance, list[str]]:
         instance.event_log_storage.get_concurrency_keys()
         if instance.schedule_storage is not None:
             instance.schedule_storage.all_instigator_state()
+        prepare_pools(instance)
         swept = sweep_dead_runs(instance)
     return instance, swept
+
+
+JOB_POOLS = ("duckdb_history", "modbus", "ev_charger", "battery")
+"""The pools the project's assets and ops claim (``pool=`` in ``defs/``)."""
+PARALLEL_POOLS_ON_POSTGRES = {"duckdb_history": 4, "modbus": 4}
+"""On PostgreSQL the server takes concurrent writers and each shard run drives its own sites' batteries, so these
+pools admit as many runs as the ``powersync/planning_shard`` run limit in ``dagster.yaml`` (4); on the DuckDB file
+they keep ``pools: default_limit`` (1): one writer."""
+
+
+def prepare_pools(instance: dg.DagsterInstance) -> None:
+    """Create every pool's limit once, before any run claims it (runs that create a new pool's row at the same time
+    on PostgreSQL can fail one of them). A pool that already has a limit keeps it: an operator's
+    ``dagster instance concurrency set`` stands."""
+    from ..paths import DATABASE_URL_ENV
+    from ..storage.backend import is_postgres_url
+
+    storage = instance.event_log_storage
+    known = storage.get_concurrency_keys()
+    on_postgres = is_postgres_url(os.environ.get(DATABASE_URL_ENV) or "")
+    for pool in JOB_POOLS:
+        if pool in known:
+            continue
+        if on_postgres and pool in PARALLEL_POOLS_ON_POSTGRES:
+            storage.set_concurrency_slots(pool, PARALLEL_POOLS_ON_POSTGRES[pool])
+        else:
+            storage.initialize_concurrency_limit_to_default(pool)
 
 
 # -- a blocked step never spins forever --------------------------------------------------------------------------

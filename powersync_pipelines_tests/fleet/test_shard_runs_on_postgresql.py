@@ -32,15 +32,15 @@ from powersync_pipelines.definitions import defs
 from powersync_pipelines.defs.planning.partitions import sharded, shard_run_tags
 from powersync_pipelines.paths import ensure_dagster_home
 
+key = sys.argv[1] if len(sys.argv) > 1 else None
+if key is None:  # as `powersync ui` starts: the instance's storage and pool limits created once, under its lock
+    from powersync_pipelines.commands.instance import prepared_instance
+    instance, _ = prepared_instance()
+    slots = {p: instance.event_log_storage.get_concurrency_info(p).slot_count for p in ("duckdb_history", "modbus")}
+    print(json.dumps({"ready": True, "slots": slots}))
+    raise SystemExit(0)
 ensure_dagster_home()
 instance = dg.DagsterInstance.get()
-key = sys.argv[1] if len(sys.argv) > 1 else None
-if key is None:  # the instance's storage and pool limits are created once, before the shard runs start
-    from powersync_pipelines.defs.planning.assets import PLANNING_ASSETS
-    for pool in sorted({a.node_def.pool for a in PLANNING_ASSETS if a.node_def.pool}):
-        instance.event_log_storage.initialize_concurrency_limit_to_default(pool)
-    print(json.dumps({"ready": True}))
-    raise SystemExit(0)
 job = defs().resolve_job_def("reoptimize_job")
 sys.stdin.readline()  # released together with the other shards
 result = job.execute_in_process(instance=instance, partition_key=key, tags=shard_run_tags(key),
@@ -76,6 +76,8 @@ def test_three_shard_runs_at_once_plan_each_site_once(tmp_path: Path, pg_url: st
         env = _env(tmp_path, write_sites_file(tmp_path / "sites.yaml", devices, endpoints), pg_url)
         ready = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=300)
         assert ready.returncode == 0, ready.stderr[-2000:]
+        # on PostgreSQL the writer and device pools admit the shard runs together (one writer on a DuckDB file)
+        assert json.loads(ready.stdout.strip().splitlines()[-1])["slots"] == {"duckdb_history": 4, "modbus": 4}
         children = {k: subprocess.Popen([sys.executable, "-c", CHILD, k], env=env, stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in keys}
         try:
