@@ -43,8 +43,10 @@ class OcppCharger(Charger):
     def read_status(self) -> ChargerStatus:
         s = self.hstore
         cp = s.query("SELECT connected, last_seen FROM ocpp_charge_points WHERE charge_point_id = ?", [self.cp])
-        if cp.empty:
-            raise DeviceUnavailable(f"ocpp {self.cp}: has never connected to the central system")
+        if cp.empty:  # not an error: until the charge point first connects there is no car to plan for
+            return ChargerStatus(car_connected=False, charging=False, power_kw=None, current_limit_a=None,
+                                 session_energy_kwh=None, state="NotYetConnected",
+                                 raw={"connected": False, "last_seen": None, "transaction_id": None})
         st = s.query("SELECT status FROM ocpp_connector_status WHERE charge_point_id = ? AND connector_id = ?",
                      [self.cp, self.connector])
         status = str(st.iloc[0, 0]) if len(st) else "Unknown"
