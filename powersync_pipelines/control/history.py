@@ -170,15 +170,22 @@ def _prices_at(store: HistoryStore, site_id: str, ts: pd.Series, lo: pd.Timestam
     return merged
 
 
-def _planned_cost(store: HistoryStore, site_id: str, edges: pd.DatetimeIndex) -> np.ndarray:
-    """Per bucket, the grid cost the latest plan covering each 5-minute interval expected (NaN: none)."""
-    rows = store.query(
+def planned_rates(store: HistoryStore, site_id: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """Each 5-minute interval in [start, end) priced by the latest plan that covers it: ``interval_start`` and
+    ``rate`` (import x price - export x price, currency per hour)."""
+    return store.query(
         "SELECT DISTINCT ON (s.interval_start) s.interval_start, "
         "s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
         "FROM schedule s JOIN plans p ON p.plan_id = s.plan_id "
         "WHERE s.site_id = ? AND s.interval_start >= ? AND s.interval_start < ? "
         "ORDER BY s.interval_start, p.created_at DESC",
-        [site_id, edges[0].to_pydatetime(), edges[-1].to_pydatetime()])
+        [site_id, pd.Timestamp(start).tz_convert("UTC").to_pydatetime(),
+         pd.Timestamp(end).tz_convert("UTC").to_pydatetime()])
+
+
+def _planned_cost(store: HistoryStore, site_id: str, edges: pd.DatetimeIndex) -> np.ndarray:
+    """Per bucket, the grid cost the latest plan covering each 5-minute interval expected (NaN: none)."""
+    rows = planned_rates(store, site_id, edges[0], edges[-1])
     out = np.full(len(edges) - 1, np.nan)
     if rows.empty:
         return out

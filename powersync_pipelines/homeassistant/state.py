@@ -21,6 +21,7 @@ from ..config import SiteConfig
 from ..config.switches import on_off
 from ..control.context import ControlContext
 from ..control.curtailment import load_state
+from ..control.history import planned_rates
 from ..control.status import site_status
 from ..ev.state import ev_status, load_settings
 from ..redaction import excerpt
@@ -90,13 +91,7 @@ def predicted_cost(store: HistoryStore, site: SiteConfig, now: pd.Timestamp) -> 
     local = now.tz_convert(site.tz)
     start = local.normalize()
     end = start + pd.Timedelta(days=1)
-    rows = store.query(
-        "SELECT DISTINCT ON (s.interval_start) s.interval_start, "
-        "s.import_price * s.grid_import_kw - s.export_price * s.grid_export_kw AS rate "
-        "FROM schedule s JOIN plans p ON p.plan_id = s.plan_id "
-        "WHERE s.site_id = ? AND s.interval_start >= ? AND s.interval_start < ? "
-        "ORDER BY s.interval_start, p.created_at DESC",
-        [site.id, start.tz_convert("UTC").to_pydatetime(), end.tz_convert("UTC").to_pydatetime()])
+    rows = planned_rates(store, site.id, start, end)
     if rows.empty:
         return None
     return round(float(rows["rate"].sum() * DT_H), 4)
