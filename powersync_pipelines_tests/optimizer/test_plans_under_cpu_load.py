@@ -51,6 +51,19 @@ def test_burn_repair_gives_the_same_plan_with_both_cores_busy():
     assert_feasible(p, loaded[0])
 
 
+def _replay(plan, src, n: int, offsets: range) -> list:
+    """Replan every ``offsets`` step over ``src`` (a window of ``n`` intervals), starting each from the SOC the
+    previous plan reached after its first interval."""
+    out, soc = [], 0.5
+    for k in offsets:
+        sl = slice(k, k + n)
+        r = plan(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
+                 src.solar_kw[sl], src.load_kw[sl], soc)  # fmt: skip
+        out.append(r)
+        soc = float(r.soc[0])
+    return out
+
+
 @pytest.mark.parametrize("horizon", ["full", "tiered"])
 def test_warm_replans_give_the_same_plans_with_both_cores_busy(horizon):
     n = 576
@@ -58,15 +71,7 @@ def test_warm_replans_give_the_same_plans_with_both_cores_busy(horizon):
     opts = {"export_limit_kw": 5.0, "import_limit_kw": 15.0, "wear_cost_per_kwh": 0.01}
 
     def run() -> list:
-        rp = Replanner(src.battery, n, horizon=horizon, **opts)
-        out, soc = [], 0.5
-        for k in range(0, 60, 3):
-            sl = slice(k, k + n)
-            r = rp.solve(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
-                         src.solar_kw[sl], src.load_kw[sl], soc)  # fmt: skip
-            out.append(r)
-            soc = float(r.soc[0])
-        return out
+        return _replay(Replanner(src.battery, n, horizon=horizon, **opts).solve, src, n, range(0, 60, 3))
 
     idle = run()
     with busy_cores():
@@ -85,14 +90,7 @@ def test_the_live_planner_gives_the_same_plans_with_both_cores_busy(demo_site):
     src = all_negative_day(n=n + 20)
 
     def run() -> list:
-        planner, out, soc = Planner(settings), [], 0.5
-        for k in range(0, 20, 4):
-            sl = slice(k, k + n)
-            r = planner.plan(src.start + pd.Timedelta(minutes=5 * k), src.import_price[sl], src.export_price[sl],
-                             src.solar_kw[sl], src.load_kw[sl], soc)  # fmt: skip
-            out.append(r)
-            soc = float(r.soc[0])
-        return out
+        return _replay(Planner(settings).plan, src, n, range(0, 20, 4))
 
     idle = run()
     with busy_cores():
