@@ -87,8 +87,8 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
             "POWERSYNC_HOME": str(workdir / "powersync_home"), "DAGSTER_HOME": str(home),
             "POWERSYNC_SITES": str(sites_file), "POWERSYNC_DUCKDB": str(duckdb_file), TOKEN_ENV: SIM_TOKEN,
         })
-        # Production keeps .pyc files; a sandbox with PYTHONDONTWRITEBYTECODE=1 would recompile every module in
-        # the child. Caching under a separate prefix measures the production case without touching the venv.
+        # The child runs with compiled modules cached (under a prefix of their own, not in the venv), as a
+        # long-lived deployment has them, even where PYTHONDONTWRITEBYTECODE is set.
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env.setdefault("PYTHONPYCACHEPREFIX", str(Path(tempfile.gettempdir()) / "powersync-pycache"))
         if db_url:  # the history and Dagster's storage on PostgreSQL, as in production with the one setting
