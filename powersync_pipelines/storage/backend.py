@@ -9,6 +9,7 @@ DuckDB callers expect them: JSON as its text, ``numeric`` aggregates as floats, 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -165,6 +166,84 @@ class PgConnection:
 
     def close(self) -> None:
         self._con.close()
+
+    def idle(self) -> None:
+        """Roll back what a caller left open (a statement failed between its BEGIN and COMMIT), so that a
+        connection reused for the next call starts clean, as a fresh one would."""
+        if self._con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self._con.rollback()
+
+    def table(self, name: str) -> PgTable:
+        """The table's columns, their types and its primary key, read from the catalog."""
+        rows = self.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+            "coalesce(a.attnum = ANY(i.indkey), false) FROM pg_attribute a "
+            "LEFT JOIN pg_index i ON i.indrelid = a.attrelid AND i.indisprimary "
+            "WHERE a.attrelid = to_regclass(?) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            [name]).fetchall()
+        return PgTable(name, {r[0]: r[1] for r in rows}, [r[0] for r in rows if r[2]])
+
+
+BULK_ROWS = 20_000
+"""Rows per bulk statement: one array parameter per column of this many values keeps a statement a few MB."""
+
+
+class PgTable:
+    """What an upsert needs to know of a table: its columns with their types, and its primary key."""
+
+    def __init__(self, name: str, types: dict[str, str], pk: list[str]) -> None:
+        self.name, self.types, self.pk = name, types, pk
+
+    def upsert(self, con: PgConnection, frame: pd.DataFrame) -> int:
+        """Insert the frame's rows (the columns the table has), replacing rows with the same primary key (the
+        last of a key repeated in the frame wins, as row-by-row upserts would): one ``INSERT ... SELECT FROM
+        unnest(...)`` per ``BULK_ROWS`` rows, each column sent as one typed array. The caller owns the
+        transaction."""
+        use = [c for c in frame.columns if c in self.types]
+        payload = frame[use]
+        if self.pk and all(k in use for k in self.pk):
+            payload = payload.drop_duplicates(self.pk, keep="last")
+        collist = ", ".join(f'"{c}"' for c in use)
+        arrays = ", ".join(f"?::{self.types[c]}[]" for c in use)
+        sql = f"INSERT INTO {self.name} ({collist}) SELECT * FROM unnest({arrays})"
+        if self.pk:
+            updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in use if c not in self.pk)
+            keys = ", ".join(f'"{c}"' for c in self.pk)
+            sql += f" ON CONFLICT ({keys}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
+        for at in range(0, len(payload), BULK_ROWS):
+            part = payload.iloc[at:at + BULK_ROWS]
+            con.execute(sql, [column_values(part[c], self.types[c]) for c in use])
+        return len(payload)
+
+
+_FLOAT_TYPES = ("double precision", "real", "numeric")
+_INT_TYPES = ("integer", "bigint", "smallint")
+
+
+def column_values(series: pd.Series, pg_type: str) -> list[Any]:
+    """A frame column as the list psycopg sends as one ``pg_type[]`` array: NULL for NaN/NaT/None, and every
+    element of one Python type (psycopg refuses a list of mixed types)."""
+    base = pg_type.split("(")[0].strip()
+    if base in _FLOAT_TYPES:
+        values = series.astype("float64")
+        return [None if v != v else v for v in values.tolist()]
+    if base.startswith("timestamp"):
+        stamps = pd.to_datetime(series, utc=True) if base.endswith("with time zone") else pd.to_datetime(series)
+        return [None if v is pd.NaT else v.to_pydatetime() for v in stamps]
+    out = [_pg_value(v) for v in series.tolist()]
+    if base in _INT_TYPES:
+        return [None if v is None else _whole(v, series.name) for v in out]
+    if base == "boolean":
+        return [None if v is None else bool(v) for v in out]
+    if base == "date":
+        return [None if v is None else pd.Timestamp(v).date() for v in out]
+    return [None if v is None else json.dumps(v) if isinstance(v, (dict, list)) else str(v) for v in out]
+
+
+def _whole(value: Any, column: object) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise StorageError(f"column {column}: {value!r} is not a whole number")
+    return int(value)
 
 
 def _pg_value(v: Any) -> Any:

@@ -16,6 +16,10 @@ loses only itself, and the error is raised after the rest are stored.
 The file lock is held for the whole stage (DuckDB admits one writing process); it is released and taken again
 every ``yield_every_s`` seconds between sites (:meth:`StageStore.breathe`) so that the sensors' short writes
 (the spike watch) wait at most that long.
+
+On PostgreSQL the server takes concurrent writers, so nothing is locked: inside ``held()`` each thread of the
+stage keeps one connection for all its calls (instead of one connection per call), and the deferred tables are
+written at the stage's end in one transaction, one array-parameter statement per table (``PgTable.upsert``).
 """
 
 from __future__ import annotations
@@ -28,8 +32,12 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import psycopg
 
+from .backend import PgConnection
 from .db import HistoryStore, StorageError
+
+_BATCH_ERRORS = (duckdb.Error, psycopg.Error, StorageError, ValueError, TypeError)
 
 
 class StageStore(HistoryStore):
@@ -51,13 +59,29 @@ class StageStore(HistoryStore):
         self._owner: int | None = None  # the thread that took the file lock (only it may release it)
         self._draining = False  # breathe() is waiting for the open cursors to close
         self._depth = threading.local()  # cursors open on this thread (a nested call never waits on a drain)
+        self._pg_held = False  # inside held() on PostgreSQL: a connection per thread, kept for the stage
+        self._pg_local = threading.local()
+        self._pg_open: list[PgConnection] = []
 
     @contextmanager
     def held(self) -> Iterator[StageStore]:
         """Hold the file lock and one connection until the block ends (nested use is a no-op). On PostgreSQL
-        the server takes concurrent writers and a connection is cheap: calls keep their own connections."""
-        if self._con is not None or self.url is not None:
+        no lock: a connection per thread of the stage, kept until the block ends."""
+        if self._con is not None or self._pg_held:
             yield self
+            return
+        if self.url is not None:
+            if not self._migrated:
+                self.migrate()
+            self._pg_held = True
+            try:
+                yield self
+            finally:
+                try:
+                    self.flush()
+                finally:
+                    self._pg_held = False
+                    self._close_pg()
             return
         if not self._migrated:
             self.migrate()
@@ -72,7 +96,7 @@ class StageStore(HistoryStore):
 
     # -- deferred writes ---------------------------------------------------------------------------
     def upsert(self, table: str, df: pd.DataFrame, keys: Sequence[str]) -> int:
-        if self._con is None or table not in self.deferred or df.empty:
+        if (self._con is None and not self._pg_held) or table not in self.deferred or df.empty:
             return super().upsert(table, df, keys)
         frame = df.reset_index(drop=False) if df.index.name else df
         frame = frame.loc[:, ~frame.columns.duplicated()]
@@ -91,16 +115,17 @@ class StageStore(HistoryStore):
             return 0
         written = 0
         errors: list[str] = []
+        write = self._write_batch_pg if self.url is not None else _write_batch
         with self.connect() as con:
             for table, frames in pending.items():
                 try:
-                    written += _write_batch(con, table, frames)
-                except duckdb.Error as exc:  # one bad frame: store the others one by one, then report
+                    written += write(con, table, frames)
+                except _BATCH_ERRORS as exc:  # one bad frame: store the others one by one, then report
                     errors.append(f"{table}: {exc}")
                     for frame, keys in frames:
                         try:
-                            written += _write_batch(con, table, [(frame, keys)])
-                        except duckdb.Error as one:
+                            written += write(con, table, [(frame, keys)])
+                        except _BATCH_ERRORS as one:
                             errors.append(f"{table}: {one}")
         self.batched_rows += written
         if errors:
@@ -156,8 +181,54 @@ class StageStore(HistoryStore):
                 self._held_since = time.monotonic()
                 self._idle.notify_all()
 
+    def _write_batch_pg(self, con: PgConnection, table: str,
+                        frames: list[tuple[pd.DataFrame, tuple[str, ...]]]) -> int:
+        """The frames' rows in one transaction: one bulk upsert per set of columns (``PgTable.upsert``)."""
+        target = self.pg_table(con, table)
+        by_columns: dict[tuple[str, ...], list[pd.DataFrame]] = {}
+        for frame, _ in frames:
+            by_columns.setdefault(tuple(frame.columns), []).append(frame)
+        rows = 0
+        con.execute("BEGIN")
+        try:
+            for parts in by_columns.values():
+                rows += target.upsert(con, pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return rows
+
+    def _pg_connection(self) -> PgConnection:
+        """This thread's connection for the stage (opened on its first call)."""
+        con = getattr(self._pg_local, "con", None)
+        if con is None:
+            con = self._pg_local.con = self._open()
+            with self._pending_lock:
+                self._pg_open.append(con)
+        return con
+
+    def _close_pg(self) -> None:
+        with self._pending_lock:
+            opened, self._pg_open = self._pg_open, []
+        self._pg_local = threading.local()
+        for con in opened:
+            con.close()
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if self._pg_held and not getattr(self._pg_local, "busy", False):
+            con = self._pg_connection()
+            self._pg_local.busy = True  # a nested call on this thread gets its own connection (own transaction)
+            try:
+                yield con
+            finally:
+                self._pg_local.busy = False
+                try:
+                    con.idle()
+                except psycopg.Error:  # the connection broke: the thread's next call opens a new one
+                    self._pg_local.con = None
+            return
         if self._con is None:
             with super().connect(read_only) as con:
                 yield con

@@ -28,6 +28,7 @@ from ..schemas import PRICE_COLUMNS
 from .backend import (
     PG_COMPAT_SQL,
     PgConnection,
+    PgTable,
     StorageError,
     history_location,
     is_postgres_url,
@@ -69,6 +70,7 @@ class HistoryStore:
             location = history_location()
         self.url: str | None = str(location) if is_postgres_url(str(location)) else None
         self._migrated = False
+        self._pg_tables: dict[str, PgTable] = {}
         if self.url is not None:
             self.path: Path | None = None
             self._lock: Any = nullcontext()
@@ -145,11 +147,13 @@ class HistoryStore:
             finally:
                 con.close()
         self._migrated = True
+        self._pg_tables.clear()
         return applied_now
 
     # -- generic -----------------------------------------------------------------------------------
     def upsert(self, table: str, df: pd.DataFrame, keys: Sequence[str]) -> int:
-        """Insert or replace rows of ``df`` (columns named as the table's) keyed by the table's primary key."""
+        """Insert or replace rows of ``df`` (columns named as the table's) keyed by the table's primary key; of a key
+        repeated in ``df`` the last row wins."""
         if df.empty:
             return 0
         frame = df.reset_index(drop=False) if df.index.name else df
@@ -162,7 +166,7 @@ class HistoryStore:
         with self.connect() as con:
             cols = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
             use = [c for c in frame.columns if c in cols]
-            payload = frame[use]
+            payload = frame[use].drop_duplicates(list(keys), keep="last")  # a repeated key: its last row wins
             con.register("_upsert_src", payload)
             collist = ", ".join(f'"{c}"' for c in use)
             con.execute("BEGIN")
@@ -172,33 +176,28 @@ class HistoryStore:
         return len(payload)
 
     def _upsert_pg(self, table: str, frame: pd.DataFrame) -> int:
-        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` in one transaction; a table without a key appends."""
+        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` in one transaction, the rows sent as one array per
+        column (``PgTable.upsert``); a table without a key appends."""
         with self.connect() as con:
-            cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-                "AND table_name = ? ORDER BY ordinal_position", [table]).fetchall()]
-            if not cols:
-                raise StorageError(f"upsert into {table}: no such table in {self.describe()}")
-            pk = [r[0] for r in con.execute(
-                "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid "
-                "AND a.attnum = ANY(i.indkey) WHERE i.indrelid = to_regclass(?) AND i.indisprimary",
-                [table]).fetchall()]
-            use = [c for c in frame.columns if c in cols]
-            payload = frame[use]
-            collist = ", ".join(f'"{c}"' for c in use)
-            sql = f"INSERT INTO {table} ({collist}) VALUES ({', '.join('?' for _ in use)})"
-            if pk:
-                updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in use if c not in pk)
-                keys = ", ".join(f'"{c}"' for c in pk)
-                sql += f" ON CONFLICT ({keys}) " + (f"DO UPDATE SET {updates}" if updates else "DO NOTHING")
+            target = self.pg_table(con, table)
             con.execute("BEGIN")
             try:
-                con.executemany(sql, list(payload.itertuples(index=False, name=None)))
+                written = target.upsert(con, frame)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        return len(payload)
+        return written
+
+    def pg_table(self, con: PgConnection, table: str) -> PgTable:
+        """The table's columns and key, read once per store (the schema changes only by migrations)."""
+        found = self._pg_tables.get(table)
+        if found is None:
+            found = con.table(table)
+            if not found.types:
+                raise StorageError(f"upsert into {table}: no such table in {self.describe()}")
+            self._pg_tables[table] = found
+        return found
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         with self.connect() as con:

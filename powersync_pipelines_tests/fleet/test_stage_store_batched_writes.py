@@ -1,7 +1,11 @@
-"""The stage store (one held connection, end-of-stage batches) leaves exactly the rows the per-site writes leave."""
+"""The stage store (held connections, end-of-stage batches) leaves exactly the rows the per-site writes leave, on
+the DuckDB file and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from powersync_pipelines.storage import HistoryStore, StorageError
+from powersync_pipelines.storage.backend import column_values
 from powersync_pipelines.storage.batch import StageStore
 
 ISSUED = pd.Timestamp("2024-02-12T20:00:00Z")
@@ -40,7 +45,25 @@ def _writes(store: HistoryStore, writes: list[tuple[str, int]]) -> None:
         store.upsert_telemetry(sid, ISSUED, {"soc": version / 10, "mode": "auto", "battery_charge_kw": 1.0})
 
 
-def _rows(path: Path) -> dict[str, pd.DataFrame]:
+@pytest.fixture(params=["duckdb", "postgresql"])
+def place(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[], object]:
+    """Where a fresh history goes, called once per store wanted: a DuckDB file, or a fresh PostgreSQL database
+    (cloned from the session cluster's migrated template; dropped after the test)."""
+    if request.param == "duckdb":
+        return lambda: tmp_path_factory.mktemp("batch") / "h.duckdb"
+    cluster = request.getfixturevalue("pg_cluster")
+    opened: list[AbstractContextManager[str]] = []
+
+    def fresh() -> str:
+        db = cluster.database()
+        opened.append(db)
+        return db.__enter__()
+
+    request.addfinalizer(lambda: [db.__exit__(None, None, None) for db in opened])
+    return fresh
+
+
+def _rows(path: object) -> dict[str, pd.DataFrame]:
     store = HistoryStore(path)
     out = {}
     for table, keys in TABLES.items():
@@ -56,21 +79,21 @@ def _same(a: dict[str, pd.DataFrame], b: dict[str, pd.DataFrame]) -> None:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(writes=st.lists(st.tuples(st.integers(0, 4), st.integers(0, 9)), min_size=1, max_size=12))
-def test_a_batched_stage_leaves_the_per_site_rows(tmp_path_factory: pytest.TempPathFactory,
-                                                  writes: list[tuple[str, int]]) -> None:
-    d = tmp_path_factory.mktemp("batch")
-    _writes(HistoryStore(d / "per_site.duckdb"), writes)
-    stage = StageStore(d / "stage.duckdb", deferred=TABLES)
+def test_a_batched_stage_leaves_the_per_site_rows(place: Callable[[], object], writes: list[tuple[str, int]]) -> None:
+    per_site_at, stage_at = place(), place()
+    _writes(HistoryStore(per_site_at), writes)
+    stage = StageStore(stage_at, deferred=TABLES)
     with stage.held():
         _writes(stage, writes)
-    per_site, batched = _rows(d / "per_site.duckdb"), _rows(d / "stage.duckdb")
+    per_site, batched = _rows(per_site_at), _rows(stage_at)
     _same(per_site, batched)
     assert len(batched["plans"]) == len({s for s, _ in writes})  # none lost, none doubled
     assert len(batched["schedule"]) == 12 * len({s for s, _ in writes})
 
 
-def test_deferred_rows_are_written_once_when_the_stage_ends(tmp_path: Path) -> None:
-    stage = StageStore(tmp_path / "h.duckdb", deferred=["forecasts"])
+def test_deferred_rows_are_written_once_when_the_stage_ends(place: Callable[[], object]) -> None:
+    at = place()
+    stage = StageStore(at, deferred=["forecasts"])
     idx = pd.date_range(ISSUED, periods=3, freq="5min", tz="UTC")
     with stage.held():
         stage.upsert_forecasts("a", "load", pd.Series([1.0, 2.0, 3.0], index=idx), "m", ISSUED)
@@ -78,18 +101,19 @@ def test_deferred_rows_are_written_once_when_the_stage_ends(tmp_path: Path) -> N
         assert stage.query("SELECT count(*) AS n FROM forecasts")["n"].iloc[0] == 0
         stage.upsert_telemetry("a", ISSUED, {"soc": 0.4})  # not deferred: readable at once
         assert stage.query("SELECT soc FROM telemetry")["soc"].iloc[0] == pytest.approx(0.4)
-    assert HistoryStore(tmp_path / "h.duckdb").query("SELECT count(*) AS n FROM forecasts")["n"].iloc[0] == 3
+    assert HistoryStore(at).query("SELECT count(*) AS n FROM forecasts")["n"].iloc[0] == 3
     assert stage.batched_rows == 3
 
 
-def test_one_bad_frame_loses_only_itself(tmp_path: Path) -> None:
-    stage = StageStore(tmp_path / "h.duckdb", deferred=["telemetry"])
+def test_one_bad_frame_loses_only_itself(place: Callable[[], object]) -> None:
+    at = place()
+    stage = StageStore(at, deferred=["telemetry"])
     with pytest.raises(StorageError, match="deferred writes failed"), stage.held():
         stage.upsert_telemetry("good", ISSUED, {"soc": 0.5})
         stage.upsert("telemetry", pd.DataFrame([{"site_id": "bad", "ts": "not a time", "soc": 0.1}]),
                       ["site_id", "ts"])
         stage.upsert_telemetry("also_good", ISSUED, {"soc": 0.6})
-    left = HistoryStore(tmp_path / "h.duckdb").query("SELECT site_id FROM telemetry ORDER BY site_id")
+    left = HistoryStore(at).query("SELECT site_id FROM telemetry ORDER BY site_id")
     assert left["site_id"].tolist() == ["also_good", "good"]
 
 
@@ -104,3 +128,52 @@ def test_other_writers_get_the_file_between_sites(tmp_path: Path) -> None:
         stage.upsert_telemetry("b", ISSUED, {"soc": 0.2})
     other.upsert_telemetry("c", ISSUED, {"soc": 0.3})
     assert other.query("SELECT count(*) AS n FROM telemetry")["n"].iloc[0] == 3
+
+
+def test_on_postgresql_a_stage_keeps_one_connection_per_thread(pg_url: str) -> None:
+    """Inside ``held()`` every call of a thread reuses that thread's connection (a connection per call costs a
+    server process each); a statement that failed mid-transaction leaves the connection clean for the next."""
+    stage = StageStore(pg_url, deferred=["forecasts"])
+    with stage.held():
+        for i in range(20):
+            stage.upsert_telemetry(f"s{i}", ISSUED, {"soc": 0.5})
+        assert len(stage._pg_open) == 1
+
+        def work(n: int) -> None:
+            for i in range(5):
+                stage.upsert_telemetry(f"t{n}-{i}", ISSUED, {"soc": 0.1})
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(stage._pg_open) == 4
+        with pytest.raises(Exception, match="no_such_table"), stage.connect() as con:
+            con.execute("BEGIN")
+            con.execute("SELECT * FROM no_such_table")
+        stage.upsert_telemetry("after", ISSUED, {"soc": 0.9})  # the aborted transaction was rolled back
+    assert stage._pg_open == []
+    n = HistoryStore(pg_url).query("SELECT count(*) AS n FROM telemetry")["n"].iloc[0]
+    assert n == 20 + 15 + 1
+
+
+def test_bulk_upserts_keep_the_last_row_of_a_key_and_nulls(any_store: HistoryStore) -> None:
+    """A frame repeating a key keeps its last row (as row-by-row upserts would), NaN is stored as NULL, and
+    whole floats reach integer columns."""
+    frame = pd.DataFrame([
+        {"site_id": "a", "ts": ISSUED, "soc": 0.1, "mode": "auto"},
+        {"site_id": "a", "ts": ISSUED, "soc": float("nan"), "mode": "backup"},
+        {"site_id": "b", "ts": ISSUED, "soc": 0.3, "mode": None},
+    ])
+    assert any_store.upsert("telemetry", frame, ["site_id", "ts"]) == 2
+    got = any_store.query("SELECT site_id, soc, mode FROM telemetry ORDER BY site_id")
+    assert got["site_id"].tolist() == ["a", "b"]
+    assert pd.isna(got["soc"].iloc[0]) and got["mode"].iloc[0] == "backup"
+    assert got["soc"].iloc[1] == pytest.approx(0.3) and got["mode"].iloc[1] is None
+
+
+def test_a_fraction_for_a_whole_number_column_is_refused_with_its_name() -> None:
+    assert column_values(pd.Series([1.0, None, 3], name="n"), "integer") == [1, None, 3]
+    with pytest.raises(StorageError, match="column n: 1.5 is not a whole number"):
+        column_values(pd.Series([1.0, 1.5], name="n"), "integer")
