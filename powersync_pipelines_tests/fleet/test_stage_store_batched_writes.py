@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from powersync_pipelines.storage import HistoryStore, StorageError
-from powersync_pipelines.storage.backend import column_values
+from powersync_pipelines.storage.backend import COPY_FROM_ROWS, copy_column
 from powersync_pipelines.storage.batch import StageStore
 
 ISSUED = pd.Timestamp("2024-02-12T20:00:00Z")
@@ -174,6 +174,24 @@ def test_bulk_upserts_keep_the_last_row_of_a_key_and_nulls(any_store: HistorySto
 
 
 def test_a_fraction_for_a_whole_number_column_is_refused_with_its_name() -> None:
-    assert column_values(pd.Series([1.0, None, 3], name="n"), "integer") == [1, None, 3]
+    assert copy_column(pd.Series([1.0, None, 3], name="n"), "integer").tolist() == ["1", "\\N", "3"]
     with pytest.raises(StorageError, match="column n: 1.5 is not a whole number"):
-        column_values(pd.Series([1.0, 1.5], name="n"), "integer")
+        copy_column(pd.Series([1.0, 1.5], name="n"), "integer")
+
+
+@pytest.mark.parametrize("rows", [3, COPY_FROM_ROWS + 7])
+def test_text_times_and_nulls_round_trip_through_both_bulk_paths(pg_url: str, rows: int) -> None:
+    """Both PostgreSQL paths (a parameterised INSERT for a few rows, COPY for many) store text with tabs,
+    newlines, backslashes and quotes, empty strings, NULLs, JSON and times exactly as given."""
+    store = HistoryStore(pg_url)
+    texts = ["plain", "tab\there", "line\nbreak", "back\\slash \\N", 'quote " and \'', "", None, "ünïcødé ⚡"]
+    ts = pd.date_range(ISSUED, periods=rows, freq="5min", tz="UTC")
+    frame = pd.DataFrame({"site_id": [f"s{i}" for i in range(rows)], "ts": ts,
+                          "soc": [None if i % 4 == 0 else i / 10 for i in range(rows)],
+                          "mode": [texts[i % len(texts)] for i in range(rows)]})
+    store.upsert("telemetry", frame, ["site_id", "ts"])
+    got = store.query("SELECT site_id, ts, soc, mode FROM telemetry ORDER BY ts")
+    assert got["mode"].tolist() == frame["mode"].tolist()
+    assert got["ts"].tolist() == ts.tolist()
+    assert got["soc"].isna().tolist() == frame["soc"].isna().tolist()
+    assert got["soc"].dropna().tolist() == pytest.approx(frame["soc"].dropna().tolist())
