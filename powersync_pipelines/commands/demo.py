@@ -74,7 +74,21 @@ def run(args: argparse.Namespace) -> int:
         return 130 if guard.blocked.reason == "signal" else 3
     _print_summary(sites.sites, db, args.hours, result, instance, args.registers)
     print(f"\nfinished in {time.perf_counter() - t0:.1f} s")
-    return 0 if result.success else 1
+    return 0 if result.success and not _commands_failed(result) else 1
+
+
+def _commands_failed(result) -> list[str]:
+    """The failed ``commands_carried_out`` check as a line each: a failed battery command fails the demo (exit
+    1), as it did when the step raised; the run itself goes on so the other sites' telemetry is stored."""
+    from ..defs.planning.assets import COMMANDS_CHECK
+
+    out = []
+    for ev in result.get_asset_check_evaluations():
+        if ev.check_name == COMMANDS_CHECK and not ev.passed:
+            summary = ev.metadata.get("summary")
+            out.append(f"{ev.asset_key.to_user_string()} check {ev.check_name}: "
+                       f"{summary.value if summary is not None else 'failed'}")
+    return list(dict.fromkeys(out))  # one line per distinct failure (a check per site partition repeats it)
 
 
 ACTION_WORDS = {
@@ -150,6 +164,8 @@ def _print_summary(sites, db, hours: float, result, instance, registers: bool = 
         for ev in result.all_events:
             if ev.is_failure:
                 print(f"\nFAILED step {ev.step_key}: {ev.event_specific_data.error.message.strip()}", file=sys.stderr)
+    for line in _commands_failed(result):
+        print(f"\nFAILED {line}", file=sys.stderr)
     if store.backend == "postgresql":
         print(f"\nPostgreSQL history: {store.describe()}")
     else:

@@ -23,36 +23,53 @@ KEYS = ["site_id", "source", "issued_at", "interval_start"]
 EPOCH = pd.Timestamp("1970-01-02", tz="UTC")  # saved files carry fetched_at 1970-01-01: no issue time known
 
 
+COLUMNS = ["site_id", "source", "issued_at", "interval_start", "lead_minutes", "import_price", "export_price",
+           "rrp", "price_low", "price_high", "stage"]
+_FIVE_MIN_NS = 300 * 10**9
+
+
+def _utc_ns(values: pd.Series | pd.Index) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of a datetime column or index, without a pandas round trip when it is
+    already ``datetime64[ns, UTC]`` (every fetched frame): this runs once per site per planning cycle."""
+    if isinstance(values.dtype, pd.DatetimeTZDtype) and values.dtype.unit == "ns":
+        return np.asarray(values.tz_convert("UTC") if isinstance(values, pd.Index) else values.dt.tz_convert("UTC"),
+                          dtype="datetime64[ns]").view("i8")
+    return np.asarray(pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").tz_localize(None),
+                      dtype="datetime64[ns]").view("i8")
+
+
+def _floats(frame: pd.DataFrame, col: str, keep: np.ndarray) -> np.ndarray:
+    return frame[col].to_numpy(float)[keep] if col in frame else np.full(int(keep.sum()), np.nan)
+
+
 def published_rows(site_id: str, frame: pd.DataFrame) -> pd.DataFrame:
     """The archive rows of one fetched frame: every interval marked ``is_forecast`` or starting at or after
     the fetch; none when the frame has no real fetch time (saved files)."""
-    cols = ["site_id", "source", "issued_at", "interval_start", "lead_minutes", "import_price", "export_price",
-            "rrp", "price_low", "price_high", "stage"]
     if frame is None or frame.empty or "fetched_at" not in frame:
-        return pd.DataFrame(columns=cols)
-    issued = pd.to_datetime(frame["fetched_at"], utc=True)
-    start = pd.DatetimeIndex(frame.index).tz_convert("UTC")
-    future = np.asarray(start >= issued.dt.floor("5min").to_numpy())
-    marked = frame["is_forecast"].astype("boolean").fillna(False).to_numpy(bool) if "is_forecast" in frame else False
-    keep = (marked | future) & (issued > EPOCH).to_numpy()
-    f = frame[keep]
-    if f.empty:
-        return pd.DataFrame(columns=cols)
-    out = pd.DataFrame({
-        "site_id": site_id,
-        "source": f["source"].astype(str).to_numpy() if "source" in f else "unknown",
-        "issued_at": issued[keep].to_numpy(),
-        "interval_start": start[keep],
-        "import_price": f["import_price"].to_numpy(float),
-        "export_price": f["export_price"].to_numpy(float),
-        "rrp": f["rrp"].to_numpy(float) if "rrp" in f else np.nan,
-        "price_low": f["price_low"].to_numpy(float) if "price_low" in f else np.nan,
-        "price_high": f["price_high"].to_numpy(float) if "price_high" in f else np.nan,
-        "stage": f["provenance"].astype(str).to_numpy() if "provenance" in f else None,
-    })
-    out["lead_minutes"] = ((out["interval_start"] - pd.to_datetime(out["issued_at"], utc=True))
-                           / pd.Timedelta(minutes=1)).round().astype(int)
-    return out[cols]
+        return pd.DataFrame(columns=COLUMNS)
+    issued = _utc_ns(frame["fetched_at"])
+    start = _utc_ns(pd.DatetimeIndex(frame.index))
+    future = start >= issued - issued % _FIVE_MIN_NS  # at or after the fetch's 5-minute interval
+    marked = (frame["is_forecast"].astype("boolean").fillna(False).to_numpy(bool) if "is_forecast" in frame
+              else np.zeros(len(frame), dtype=bool))
+    keep = (marked | future) & (issued > EPOCH.value)
+    n = int(keep.sum())
+    if not n:
+        return pd.DataFrame(columns=COLUMNS)
+    return pd.DataFrame({
+        "site_id": np.full(n, site_id, dtype=object),
+        "source": frame["source"].astype(str).to_numpy()[keep] if "source" in frame else np.full(n, "unknown",
+                                                                                                 dtype=object),
+        "issued_at": pd.DatetimeIndex(issued[keep].view("datetime64[ns]")).tz_localize("UTC"),
+        "interval_start": pd.DatetimeIndex(start[keep].view("datetime64[ns]")).tz_localize("UTC"),
+        "lead_minutes": np.rint((start[keep] - issued[keep]) / 60e9).astype(int),
+        "import_price": frame["import_price"].to_numpy(float)[keep],
+        "export_price": frame["export_price"].to_numpy(float)[keep],
+        "rrp": _floats(frame, "rrp", keep),
+        "price_low": _floats(frame, "price_low", keep),
+        "price_high": _floats(frame, "price_high", keep),
+        "stage": frame["provenance"].astype(str).to_numpy()[keep] if "provenance" in frame else None,
+    }, columns=COLUMNS)
 
 
 def archive_published(store: HistoryStore, site_id: str, frame: pd.DataFrame) -> int:

@@ -9,9 +9,10 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from powersync_pipelines.commands.demo import _commands_failed as demo_failed_commands
 from powersync_pipelines.control.clock import Clock
 from powersync_pipelines.control.context import ControlContext
-from powersync_pipelines.defs.planning.assets import PLANNING_ASSETS
+from powersync_pipelines.defs.planning.assets import COMMANDS_CHECK, PLANNING_ASSETS
 from powersync_pipelines.defs.planning.partitions import all_sites_tags
 from powersync_pipelines.defs.resources import (
     BatteryFleetResource,
@@ -56,7 +57,7 @@ def test_one_run_plans_pushes_reads_back_and_stores(tmp_path, simulator, demo_si
     result = _materialize(tmp_path, simulator, instance)
     assert result.success
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"price_frame_valid": True, "plan_feasible": True}
+    assert checks == {"price_frame_valid": True, "plan_feasible": True, "commands_carried_out": True}
 
     store = HistoryStore(tmp_path / "h.duckdb")
     meta, plan = store.read_latest_plan("demo")
@@ -121,13 +122,22 @@ def test_unreachable_battery_fails_the_command_visibly_but_keeps_the_plan(tmp_pa
             "clock": ClockResource(fixed_now=NOW),
         },
     )
-    assert not result.success
+    # loud: the commands check fails with the site's error, and `powersync demo` exits 1 with that line
+    (check,) = [e for e in result.get_asset_check_evaluations() if e.check_name == COMMANDS_CHECK]
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
+    assert "demo: " in check.metadata["summary"].value
+    (line,) = demo_failed_commands(result)
+    assert line.startswith("battery_commands check commands_carried_out: battery command failed: demo: ")
     store = HistoryStore(tmp_path / "h.duckdb")
     assert store.read_latest_plan("demo") is not None  # the plan is stored from the configured SOC
     cmd = store.query("SELECT command, outcome, error FROM commands")
     assert len(cmd) >= 1 and "ok" not in set(cmd["outcome"])
     assert "cannot connect" in " ".join(cmd["error"].dropna())
+    # the site is skipped downstream for this slot (not read back a second time), named in telemetry's metadata
     assert store.query("SELECT count(*) n FROM telemetry")["n"].iloc[0] == 0
+    tel = result.asset_materializations_for_node("telemetry")[0].metadata
+    assert [f["site_id"] for f in tel["stage_failures"].value] == ["demo"]
+    assert "its battery command failed this slot" in tel["stage_failures"].value[0]["error"]
 
 
 def test_sync_now_service_runs_one_cycle_outside_dagster(tmp_path, simulator, demo_site):

@@ -26,7 +26,7 @@ from ...config import SiteConfig
 from ...control import cycle
 from ...control import fleet as fleet_run
 from ...control.ev import ev_step
-from ...control.switches import in_effect
+from ...control.switches import in_effect_many
 from ...control.tariff_sync import sync_tou_schedule
 from ...optimizer.feasibility import plan_violations
 from ...prices.archive import ARCHIVE_TABLE
@@ -89,24 +89,27 @@ def _stage_store(history: HistoryStoreResource, *deferred: str) -> StageStore:
 def _sites_now(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                store: HistoryStore | None = None) -> Iterator[tuple[str, SiteConfig, pd.Timestamp]]:
     """(site id, site, planning instant) for every site partition of this run; with ``store``, the site carries
-    its switches in effect (a service-set value over the file's: ``control.switches``)."""
+    its switches in effect (a service-set value over the file's: ``control.switches``, read for all the run's
+    sites in one query)."""
     sites_file = sites.load()
     wall = clock.run_wall(context)
     planning_clock = clock.clock()
-    for site_id in _site_ids(context, sites):
-        site = in_effect(store, sites_file.get(site_id))
+    ids = _site_ids(context, sites)
+    by_id = {s.id: s for s in sites_file.sites}  # ``get`` scans the list: per site, that is sites x sites
+    files = [by_id[i] if i in by_id else sites_file.get(i) for i in ids]  # an unknown id: get's error
+    for site_id, site in zip(ids, in_effect_many(store, files), strict=True):
         yield site_id, site, planning_clock.site_now(site, wall)
 
 
 def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: ClockResource,
                meta: dict[str, Any], step: Callable[[str, SiteConfig, pd.Timestamp], None],
                store: HistoryStore | None = None, *, devices: bool = False,
-               held: StageStore | None = None) -> list[str]:
+               held: StageStore | None = None, failed: set[str] | None = None) -> list[str]:
     """Run ``step`` per site; a site's exception is logged and put in ``{site}/error``, the others go on.
     ``devices``: the step talks to the site's battery, so sites run concurrently (``control.fleet``: bounded
     workers, a deadline per site). The stage's per-site p50/p95 ms go in ``meta``; above
     ``DETAIL_SITES_MAX`` sites the per-site keys are replaced by the fleet summary. ``held``: the stage's
-    store, which lets other writers in between sites.
+    store, which lets other writers in between sites; ``failed`` collects the failed sites' ids.
     Returns the problems (one line per failed site)."""
     items = [(site_id, (site, now)) for site_id, site, now in _sites_now(context, sites, clock, store)]
     report = fleet_run.run_sites(
@@ -119,6 +122,8 @@ def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: C
         context.log.error(f"{o.site_id}: {o.error}")
         meta[f"{o.site_id}/error"] = dg.MetadataValue.text(str(o.error))
         problems.append(f"{o.site_id}: {o.error}")
+        if failed is not None:
+            failed.add(o.site_id)
     if not detailed:
         for key in [k for k in meta if "/" in k]:
             del meta[key]
@@ -328,10 +333,19 @@ def tou_tariff_payload(context: dg.AssetExecutionContext, sites: SitesResource, 
     return dg.MaterializeResult(metadata=meta)
 
 
+COMMANDS_CHECK = "commands_carried_out"
+FAILED_SITE_IDS = "failed_site_ids"  # battery_commands metadata: every failed site (telemetry and ev skip them)
+
+
 @dg.asset(kinds={"python", "modbus"}, deps=[battery_schedule], description="The current plan slot, asked of the "
           "arbiter as the optimizer: carried out on the battery (verified by read-back) unless a higher owner holds "
           "it (a manual force, a spike, an automation), in which case the yield is recorded with the holder and "
-          "its lease. Every command is in DuckDB `commands`, every request in `control_requests`.", pool="modbus",
+          "its lease. Every command is in DuckDB `commands`, every request in `control_requests`. A site whose "
+          "command failed fails the `commands_carried_out` check and is skipped by `telemetry` and `ev_charging` "
+          "for this slot; the other sites go on.", pool="modbus",
+          check_specs=[dg.AssetCheckSpec(COMMANDS_CHECK, asset="battery_commands", description="every site's "
+          "slot was carried out on its battery, yielded to a higher owner, or not pushed with optimization off; "
+          "names each site whose command failed, with its error")],
           **COMMON)
 def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, history: HistoryStoreResource,
                      clock: ClockResource, fleet: BatteryFleetResource) -> dg.MaterializeResult:
@@ -340,6 +354,7 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
     meta: dict[str, Any] = {}
     failures: list[str] = []
     refused: list[dict[str, str]] = []
+    failed_ids: set[str] = set()
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         slot = cycle.current_slot(_plan_of_slot(store, site_id, now)[1], now)
@@ -359,16 +374,44 @@ def battery_commands(context: dg.AssetExecutionContext, sites: SitesResource, hi
         if not (out.ok or out.yielded):
             failures.append(f"{site_id}: {out.describe()}")
             refused.append({"site_id": site_id, "error": out.describe()})
+            failed_ids.add(site_id)
 
     with store.held():
-        failures += _each_site(context, sites, clock, meta, step, store, devices=True, held=store)
+        failures += _each_site(context, sites, clock, meta, step, store, devices=True, held=store, failed=failed_ids)
     if refused:  # commands that failed without an exception are failures of this stage too
         meta["stage_failures"] = dg.MetadataValue.json(meta["stage_failures"].value + refused[:FAILURES_LISTED])
         meta["stage_failed"] = len(failures)
+    meta[FAILED_SITE_IDS] = dg.MetadataValue.json(sorted(failed_ids))
+    # The failure stays loud (an ERROR check, the run's error log, `powersync demo`'s exit status) without
+    # raising: a raised failure would make Dagster skip telemetry and ev_charging for every site of the run.
+    summary = "battery command failed: " + "; ".join(failures[:FAILURES_LISTED]) + (
+        f"; ... {len(failures) - FAILURES_LISTED} more" if len(failures) > FAILURES_LISTED else "")
     if failures:
-        context.log.error("; ".join(failures))
-        raise dg.Failure("battery command failed: " + "; ".join(failures), metadata=meta)
-    return dg.MaterializeResult(metadata=meta)
+        context.log.error(summary)
+    check = dg.AssetCheckResult(check_name=COMMANDS_CHECK, passed=not failures, severity=dg.AssetCheckSeverity.ERROR,
+                                metadata={"failed": len(failed_ids), "failed_sites": _problems_md(
+                                    failures[:FAILURES_LISTED]), "summary": dg.MetadataValue.text(
+                                    summary if failures else "every site's slot carried out")})
+    return dg.MaterializeResult(metadata=meta, check_results=[check])
+
+
+def _commands_failed(context: dg.AssetExecutionContext) -> set[str]:
+    """The sites whose battery command failed in this run (``battery_commands``' ``failed_site_ids``): their
+    read-back and car are skipped for this slot, as a later stage skips a site with no plan for the slot. A
+    run without ``battery_commands`` (a stage re-run on its own) skips none."""
+    failed: set[str] = set()
+    for entry in context.instance.all_logs(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        event = entry.dagster_event
+        mat = event.event_specific_data.materialization if event is not None else None
+        if mat is not None and mat.asset_key == battery_commands.key and FAILED_SITE_IDS in mat.metadata:
+            failed.update(mat.metadata[FAILED_SITE_IDS].value or [])
+    return failed
+
+
+def _skip_if_command_failed(failed: set[str], site_id: str, consequence: str) -> None:
+    if site_id in failed:
+        raise LookupError(f"site {site_id!r}: its battery command failed this slot (see battery_commands' "
+                          f"{COMMANDS_CHECK} check); {consequence}")
 
 
 @dg.asset(kinds={"python", "modbus"}, deps=[battery_commands], description="The battery read back after the "
@@ -378,8 +421,10 @@ def telemetry(context: dg.AssetExecutionContext, sites: SitesResource, history: 
     store = _stage_store(history, "telemetry")
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
+    failed = _commands_failed(context)
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
+        _skip_if_command_failed(failed, site_id, "not read back")
         with ctx.battery(site) as device:
             t = device.read_telemetry()
         store.upsert_telemetry(site.id, t.ts, t.as_row())
@@ -405,11 +450,13 @@ def ev_charging(context: dg.AssetExecutionContext, sites: SitesResource, history
     store = history.store()
     ctx = control_context(history, clock, fleet, store)
     meta: dict[str, Any] = {}
+    failed = _commands_failed(context)
 
     def step(site_id: str, site: SiteConfig, now: pd.Timestamp) -> None:
         if site.ev is None:
             meta[f"{site_id}/ev"] = dg.MetadataValue.text("no ev section")
             return
+        _skip_if_command_failed(failed, site_id, "the car is not planned")
         plan, _ = _plan_of_slot(store, site_id, now, "the car is not planned")
         pf = cycle.stored_price_forecast(site, now, store)
         idx = pf.frame.index
