@@ -6,8 +6,15 @@ time, the per-stage cost per site (p50/p95 and amortised), the planning process'
 was stored. Target (issue 30): 1,000 sites in one cycle <= 300 s on a 2-core machine, no failures, every site's
 plan stored. The machine's load average is recorded beside each run: on a shared machine it moves the numbers.
 
-Run: ``python -m benchmarks.bench_fleet`` (env ``POWERSYNC_BENCH_FLEET_SIZES``, default "100,1000"). Writes
-``benchmarks/results/fleet.json``.
+The sharded cases (``bench fleet --shards K``) plan the same cycle as K shard runs in K processes released
+together: on the DuckDB file (the runs take turns on its one writer) and, when ``POWERSYNC_DATABASE_URL`` is set,
+on that PostgreSQL database (the runs plan at once). ``peak_rss_mb`` is then the sum of the shard processes'
+peaks.
+
+Run: ``python -m benchmarks.bench_fleet`` (env ``POWERSYNC_BENCH_FLEET_SIZES``, default "100,1000"; env
+``POWERSYNC_BENCH_FLEET_SHARDS``, sites x shards cases, default "1000x2"; either may be empty). Writes
+``benchmarks/results/fleet.json``: ``runs`` (one run per cycle) and ``sharded``; a key whose cases were not run
+this time keeps its earlier results.
 """
 
 from __future__ import annotations
@@ -15,29 +22,78 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import RESULTS_DIR, machine
 from powersync_pipelines.commands.bench import bench_fleet
+from powersync_pipelines.paths import DATABASE_URL_ENV
+
+
+def _cases(raw: str) -> list[tuple[int, int]]:
+    """``"1000x2,100x4"`` -> [(1000, 2), (100, 4)]."""
+    cases = []
+    for part in (x.strip() for x in raw.split(",")):
+        if part:
+            sites, _, shards = part.partition("x")
+            cases.append((int(sites), int(shards or 1)))
+    return cases
+
+
+@contextmanager
+def _database_url(url: str | None) -> Iterator[None]:
+    """The history (and Dagster's storage) on ``url``, or on a DuckDB file when None, for this block."""
+    before = os.environ.get(DATABASE_URL_ENV)
+    if url is None:
+        os.environ.pop(DATABASE_URL_ENV, None)
+    else:
+        os.environ[DATABASE_URL_ENV] = url
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATABASE_URL_ENV, None)
+        else:
+            os.environ[DATABASE_URL_ENV] = before
+
+
+def _run(n: int, shards: int = 1) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix=f"powersync-fleet-{n}-") as d:
+        before = os.getloadavg()
+        report = bench_fleet(n, Path(d), shards=shards)
+        report["load_average_before"] = [round(x, 2) for x in before]
+        if report["store"]["kind"] == "duckdb":
+            report["store"]["path"] = "(temporary)"
+    label = f"fleet {n}" + (f" in {shards} shards on {report['store']['kind']}" if shards > 1 else "")
+    print(f"{label}: cycle {report['cycle_s']} s, peak RSS {report['peak_rss_mb']} MB, "
+          f"{len(report['failures'])} failure(s), {report['plans_stored']} plans stored, "
+          f"load {report['load_average']}", flush=True)
+    return report
 
 
 def main() -> None:
     sizes = [int(x) for x in os.environ.get("POWERSYNC_BENCH_FLEET_SIZES", "100,1000").split(",") if x.strip()]
-    runs = []
-    for n in sizes:
-        with tempfile.TemporaryDirectory(prefix=f"powersync-fleet-{n}-") as d:
-            before = os.getloadavg()
-            report = bench_fleet(n, Path(d))
-            report["load_average_before"] = [round(x, 2) for x in before]
-            report["store"]["path"] = "(temporary)"
-        runs.append(report)
-        print(f"fleet {n}: cycle {report['cycle_s']} s, peak RSS {report['peak_rss_mb']} MB, "
-              f"{len(report['failures'])} failure(s), {report['plans_stored']} plans stored, "
-              f"load {report['load_average']}", flush=True)
-    out = {"machine": machine(), "target": "1,000 sites in one cycle <= 300 s, no failures, every plan stored",
-           "runs": runs}
+    sharded_cases = _cases(os.environ.get("POWERSYNC_BENCH_FLEET_SHARDS", "1000x2"))
+    path = RESULTS_DIR / "fleet.json"
+    out: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    out.update({"machine": machine(),
+                "target": "1,000 sites in one cycle <= 300 s, no failures, every plan stored"})
+    if sizes:
+        out["runs"] = [_run(n) for n in sizes]
+    if sharded_cases:
+        pg_url = (os.environ.get(DATABASE_URL_ENV) or "").strip() or None
+        sharded = []
+        for n, shards in sharded_cases:
+            with _database_url(None):
+                sharded.append(_run(n, shards))
+            if pg_url:
+                with _database_url(pg_url):
+                    sharded.append(_run(n, shards))
+        out["sharded"] = sharded
     RESULTS_DIR.mkdir(exist_ok=True)
-    (RESULTS_DIR / "fleet.json").write_text(json.dumps(out, indent=2) + "\n")
+    path.write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ zones), serves every battery from one simulator process on loopback, and runs ``
 in a child process that loads the project's Definitions with the generated sites file, as a code server would;
 its peak RSS is the planning process's. Prints (and with ``--out`` writes) the JSON report: ``sites``,
 ``cycle_s``, ``per_site_ms`` (p50/p95 per stage), ``peak_rss_mb``, ``failures``, ``store``, and more.
+
+With ``--shards K`` (K > 1) the cycle is K shard runs at once in K processes (``commands.bench_shards``): the
+report adds ``shards`` and ``shard_runs``, merges the per-stage figures over all sites, and ``peak_rss_mb`` is
+the sum of the shard processes' peaks (``peak_rss_mb_sum_of_shards``; ``peak_rss_mb_max_shard`` the largest).
 """
 
 from __future__ import annotations
@@ -41,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "temporary folder, removed afterwards)")
     fleet.add_argument("--silent", type=int, default=0,
                        help="make this many sites' batteries accept connections and never answer (default 0)")
+    fleet.add_argument("--shards", type=int, default=1,
+                       help="plan the cycle as this many shard runs (POWERSYNC_SHARDS) in as many processes, "
+                       "released together on the same Dagster instance and history store (default 1: one run)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +60,15 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.silent <= args.sites:
         print(f"powersync bench fleet: --silent must be 0..{args.sites}, not {args.silent}", file=sys.stderr)
         return 2
+    from .bench_shards import MAX_SHARDS
+
+    if not 1 <= args.shards <= MAX_SHARDS:
+        print(f"powersync bench fleet: --shards must be 1..{MAX_SHARDS}, not {args.shards}", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="powersync-fleet-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
-        report = bench_fleet(args.sites, workdir, seed=args.seed, silent=args.silent)
+        report = bench_fleet(args.sites, workdir, seed=args.seed, silent=args.silent, shards=args.shards)
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -68,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report["success"] else 1
 
 
-def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[str, Any]:
-    """Generate, simulate, run one cycle in a child process, and report (see the module docstring)."""
+def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0, shards: int = 1) -> dict[str, Any]:
+    """Generate, simulate, run one cycle in a child process (``shards`` > 1: one run per shard in as many
+    processes, released together: ``commands.bench_shards``), and report (see the module docstring)."""
     from ..sim.fleet import SIM_TOKEN, TOKEN_ENV, fleet_devices, fleet_simulators, write_sites_file
 
     devices = fleet_devices(n, seed=seed)
@@ -96,12 +109,12 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         for name in ("POWERSYNC_FLEET_WORKERS", "POWERSYNC_SITE_TIMEOUT_S", "POWERSYNC_SITE_PARTITIONS_MAX"):
             if name in os.environ:  # the operator's tuning reaches the run
                 env[name] = os.environ[name]
-        child = subprocess.run([sys.executable, "-c", "from powersync_pipelines.commands.bench import "
-                                "_cycle_main; _cycle_main()"], env=env, capture_output=True, text=True)
-    if child.returncode != 0 or not child.stdout.strip():
-        raise RuntimeError(f"the planning cycle process failed (exit {child.returncode}): "
-                           f"{child.stderr.strip()[-2000:]}")
-    cycle = json.loads(child.stdout.strip().splitlines()[-1])
+        if shards > 1:
+            from .bench_shards import run_shard_cycle
+
+            cycle = run_shard_cycle(env, shards, [d["id"] for d in devices])
+        else:
+            cycle = _one_run_cycle(env)
     report: dict[str, Any] = {
         "sites": n,
         "cycle_s": cycle["cycle_s"],
@@ -125,7 +138,26 @@ def bench_fleet(n: int, workdir: Path, seed: int = 7, silent: int = 0) -> dict[s
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     report.update(_stored_counts(db_url or str(duckdb_file), cycle["run_started"]))
+    if shards > 1:
+        from .bench_shards import shard_fields
+
+        report.update(shard_fields(cycle, db_url or str(duckdb_file), [d["id"] for d in devices],
+                                   report["schedule_rows"]))
+        report["success"] = report["success"] and report["stored_as_expected"]
     return report
+
+
+CYCLE_CHILD = "from powersync_pipelines.commands.bench import _cycle_main; _cycle_main()"
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def _one_run_cycle(env: dict[str, str]) -> dict[str, Any]:
+    """The whole fleet as one run in one child process (``_cycle_main``); its JSON line."""
+    child = subprocess.run([sys.executable, "-c", CYCLE_CHILD], env=env, capture_output=True, text=True)
+    if child.returncode != 0 or not child.stdout.strip():
+        raise RuntimeError(f"the planning cycle process failed (exit {child.returncode}): "
+                           f"{child.stderr.strip()[-2000:]}")
+    return json.loads(child.stdout.strip().splitlines()[-1])
 
 
 def _stored_counts(location: str, since: str) -> dict[str, Any]:
@@ -164,8 +196,21 @@ def _cycle_main() -> None:
     t = time.perf_counter()
     result = job.execute_in_process(
         instance=instance, tags=all_sites_tags(), raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+        run_config=QUIET_RUN_CONFIG)
     cycle_s = time.perf_counter() - t
+    figures = run_figures(result)
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({
+        "run_id": result.run_id, "success": result.success, "cycle_s": round(cycle_s, 2), **figures,
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "partitioned": planning_partitions is not None, "run_started": started.isoformat(),
+        "process_start_s": round(process_start_s, 2),
+    }))
+
+
+def run_figures(result: Any) -> dict[str, Any]:
+    """What a finished run's events say: per stage the per-site p50/p95/max/amortised ms and wall time (from each
+    stage's materialization metadata), the failures (a site's, or a whole step's), and the price fetches."""
     per_site: dict[str, dict[str, float]] = {}
     stage_s: dict[str, float] = {}
     failures: list[dict[str, str]] = []
@@ -191,12 +236,6 @@ def _cycle_main() -> None:
         failures += [{"stage": stage, **f} for f in meta.get("stage_failures") or []]
         if "price_fetches" in meta:
             price_fetches = {"fetched": meta["price_fetches"], "shared": meta["price_fetches_shared"]}
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "run_id": result.run_id, "success": result.success, "cycle_s": round(cycle_s, 2),
-        "per_site_ms": {s: per_site[s] for s in STAGES if s in per_site},
-        "stage_s": {s: stage_s[s] for s in STAGES if s in stage_s},
-        "failures": failures, "peak_rss_mb": round(peak_kb / 1024, 1), "price_fetches": price_fetches,
-        "partitioned": planning_partitions is not None, "run_started": started.isoformat(),
-        "process_start_s": round(process_start_s, 2),
-    }))
+    return {"per_site_ms": {s: per_site[s] for s in STAGES if s in per_site},
+            "stage_s": {s: stage_s[s] for s in STAGES if s in stage_s},
+            "failures": failures, "price_fetches": price_fetches}

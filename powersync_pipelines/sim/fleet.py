@@ -22,8 +22,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +204,77 @@ def _readline(proc: subprocess.Popen[str], timeout_s: float) -> str:
         if not sel.select(timeout_s):
             raise TimeoutError(f"the fleet simulator did not start within {timeout_s:.0f} s")
     return proc.stdout.readline()
+
+
+@dataclass
+class Released:
+    """One child of :func:`released_together`: its exit code, its stdout lines after ``ready``, its stderr."""
+
+    returncode: int
+    lines: list[str] = field(default_factory=list)
+    stderr: str = ""
+
+
+def released_together(commands: list[list[str]], env: dict[str, str], ready_timeout_s: float = 600.0,
+                      timeout_s: float = 3600.0) -> tuple[float, list[Released]]:
+    """Start every command, wait until each has printed its first stdout line (``ready``: loaded, about to read
+    stdin), then release them all at one moment by writing a line to each one's stdin.
+
+    Processes that run "at once" must not be started at once: loading Definitions takes seconds and varies, so
+    started together they would begin their work staggered. Returns (``time.monotonic()`` of the release: the
+    machine's clock, the same in every process, the children's stdout lines after the first, their stderr).
+    stdout and stderr are drained by threads, so a chatty child never blocks on a full pipe. A child that exits
+    before it is ready stops them all with a RuntimeError carrying its stderr."""
+    procs = [subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for cmd in commands]
+    outs: list[list[str]] = [[] for _ in procs]
+    errs: list[list[str]] = [[] for _ in procs]
+    ready = [threading.Event() for _ in procs]
+
+    def drain_out(i: int) -> None:
+        assert procs[i].stdout is not None
+        for line in procs[i].stdout:
+            outs[i].append(line.rstrip("\n"))
+            ready[i].set()
+        ready[i].set()  # at EOF too: the caller then sees the exit code
+
+    def drain_err(i: int) -> None:
+        assert procs[i].stderr is not None
+        errs[i].append(procs[i].stderr.read())
+
+    threads = [threading.Thread(target=fn, args=(i,), daemon=True)
+               for i in range(len(procs)) for fn in (drain_out, drain_err)]
+    for t in threads:
+        t.start()
+    try:
+        deadline = time.monotonic() + ready_timeout_s
+        for i, p in enumerate(procs):
+            if not ready[i].wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError(f"child {i} ({' '.join(commands[i][-1:])}) not ready within {ready_timeout_s:.0f} s")
+            if not outs[i]:
+                p.wait(timeout=30)
+                for t in threads[2 * i:2 * i + 2]:
+                    t.join(5)
+                raise RuntimeError(f"child {i} exited (code {p.returncode}) before it was ready: "
+                                   f"{''.join(errs[i]).strip()[-2000:]}")
+        released = time.monotonic()
+        for p in procs:
+            assert p.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # a child that died after ready: its exit code says so
+                p.stdin.write("go\n")
+                p.stdin.flush()
+                p.stdin.close()
+        end = time.monotonic() + timeout_s
+        for p in procs:
+            p.wait(timeout=max(0.0, end - time.monotonic()))
+        for t in threads:
+            t.join(30)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return released, [Released(p.returncode, outs[i][1:], "".join(errs[i])) for i, p in enumerate(procs)]
 
 
 def write_sites_file(path: Path, devices: list[dict[str, Any]], endpoints: dict[str, dict[str, Any]]) -> Path:

@@ -19,6 +19,7 @@ from powersync_pipelines.sim.fleet import (
     TOKEN_ENV,
     fleet_devices,
     fleet_simulators,
+    released_together,
     write_sites_file,
 )
 
@@ -42,6 +43,7 @@ if key is None:  # as `powersync ui` starts: the instance's storage and pool lim
 ensure_dagster_home()
 instance = dg.DagsterInstance.get()
 job = defs().resolve_job_def("reoptimize_job")
+print("ready", flush=True)
 sys.stdin.readline()  # released together with the other shards
 result = job.execute_in_process(instance=instance, partition_key=key, tags=shard_run_tags(key),
                                 raise_on_error=False)
@@ -78,22 +80,12 @@ def test_three_shard_runs_at_once_plan_each_site_once(tmp_path: Path, pg_url: st
         assert ready.returncode == 0, ready.stderr[-2000:]
         # on PostgreSQL the writer and device pools admit the shard runs together (one writer on a DuckDB file)
         assert json.loads(ready.stdout.strip().splitlines()[-1])["slots"] == {"duckdb_history": 4, "modbus": 4}
-        children = {k: subprocess.Popen([sys.executable, "-c", CHILD, k], env=env, stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in keys}
-        try:
-            for p in children.values():  # each child loads first, then all start their run together
-                p.stdin.write("go\n")
-                p.stdin.flush()
-            outs = {k: p.communicate(timeout=400) for k, p in children.items()}
-        finally:
-            for p in children.values():
-                if p.poll() is None:
-                    p.kill()
-                    p.wait()
+        # each child loads first, then all start their run together
+        _, children = released_together([[sys.executable, "-c", CHILD, k] for k in keys], env, timeout_s=400)
     reports = {}
-    for k, (stdout, stderr) in outs.items():
-        assert children[k].returncode == 0 and stdout.strip(), stderr[-2000:]
-        reports[k] = json.loads(stdout.strip().splitlines()[-1])
+    for k, c in zip(keys, children, strict=True):
+        assert c.returncode == 0 and c.lines, c.stderr[-2000:]
+        reports[k] = json.loads(c.lines[-1])
     for k, r in reports.items():
         assert r["success"] and r["sharded"], (k, r["failures"])
         assert r["tags"]["powersync/planning_shard"] == k and "powersync/duckdb_writer" not in r["tags"]
