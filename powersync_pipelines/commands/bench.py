@@ -209,9 +209,11 @@ def _cycle_main() -> None:
 
 
 def run_figures(result: Any) -> dict[str, Any]:
-    """What a finished run's events say: per stage the per-site p50/p95/max/amortised ms and wall time (from each
-    stage's materialization metadata), the failures (a site's, or a whole step's), and the price fetches."""
+    """What a finished run's events say: per stage the per-site p50/p95/max/amortised ms, every site's ms and the
+    wall time (from each stage's materialization metadata), the failures (a site's, or a whole step's), and the
+    price fetches."""
     per_site: dict[str, dict[str, float]] = {}
+    site_ms: dict[str, list[float]] = {}
     stage_s: dict[str, float] = {}
     failures: list[dict[str, str]] = []
     price_fetches: dict[str, int] = {}
@@ -233,9 +235,11 @@ def run_figures(result: Any) -> dict[str, Any]:
         per_site[stage] = {"p50": meta["per_site_ms_p50"], "p95": meta["per_site_ms_p95"],
                            "max": meta["per_site_ms_max"], "amortised": meta["per_site_ms_amortised"]}
         stage_s[stage] = meta["stage_s"]
+        site_ms[stage] = list(meta.get("per_site_ms_each") or [])
         failures += [{"stage": stage, **f} for f in meta.get("stage_failures") or []]
         if "price_fetches" in meta:
             price_fetches = {"fetched": meta["price_fetches"], "shared": meta["price_fetches_shared"]}
     return {"per_site_ms": {s: per_site[s] for s in STAGES if s in per_site},
             "stage_s": {s: stage_s[s] for s in STAGES if s in stage_s},
+            "site_ms": {s: site_ms[s] for s in STAGES if s in site_ms},
             "failures": failures, "price_fetches": price_fetches}

@@ -8,9 +8,8 @@ to the last run's end) is the fleet's cycle and not the processes' start-up. On 
 turns on the ``duckdb_history`` pool (one writer); on PostgreSQL the pools admit them together
 (``commands.instance.prepare_pools``, created once by a first child before the runs, as ``powersync ui`` does).
 
-Per-stage per-site timings are merged over all sites from each site's own milliseconds: each shard child
-records the stage reports ``control.fleet.run_sites`` returns (the figures its metadata summarises), so the
-p50/p95/max are of the whole fleet, not averages of the shards'. What was stored is then checked, not assumed:
+Per-stage per-site timings are merged over all sites from each site's own milliseconds (each stage's
+``per_site_ms_each`` metadata), so the p50/p95/max are of the whole fleet, not averages of the shards'. What was stored is then checked, not assumed:
 one plan per site since the release (no lost or doubled rows), schedule rows = sites x 576, and every run
 SUCCESS in Dagster's run storage (read back by a last child).
 """
@@ -21,8 +20,6 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from .bench import QUIET_RUN_CONFIG, STAGES, run_figures
@@ -148,29 +145,6 @@ def shard_fields(cycle: dict[str, Any], location: str, site_ids: list[str], sche
 
 
 # -- the children ---------------------------------------------------------------------------------------------
-@contextmanager
-def _recorded_stages() -> Iterator[tuple[dict[str, list[float]], dict[str, float]]]:
-    """Each stage's per-site milliseconds and wall time as ``control.fleet.run_sites`` reports them to the
-    planning assets (which publish only their summary), for merging over shards. Observes; changes nothing."""
-    from ..control import fleet
-
-    site_ms: dict[str, list[float]] = {}
-    stage_s: dict[str, float] = {}
-    original = fleet.run_sites
-
-    def recording(stage: str, *args: Any, **kwargs: Any) -> fleet.StageReport:
-        report = original(stage, *args, **kwargs)
-        site_ms.setdefault(stage, []).extend(o.ms for o in report.outcomes)
-        stage_s[stage] = stage_s.get(stage, 0.0) + report.wall_s
-        return report
-
-    fleet.run_sites = recording
-    try:
-        yield site_ms, stage_s
-    finally:
-        fleet.run_sites = original
-
-
 def _shard_main() -> None:
     """A child: ``prepare`` (the instance's storage and pools, once), ``run KEY`` (load, print ``ready``, wait
     for the release on stdin, run reoptimize_job for shard KEY, print one JSON line) or ``runs ID...`` (each
@@ -213,9 +187,8 @@ def _shard_main() -> None:
     sys.stdin.readline()  # the release: every shard starts now
     started = pd.Timestamp.now(tz="UTC")
     t = time.perf_counter()
-    with _recorded_stages() as (site_ms, stage_s):
-        result = job.execute_in_process(instance=instance, partition_key=key, tags=shard_run_tags(key),
-                                        raise_on_error=False, run_config=QUIET_RUN_CONFIG)
+    result = job.execute_in_process(instance=instance, partition_key=key, tags=shard_run_tags(key),
+                                    raise_on_error=False, run_config=QUIET_RUN_CONFIG)
     ended = time.monotonic()
     run_s = time.perf_counter() - t
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -224,6 +197,6 @@ def _shard_main() -> None:
         "run_id": result.run_id, "success": result.success, "sharded": sharded, "ended": ended,
         "run_s": round(run_s, 2), "run_started": started.isoformat(), "process_start_s": round(process_start_s, 2),
         "peak_rss_mb": round(peak_kb / 1024, 1), "failures": figures["failures"],
-        "price_fetches": figures["price_fetches"], "site_ms": site_ms, "stage_s": stage_s,
-        "sites_planned": len(site_ms.get("battery_schedule", [])),
+        "price_fetches": figures["price_fetches"], "site_ms": figures["site_ms"], "stage_s": figures["stage_s"],
+        "sites_planned": len(figures["site_ms"].get("battery_schedule", [])),
     }))

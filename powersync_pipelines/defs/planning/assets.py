@@ -140,6 +140,8 @@ def _each_site(context: dg.AssetExecutionContext, sites: SitesResource, clock: C
     meta["per_site_ms_max"] = timing["max_ms"]
     # the stage's wall time shared out: what one more site costs the cycle (sites overlap in device stages)
     meta["per_site_ms_amortised"] = round(timing["wall_s"] * 1000 / max(1, timing["sites"]), 2)
+    # every site's own time, so that runs of several shards can be summarised as one fleet
+    meta["per_site_ms_each"] = dg.MetadataValue.json([round(o.ms, 1) for o in report.outcomes])
     return problems
 
 
