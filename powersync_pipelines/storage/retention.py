@@ -169,17 +169,19 @@ _WATERMARK_SQL = upsert_sql("history_retention", ["site_id", "compacted_before",
 def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run: bool = False, full: bool = False,
                  batch_plans: int = BATCH_PLANS) -> tuple[SiteReport, int]:
     """Compact one site's plans older than ``keep_days`` before its newest plan; (report, batches run)."""
-    newest = store.query("SELECT max(created_at) AS newest FROM plans WHERE site_id = ?", [site_id])["newest"].iloc[0]
-    if pd.isna(newest):
-        return SiteReport(site_id, "", 0, 0), 0
-    cutoff = _utc(newest) - pd.Timedelta(days=keep_days)
-    sql = "SELECT plan_id, created_at FROM plans WHERE site_id = ? AND created_at < ?"
-    params: list[Any] = [site_id, cutoff.to_pydatetime()]
-    mark = None if full else store.query("SELECT compacted_before FROM history_retention WHERE site_id = ?", [site_id])
-    if mark is not None and not mark.empty:
-        sql += " AND created_at >= ?"  # plans at the mark itself again: ties with the last batch's newest plan
-        params.append(_utc(mark["compacted_before"].iloc[0]).to_pydatetime())
-    plans = store.query(sql + " ORDER BY created_at, plan_id", params)
+    with store.connect() as con:  # one connection for the site's reads: on DuckDB each open costs
+        newest = con.execute("SELECT max(created_at) FROM plans WHERE site_id = ?", [site_id]).fetchone()[0]
+        if newest is None:
+            return SiteReport(site_id, "", 0, 0), 0
+        cutoff = _utc(newest) - pd.Timedelta(days=keep_days)
+        sql = "SELECT plan_id, created_at FROM plans WHERE site_id = ? AND created_at < ?"
+        params: list[Any] = [site_id, cutoff.to_pydatetime()]
+        mark = None if full else con.execute("SELECT compacted_before FROM history_retention WHERE site_id = ?",
+                                             [site_id]).fetchone()
+        if mark is not None:
+            sql += " AND created_at >= ?"  # plans at the mark itself again: ties with the last batch's newest plan
+            params.append(_utc(mark[0]).to_pydatetime())
+        plans = con.execute(sql + " ORDER BY created_at, plan_id", params).df()
     deleted = batches = 0
     for start in range(0, len(plans), batch_plans):
         chunk = plans.iloc[start:start + batch_plans]
