@@ -24,7 +24,7 @@ class HistoryRetentionConfig(dg.Config):
     sites: list[str] = []
 
 
-@dg.op(pool="duckdb_history", tags={"kind": "duckdb"},
+@dg.op(pool="duckdb_history",
        description="Delete the schedule rows of plans older than the retention age that a later plan superseded "
        "(what any reader sees of the past stays the same); count forecasts and the published-forecast archive.")
 def compact_history_op(context: dg.OpExecutionContext, config: HistoryRetentionConfig,
