@@ -40,7 +40,7 @@ def render_table(report: dict) -> str:
         lines.append(f"{t['table']:<24}{t['before']:>14,}{t['deleted']:>14,}{t['after']:>14,}  {t['policy']}")
     examined = sum(s["plans_examined"] for s in report["sites"])
     lines.append(f"{len(report['sites'])} sites, {examined:,} old plans examined in {report['batches']} batches, "
-                 f"{report['seconds']:.1f} s")
+                 f"{report['seconds']:.1f} s (longest batch {report['longest_batch_s']:.2f} s)")
     size = f"size {_mb(report['size_before_bytes'])} -> {_mb(report['size_after_bytes'])}"
     if report["used_before_bytes"] is not None:
         size += f" (blocks in use {_mb(report['used_before_bytes'])} -> {_mb(report['used_after_bytes'])})"

@@ -103,6 +103,7 @@ class RetentionReport:
     tables: list[TableReport] = field(default_factory=list)
     sites: list[SiteReport] = field(default_factory=list)
     batches: int = 0
+    longest_batch_s: float = 0.0  # the longest a writer waited for the history while compaction held it
     seconds: float = 0.0
     size_before_bytes: int | None = None
     size_after_bytes: int | None = None
@@ -167,12 +168,12 @@ _WATERMARK_SQL = upsert_sql("history_retention", ["site_id", "compacted_before",
 
 
 def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run: bool = False, full: bool = False,
-                 batch_plans: int = BATCH_PLANS) -> tuple[SiteReport, int]:
-    """Compact one site's plans older than ``keep_days`` before its newest plan; (report, batches run)."""
+                 batch_plans: int = BATCH_PLANS) -> tuple[SiteReport, list[float]]:
+    """Compact one site's plans older than ``keep_days`` before its newest plan; (report, seconds per batch)."""
     with store.connect() as con:  # one connection for the site's reads: on DuckDB each open costs
         newest = con.execute("SELECT max(created_at) FROM plans WHERE site_id = ?", [site_id]).fetchone()[0]
         if newest is None:
-            return SiteReport(site_id, "", 0, 0), 0
+            return SiteReport(site_id, "", 0, 0), []
         cutoff = _utc(newest) - pd.Timedelta(days=keep_days)
         sql = "SELECT plan_id, created_at FROM plans WHERE site_id = ? AND created_at < ?"
         params: list[Any] = [site_id, cutoff.to_pydatetime()]
@@ -182,10 +183,11 @@ def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run
             sql += " AND created_at >= ?"  # plans at the mark itself again: ties with the last batch's newest plan
             params.append(_utc(mark[0]).to_pydatetime())
         plans = con.execute(sql + " ORDER BY created_at, plan_id", params).df()
-    deleted = batches = 0
+    deleted, took = 0, []
     for start in range(0, len(plans), batch_plans):
         chunk = plans.iloc[start:start + batch_plans]
         ids = [str(p) for p in chunk["plan_id"]]
+        t0 = time.perf_counter()
         with store.connect() as con:
             con.execute("BEGIN")
             try:
@@ -197,8 +199,8 @@ def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
-        batches += 1
-    return SiteReport(site_id, cutoff.isoformat(), len(plans), deleted), batches
+        took.append(time.perf_counter() - t0)
+    return SiteReport(site_id, cutoff.isoformat(), len(plans), deleted), took
 
 
 def compact_history(store: HistoryStore, keep_days: float | None = None, *, dry_run: bool = False, full: bool = False,
@@ -217,12 +219,13 @@ def compact_history(store: HistoryStore, keep_days: float | None = None, *, dry_
         known = [r[0] for r in con.execute("SELECT DISTINCT site_id FROM plans ORDER BY site_id").fetchall()]
     chosen = [s for s in known if sites is None or s in set(sites)]
     for site_id in chosen:
-        site, batches = compact_site(store, site_id, days, dry_run=dry_run, full=full, batch_plans=batch_plans)
+        site, took = compact_site(store, site_id, days, dry_run=dry_run, full=full, batch_plans=batch_plans)
         report.sites.append(site)
-        report.batches += batches
+        report.batches += len(took)
+        report.longest_batch_s = round(max([report.longest_batch_s, *took]), 3)
         if log is not None and site.plans_examined:
             log(f"{site_id}: {site.plans_examined} plans before {site.cutoff}, "
-                f"{site.rows_deleted} schedule rows {'to delete' if dry_run else 'deleted'} in {batches} batches")
+                f"{site.rows_deleted} schedule rows {'to delete' if dry_run else 'deleted'} in {len(took)} batches")
     deleted = sum(s.rows_deleted for s in report.sites)
     with store.connect() as con:
         if not dry_run and deleted:
