@@ -47,7 +47,7 @@ def histories(draw) -> list[tuple[str, str, pd.Timestamp, pd.Timestamp, int, flo
             t = t + pd.Timedelta(seconds=step)
             first = t.floor("5min") + STEP * draw(st.integers(-1, 2))
             plans.append((f"site{s}", f"site{s}:{k}", t, first, draw(st.integers(1, 40)),
-                          draw(st.floats(0, 5, allow_nan=False))))
+                          draw(st.floats(0, 5, allow_nan=False, allow_subnormal=False))))
     return plans
 
 
