@@ -217,6 +217,8 @@ def compact_history(store: HistoryStore, keep_days: float | None = None, *, dry_
         before = {t: _count(con, t) for t in COUNTED_TABLES}
         report.size_before_bytes, report.used_before_bytes = _sizes(store, con)
         known = [r[0] for r in con.execute("SELECT DISTINCT site_id FROM plans ORDER BY site_id").fetchall()]
+        if store.url is not None:  # fresh statistics: after a bulk of new plans a stale estimate makes the
+            con.execute("ANALYZE schedule, plans")  # batch's join a nested loop over all the site's rows
     chosen = [s for s in known if sites is None or s in set(sites)]
     for site_id in chosen:
         site, took = compact_site(store, site_id, days, dry_run=dry_run, full=full, batch_plans=batch_plans)
