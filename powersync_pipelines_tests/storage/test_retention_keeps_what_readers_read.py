@@ -174,3 +174,24 @@ def test_a_realistic_history_drops_to_the_rows_in_effect(store):
     assert [s.plans_examined for s in report.sites] == [21, 21, 21]
     assert report.table("plans").after == report.table("plans").before == 72
     assert report.size_before_bytes and report.size_after_bytes
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plans=histories(), keep_days=st.sampled_from([0.0, 0.004, 0.02]), split=st.floats(0.2, 0.8))
+def test_daily_runs_on_a_growing_history_read_the_same_and_full_catches_up(store, plans, keep_days, split):
+    """Compact, let more plans arrive, compact again (only the plans since the last run are examined): readers
+    see the same history at every step, and ``full`` leaves exactly the rows the rule keeps."""
+    _clear(store)
+    ordered = sorted(plans, key=lambda p: p[2])
+    first, rest = ordered[:max(1, int(len(ordered) * split))], ordered[max(1, int(len(ordered) * split)):]
+    sites = sorted({p[0] for p in plans})
+    _store_plans(store, first)
+    compact_history(store, keep_days, batch_plans=2)
+    if rest:
+        _store_plans(store, rest)
+    before = _readers(store, sites)
+    compact_history(store, keep_days, batch_plans=2)
+    _assert_same(before, _readers(store, sites))
+    compact_history(store, keep_days, full=True)
+    _assert_same(before, _readers(store, sites))
+    assert int(store.query("SELECT count(*) AS n FROM schedule").n[0]) == _expected_left(plans, keep_days)
