@@ -170,7 +170,7 @@ _WATERMARK_SQL = upsert_sql("history_retention", ["site_id", "compacted_before",
 def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run: bool = False, full: bool = False,
                  batch_plans: int = BATCH_PLANS) -> tuple[SiteReport, list[float]]:
     """Compact one site's plans older than ``keep_days`` before its newest plan; (report, seconds per batch)."""
-    with store.connect() as con:  # one connection for the site's reads: on DuckDB each open costs
+    with store.connect() as con:  # the site's reads on one connection (each DuckDB open reads the catalog)
         newest = con.execute("SELECT max(created_at) FROM plans WHERE site_id = ?", [site_id]).fetchone()[0]
         if newest is None:
             return SiteReport(site_id, "", 0, 0), []
