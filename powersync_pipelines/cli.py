@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "ocpp": "Run the OCPP 1.6J central system for the sites' EV chargers",
     "ha": "Publish sites to Home Assistant over MQTT discovery and take HA's commands (ha serve)",
     "sql": "Run one SQL query on the history (DuckDB file, or PostgreSQL when POWERSYNC_DATABASE_URL is set)",
+    "history": "History retention: `history compact` keeps old plans' schedule rows in effect and deletes the superseded",
     "bench": "Benchmarks of the live path: `bench fleet --sites N` plans N generated sites in one production cycle",
 }
 
