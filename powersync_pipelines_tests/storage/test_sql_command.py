@@ -36,14 +36,14 @@ def test_sql_from_a_file_prints_a_table(store, tmp_path, capsys):
     _seed(store)
     q = tmp_path / "q.sql"
     q.write_text("SELECT action, count(*) AS n FROM schedule GROUP BY action ORDER BY action")
-    assert main(["sql", "--db", str(store.path), "--file", str(q)]) == 0
+    assert main(["sql", "--db", store.location, "--file", str(q)]) == 0
     out = capsys.readouterr().out.split("\n")
     assert out[0].split() == ["action", "n"] and out[1].split() == ["CHARGE", "1"]
 
 
 @pytest.mark.parametrize("argv", [["SELECT * FROM no_such_table"], []])
 def test_bad_sql_or_no_sql_is_one_line(store, argv, capsys):
-    rc = main(["sql", "--db", str(store.path), *argv])
+    rc = main(["sql", "--db", store.location, *argv])
     err = capsys.readouterr().err.strip()
     assert rc in (1, 2) and err.startswith("error:") and "\n" not in err and "Traceback" not in err
 
