@@ -7,8 +7,8 @@ was stored. Target (issue 30): 1,000 sites in one cycle <= 300 s on a 2-core mac
 plan stored. The machine's load average is recorded beside each run: on a shared machine it moves the numbers.
 
 The sharded cases (``bench fleet --shards K``) plan the same cycle as K shard runs in K processes released
-together: on the DuckDB file (the runs take turns on its one writer) and, when ``POWERSYNC_DATABASE_URL`` is set,
-on that PostgreSQL database (the runs plan at once). ``peak_rss_mb`` is then the sum of the shard processes'
+together: on the DuckDB file (the runs take turns on its one writer). When ``POWERSYNC_DATABASE_URL`` is set, every
+case also runs on a fresh database of that PostgreSQL server (there the shard runs plan at once). ``peak_rss_mb`` is then the sum of the shard processes'
 peaks.
 
 Run: ``python -m benchmarks.bench_fleet`` (env ``POWERSYNC_BENCH_FLEET_SIZES``, default "100,1000"; env
@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks.common import RESULTS_DIR, machine
 from powersync_pipelines.commands.bench import bench_fleet
@@ -59,6 +60,30 @@ def _database_url(url: str | None) -> Iterator[None]:
             os.environ[DATABASE_URL_ENV] = before
 
 
+def _on_both(pg_url: str | None, cases: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Each case on a DuckDB file and, with ``pg_url``, on a fresh database of that PostgreSQL server."""
+    reports = []
+    for n, shards in cases:
+        with _database_url(None):
+            reports.append(_run(n, shards))
+        if pg_url:
+            with _database_url(_fresh_database(pg_url, f"bench_fleet_{n}x{shards}")):
+                reports.append(_run(n, shards))
+    return reports
+
+
+def _fresh_database(url: str, name: str) -> str:
+    """An empty database ``name`` on ``url``'s server (dropped first if a previous run left it): every case
+    starts from the same empty history and Dagster storage."""
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        con.execute(f'CREATE DATABASE "{name}"')
+    return urlunsplit(parts._replace(path="/" + name))
+
+
 def _run(n: int, shards: int = 1) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"powersync-fleet-{n}-") as d:
         before = os.getloadavg()
@@ -80,18 +105,11 @@ def main() -> None:
     out: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     out.update({"machine": machine(),
                 "target": "1,000 sites in one cycle <= 300 s, no failures, every plan stored"})
+    pg_url = (os.environ.get(DATABASE_URL_ENV) or "").strip() or None
     if sizes:
-        out["runs"] = [_run(n) for n in sizes]
+        out["runs"] = _on_both(pg_url, [(n, 1) for n in sizes])
     if sharded_cases:
-        pg_url = (os.environ.get(DATABASE_URL_ENV) or "").strip() or None
-        sharded = []
-        for n, shards in sharded_cases:
-            with _database_url(None):
-                sharded.append(_run(n, shards))
-            if pg_url:
-                with _database_url(pg_url):
-                    sharded.append(_run(n, shards))
-        out["sharded"] = sharded
+        out["sharded"] = _on_both(pg_url, sharded_cases)
     RESULTS_DIR.mkdir(exist_ok=True)
     path.write_text(json.dumps(out, indent=2) + "\n")
 
