@@ -70,19 +70,6 @@ class StageStore(HistoryStore):
         if self._con is not None or self._pg_held:
             yield self
             return
-        if self.url is not None:
-            if not self._migrated:
-                self.migrate()
-            self._pg_held = True
-            try:
-                yield self
-            finally:
-                try:
-                    self.flush()
-                finally:
-                    self._pg_held = False
-                    self._close_pg()
-            return
         if not self._migrated:
             self.migrate()
         self._take()
@@ -133,6 +120,9 @@ class StageStore(HistoryStore):
         return written
 
     def _take(self) -> None:
+        if self.url is not None:  # no lock on PostgreSQL: threads open their connections on first use
+            self._pg_held = True
+            return
         self._lock.acquire()
         try:
             self._con = self._open()
@@ -143,6 +133,10 @@ class StageStore(HistoryStore):
         self._owner = threading.get_ident()
 
     def _release(self) -> None:
+        if self.url is not None:
+            self._pg_held = False
+            self._close_pg()
+            return
         with self._con_lock:
             self._drain()
             con, self._con = self._con, None
