@@ -476,7 +476,11 @@ def broad_month(region: str, month: str, start: str, end: str, fresh: bool = Fal
     BROAD_CACHE.mkdir(parents=True, exist_ok=True)
     path = BROAD_CACHE / f"{region}_{month}.json"
     if path.exists() and not fresh:
-        return json.loads(path.read_text())
+        row = json.loads(path.read_text())
+        if row.get("rule", PREVIOUS_RULE) != _rule_fields():  # the candidates' replays stand; the selected
+            row = _replanned_selection(row)  # column is planned again, for real, under the current rule
+            path.write_text(json.dumps(row))
+        return row
     folder = _folder().replace("VIC1", region)
     p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
     cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
@@ -494,9 +498,32 @@ def broad_month(region: str, month: str, start: str, end: str, fresh: bool = Fal
                        "selected": s["capture_ratio"]},
            "days_chosen": {c: sel["candidates"][c]["days_chosen"] for c in CANDIDATES},
            "choices": sel["choices"], "daily_savings": sel["daily_savings"],
-           "elapsed_s": round(time.perf_counter() - t0, 1), "replans": s["replans"]}
+           "elapsed_s": round(time.perf_counter() - t0, 1), "replans": s["replans"], "rule": _rule_fields()}
     path.write_text(json.dumps(row))
     return row
+
+
+PREVIOUS_RULE = {"trailing_days": 7.0, "margin": 0.05, "min_days": 2.0, "min_gain_per_kwh_day": 0.0}
+"""The rule of month rows cached before rows recorded theirs."""
+
+
+def _rule_fields() -> dict[str, float]:
+    """The shipped selection rule (``backtest.selection.SelectionRule()``'s defaults) as a cached row records it."""
+    from dataclasses import asdict
+
+    from powersync_pipelines.backtest.selection import SelectionRule
+
+    return {k: float(v) for k, v in asdict(SelectionRule()).items()}
+
+
+def _replanned_selection(row: dict) -> dict:
+    """``row`` with its selected column planned again under the shipped rule (:func:`reselect`)."""
+    rule = _rule_fields()
+    t0 = time.perf_counter()
+    r = reselect(row, rule["trailing_days"], rule["margin"], rule["min_gain_per_kwh_day"])
+    return {**row, "savings": {**row["savings"], "selected": r["savings"]},
+            "capture": {**row["capture"], "selected": r["capture_ratio"]}, "days_chosen": r["days_chosen"],
+            "choices": r["choices"], "rule": rule, "reselect_s": round(time.perf_counter() - t0, 1)}
 
 
 def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: float = 0.0) -> dict[str, float]:
@@ -545,7 +572,8 @@ def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) ->
     s = run_choices(data, spec, cfg, candidates(learned), choice).summary
     counts = choice.value_counts()
     return {"month": month, "savings": s["savings"], "capture_ratio": s["capture_ratio"],
-            "days_chosen": {c: int(counts.get(c, 0)) for c in CANDIDATES}}
+            "days_chosen": {c: int(counts.get(c, 0)) for c in CANDIDATES},
+            "choices": {d.strftime("%Y-%m-%d"): c for d, c in choice.items()}}
 
 
 def broad_summary(rows: list[dict]) -> dict:
@@ -724,6 +752,12 @@ def _previous_trials() -> dict:
     return {k: v for k, v in _previous_results().items() if k.endswith("_trial")}
 
 
+def _broad_entry(result: dict) -> dict:
+    """The broad evaluation as the results file keeps it: the summary, and the rows without the daily savings."""
+    return {"summary": result["summary"], "rule": _rule_fields(),
+            "rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in result["rows"]]}
+
+
 def main() -> None:
     if "--trial" in sys.argv:  # --trial NAME '{"param": value, ...}'
         k = sys.argv.index("--trial")
@@ -732,6 +766,11 @@ def main() -> None:
         print(f"-> {path}")
         return
     previous = _previous_results()
+    if "--broad-only" in sys.argv:  # the broad evaluation alone; every other entry of the results file stays
+        result = broad(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
+        path = write_results("price_forecast", {**previous, "broad": _broad_entry(result)})
+        print(f"-> {path}")
+        return
     payload: dict = {"machine": machine(), "setup": {
         "months": MONTHS, "timezone": TZ, "retail": "import = 1.1 x RRP/1000 + 0.12 floored at 0; export = RRP/1000",
         "battery": "13.5 kWh / 5 kW, 95% each way, 10% reserve", "load_solar": "Ausgrid customer 12 profile",
@@ -743,8 +782,7 @@ def main() -> None:
         payload["selection_months"] = select({m: _month_bounds(m) for m in TUNING_MONTHS})
     if "--broad" in sys.argv:
         result = broad(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
-        payload["broad"] = {"summary": result["summary"],
-                            "rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in result["rows"]]}
+        payload["broad"] = _broad_entry(result)
     elif "broad" in previous:
         payload["broad"] = previous["broad"]
     payload["evaluation"] = evaluate()

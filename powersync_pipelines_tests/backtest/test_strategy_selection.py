@@ -43,7 +43,8 @@ def test_the_best_candidate_is_followed_only_beyond_the_margin():
 def test_a_floor_in_the_batterys_scale_keeps_cents_from_switching_a_calm_week():
     rule = SelectionRule(margin=0.05, min_gain_per_kwh_day=0.01)  # 13.5 kWh x 7 days: $0.945
     calm = {"learned": 5.5, "learned_no_reserve": 5.9}  # 7 % better, but 40 cents
-    assert choose(calm, "learned", SelectionRule(margin=0.05), days_seen=7, capacity_kwh=13.5) == "learned_no_reserve"
+    assert choose(calm, "learned", SelectionRule(margin=0.05, min_gain_per_kwh_day=0.0), days_seen=7,
+                  capacity_kwh=13.5) == "learned_no_reserve"
     assert choose(calm, "learned", rule, days_seen=7, capacity_kwh=13.5) == "learned"
     crisis = {"learned": 20.0, "learned_no_reserve": 45.0}
     assert choose(crisis, "learned", rule, days_seen=7, capacity_kwh=13.5) == "learned_no_reserve"
