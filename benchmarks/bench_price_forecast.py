@@ -504,7 +504,9 @@ def broad_month(region: str, month: str, start: str, end: str, fresh: bool = Fal
 
 
 PREVIOUS_RULE = {"trailing_days": 7.0, "margin": 0.05, "min_days": 2.0, "min_gain_per_kwh_day": 0.0}
-"""The rule of month rows cached before rows recorded theirs."""
+"""The rule of month rows cached before rows recorded theirs (no absolute floor). Planned for real on the 42 VIC1
+months it pooled $1,820.44 (mean capture 0.7098, worst 0.2727), against $1,862.01 (0.7195, 0.2738) for the
+shipped floor of 0.1 $/kWh/day and $1,855.40 for learned alone; it switched on 429 days, the floor on 55."""
 
 
 def _rule_fields() -> dict[str, float]:
