@@ -177,21 +177,8 @@ class StageStore(HistoryStore):
 
     def _write_batch_pg(self, con: PgConnection, table: str,
                         frames: list[tuple[pd.DataFrame, tuple[str, ...]]]) -> int:
-        """The frames' rows in one transaction: one bulk upsert per set of columns (``PgTable.upsert``)."""
-        target = self.pg_table(con, table)
-        by_columns: dict[tuple[str, ...], list[pd.DataFrame]] = {}
-        for frame, _ in frames:
-            by_columns.setdefault(tuple(frame.columns), []).append(frame)
-        rows = 0
-        con.execute("BEGIN")
-        try:
-            for parts in by_columns.values():
-                rows += target.upsert(con, pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        return rows
+        """The frames' rows in one transaction (``HistoryStore.pg_write``: the table's primary key decides)."""
+        return self.pg_write(con, table, [frame for frame, _ in frames])
 
     def _pg_connection(self) -> PgConnection:
         """This thread's connection for the stage (opened on its first call)."""

@@ -176,18 +176,28 @@ class HistoryStore:
         return len(payload)
 
     def _upsert_pg(self, table: str, frame: pd.DataFrame) -> int:
-        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` in one transaction, the rows sent as one array per
-        column (``PgTable.upsert``); a table without a key appends."""
+        """``INSERT ... ON CONFLICT (primary key) DO UPDATE`` in one transaction (``PgTable.upsert``); a table
+        without a key appends."""
         with self.connect() as con:
-            target = self.pg_table(con, table)
-            con.execute("BEGIN")
-            try:
-                written = target.upsert(con, frame)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-        return written
+            return self.pg_write(con, table, [frame])
+
+    def pg_write(self, con: PgConnection, table: str, frames: Sequence[pd.DataFrame]) -> int:
+        """Upsert the frames' rows into ``table`` in one transaction: one ``PgTable.upsert`` per set of columns
+        (frames with the same columns go in together). Returns the rows written."""
+        target = self.pg_table(con, table)
+        by_columns: dict[tuple[str, ...], list[pd.DataFrame]] = {}
+        for frame in frames:
+            by_columns.setdefault(tuple(frame.columns), []).append(frame)
+        rows = 0
+        con.execute("BEGIN")
+        try:
+            for parts in by_columns.values():
+                rows += target.upsert(con, pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0])
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        return rows
 
     def pg_table(self, con: PgConnection, table: str) -> PgTable:
         """The table's columns and key, read once per store (the schema changes only by migrations)."""
