@@ -154,10 +154,20 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}
 def _one_run_cycle(env: dict[str, str]) -> dict[str, Any]:
     """The whole fleet as one run in one child process (``_cycle_main``); its JSON line."""
     child = subprocess.run([sys.executable, "-c", CYCLE_CHILD], env=env, capture_output=True, text=True)
-    if child.returncode != 0 or not child.stdout.strip():
+    if child.returncode != 0:
         raise RuntimeError(f"the planning cycle process failed (exit {child.returncode}): "
                            f"{child.stderr.strip()[-2000:]}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+    return last_json(child.stdout, "the planning cycle process", child.stderr)
+
+
+def last_json(stdout: str | list[str], what: str, stderr: str) -> dict[str, Any]:
+    """The JSON report a bench child prints as its last line; a child that printed none is an error naming it,
+    with the end of its stderr."""
+    lines = stdout.strip().splitlines() if isinstance(stdout, str) else [x for x in stdout if x.strip()]
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise RuntimeError(f"{what} printed no report: {stderr.strip()[-2000:]}") from None
 
 
 def _stored_counts(location: str, since: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import sys
 import time
 from typing import Any
 
-from .bench import QUIET_RUN_CONFIG, STAGES, run_figures
+from .bench import QUIET_RUN_CONFIG, STAGES, last_json, run_figures
 
 SCHEDULE_STEPS = 48 * 12
 """Rows of one stored plan: a 48 h horizon at 5-minute steps."""
@@ -32,14 +32,6 @@ SHARD_CHILD = "from powersync_pipelines.commands.bench_shards import _shard_main
 
 def _child(*args: str) -> list[str]:
     return [sys.executable, "-c", SHARD_CHILD, *args]
-
-
-def _last_json(stdout: str | list[str], what: str, stderr: str) -> dict[str, Any]:
-    lines = stdout.strip().splitlines() if isinstance(stdout, str) else [x for x in stdout if x.strip()]
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        raise RuntimeError(f"{what} printed no report: {stderr.strip()[-2000:]}") from None
 
 
 def run_shard_cycle(env: dict[str, str], shards: int, site_ids: list[str]) -> dict[str, Any]:
@@ -54,7 +46,7 @@ def run_shard_cycle(env: dict[str, str], shards: int, site_ids: list[str]) -> di
     if prep.returncode != 0:
         raise RuntimeError(f"preparing the Dagster instance failed (exit {prep.returncode}): "
                            f"{prep.stderr.strip()[-2000:]}")
-    slots = _last_json(prep.stdout, "the instance child", prep.stderr)["slots"]
+    slots = last_json(prep.stdout, "the instance child", prep.stderr)["slots"]
     from ..sim.fleet import released_together
 
     keys = shard_keys(shards)
@@ -63,11 +55,11 @@ def run_shard_cycle(env: dict[str, str], shards: int, site_ids: list[str]) -> di
     for key, c in zip(keys, children, strict=True):
         if c.returncode != 0:
             raise RuntimeError(f"shard run {key} failed (exit {c.returncode}): {c.stderr.strip()[-2000:]}")
-        runs.append(_last_json(c.lines, f"shard run {key}", c.stderr))
+        runs.append(last_json(c.lines, f"shard run {key}", c.stderr))
     check = subprocess.run(_child("runs", *[r["run_id"] for r in runs]), env=env, capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"reading Dagster's run storage failed: {check.stderr.strip()[-2000:]}")
-    stored = _last_json(check.stdout, "the run storage child", check.stderr)
+    stored = last_json(check.stdout, "the run storage child", check.stderr)
     statuses: dict[str, str] = stored["statuses"]
 
     shard_runs = [{
