@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from .db import HistoryStore, upsert_sql
+from .db import HistoryStore, stored_time, upsert_sql
 
 KEEP_DAYS_ENV = "POWERSYNC_SCHEDULE_KEEP_DAYS"
 DEFAULT_KEEP_DAYS = 2.0  # a full plan horizon of whole plans to inspect; everything read later is kept anyway
@@ -130,11 +130,6 @@ def _sizes(store: HistoryStore, con: Any) -> tuple[int | None, int | None]:
     return size, int(row[0]) * int(row[1])
 
 
-def _utc(value: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(value)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
 _SUPERSEDED = (
     "FROM schedule, plans p, ("
     "  SELECT s2.interval_start, max(q.created_at) AS newest FROM schedule s2 JOIN plans q ON q.plan_id = s2.plan_id"
@@ -174,14 +169,14 @@ def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run
         newest = con.execute("SELECT max(created_at) FROM plans WHERE site_id = ?", [site_id]).fetchone()[0]
         if newest is None:
             return SiteReport(site_id, "", 0, 0), []
-        cutoff = _utc(newest) - pd.Timedelta(days=keep_days)
+        cutoff = stored_time(newest) - pd.Timedelta(days=keep_days)
         sql = "SELECT plan_id, created_at FROM plans WHERE site_id = ? AND created_at < ?"
         params: list[Any] = [site_id, cutoff.to_pydatetime()]
         mark = None if full else con.execute("SELECT compacted_before FROM history_retention WHERE site_id = ?",
                                              [site_id]).fetchone()
         if mark is not None:
             sql += " AND created_at >= ?"  # plans at the mark itself again: ties with the last batch's newest plan
-            params.append(_utc(mark[0]).to_pydatetime())
+            params.append(stored_time(mark[0]).to_pydatetime())
         plans = con.execute(sql + " ORDER BY created_at, plan_id", params).df()
     deleted, took = 0, []
     for start in range(0, len(plans), batch_plans):
@@ -193,7 +188,7 @@ def compact_site(store: HistoryStore, site_id: str, keep_days: float, *, dry_run
             try:
                 deleted += _compact_batch(con, site_id, ids, dry_run)
                 if not dry_run:
-                    con.execute(_WATERMARK_SQL, [site_id, _utc(chunk["created_at"].iloc[-1]).to_pydatetime(),
+                    con.execute(_WATERMARK_SQL, [site_id, stored_time(chunk["created_at"].iloc[-1]).to_pydatetime(),
                                                  float(keep_days), pd.Timestamp.now(tz="UTC").to_pydatetime()])
                 con.execute("COMMIT")
             except BaseException:
@@ -219,7 +214,8 @@ def compact_history(store: HistoryStore, keep_days: float | None = None, *, dry_
         known = [r[0] for r in con.execute("SELECT DISTINCT site_id FROM plans ORDER BY site_id").fetchall()]
         if store.url is not None:  # fresh statistics: after a bulk of new plans a stale estimate makes the
             con.execute("ANALYZE schedule, plans")  # batch's join a nested loop over all the site's rows
-    chosen = [s for s in known if sites is None or s in set(sites)]
+    wanted = None if sites is None else set(sites)
+    chosen = [s for s in known if wanted is None or s in wanted]
     for site_id in chosen:
         site, took = compact_site(store, site_id, days, dry_run=dry_run, full=full, batch_plans=batch_plans)
         report.sites.append(site)
