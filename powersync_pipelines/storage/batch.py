@@ -19,7 +19,7 @@ every ``yield_every_s`` seconds between sites (:meth:`StageStore.breathe`) so th
 
 On PostgreSQL the server takes concurrent writers, so nothing is locked: inside ``held()`` each thread of the
 stage keeps one connection for all its calls (instead of one connection per call), and the deferred tables are
-written at the stage's end in one transaction, one array-parameter statement per table (``PgTable.upsert``).
+written at the stage's end in one transaction, one ``COPY`` and ``INSERT ... ON CONFLICT`` per table (``PgTable.upsert``).
 """
 
 from __future__ import annotations
