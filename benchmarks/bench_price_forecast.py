@@ -942,6 +942,8 @@ def main() -> None:
         payload["broad"] = _broad_entry(result)
     elif "broad" in previous:
         payload["broad"] = previous["broad"]
+    if "octopus" in previous:  # hours of replays: refreshed by ``--octopus`` only
+        payload["octopus"] = previous["octopus"]
     payload["evaluation"] = evaluate()
     payload["fit"] = fit_cost()
     payload["blend_weight_check"] = blend_weight_check()
