@@ -227,6 +227,10 @@ class LearnedOptions:
     history_series: pd.Series | None = field(default=None, compare=False, repr=False)
     history_kind: str = "rrp"
 
+    def __post_init__(self) -> None:
+        if self.history_kind not in ("rrp", "import_price"):
+            raise ValueError(f"history_kind {self.history_kind!r}: expected 'rrp' or 'import_price'")
+
 
 def learned_options(options: ForecastOptions, site_rule: SpikeReserveRule | None = None) -> LearnedOptions:
     """The typed options of the learned model: ``options.model_options`` when the caller built them, else read
