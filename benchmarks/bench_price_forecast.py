@@ -748,10 +748,13 @@ def octopus_month(month: str, fresh: bool = False) -> dict:
     return row
 
 
-def octopus(fresh: bool = False, limit: int | None = None) -> dict:
-    """The Agile months of :func:`octopus_months` (``limit``: only the first N), with the broad summary."""
+def octopus(fresh: bool = False, limit: int | None = None, cached_only: bool = False) -> dict:
+    """The Agile months of :func:`octopus_months` (``limit``: only the first N; ``cached_only``: only the months
+    already in the cache), with the broad summary."""
     rows = []
     for month in octopus_months()[:limit]:
+        if cached_only and not (OCTOPUS_CACHE / f"{month}.json").exists():
+            continue
         row = octopus_month(month, fresh)
         rows.append(row)
         print(f"Octopus {month}: " + ", ".join(f"{c} {row['capture'][c]}" for c in COLUMNS)
@@ -916,7 +919,8 @@ def main() -> None:
         if "--octopus-month" in sys.argv:
             octopus_month(sys.argv[sys.argv.index("--octopus-month") + 1])
             return
-        path = write_results("price_forecast", {**previous, "octopus": octopus(fresh="--fresh" in sys.argv)})
+        result = octopus(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
+        path = write_results("price_forecast", {**previous, "octopus": result})
         print(f"-> {path}")
         return
     if "--month-cost" in sys.argv:  # the backtest-month cost alone
