@@ -208,8 +208,10 @@ class LearnedOptions:
 
     ``select``: the runner plans with the daily strategy selection (:mod:`.selection`) instead of this model
     alone; ``select_days`` / ``select_margin`` are its trailing window and margin (None: its defaults).
-    ``history_series``: realised RRP ($/MWh by UTC interval start) before the data, given as values (the live
-    selection reads it from DuckDB); used where no ``history`` file is named.
+    ``history_series``: the realised modelled series before the data, by UTC interval start, given as values
+    (the live selection reads it from DuckDB): RRP in $/MWh when ``history_kind`` is ``rrp``, the import price in
+    $/kWh when it is ``import_price`` (a market without a wholesale series, e.g. Octopus Agile). Used where no
+    ``history`` file is named, and only when the data models the same series (the units differ a thousandfold).
     """
 
     model: PriceModelConfig = field(default_factory=PriceModelConfig)
@@ -223,6 +225,11 @@ class LearnedOptions:
     select_days: float | None = None
     select_margin: float | None = None
     history_series: pd.Series | None = field(default=None, compare=False, repr=False)
+    history_kind: str = "rrp"
+
+    def __post_init__(self) -> None:
+        if self.history_kind not in ("rrp", "import_price"):
+            raise ValueError(f"history_kind {self.history_kind!r}: expected 'rrp' or 'import_price'")
 
 
 def learned_options(options: ForecastOptions, site_rule: SpikeReserveRule | None = None) -> LearnedOptions:
@@ -269,11 +276,11 @@ class LearnedForecast(PersistenceForecast):
             self.history = h[h.index < data.index[0]]
         elif lo.history_sources and self.uses_rrp:
             self.history = _lenient_history(lo.history_sources, lo.region, data.index[0])
-        elif lo.history_series is not None and self.uses_rrp:
+        self.kind = "rrp" if self.uses_rrp else "import_price"
+        if self.history is None and lo.history_series is not None and lo.history_kind == self.kind:
             h = lo.history_series.dropna()
             self.history = h[h.index < data.index[0]]
         self.series = self._series()
-        self.kind = "rrp" if self.uses_rrp else "import_price"
         # The rule's levels are $/MWh; a $/kWh series (no RRP in the data) compares them / 1000, as live does.
         self.scale = scale = price_scale(self.kind)
         # Per slot: may the spike-reserve rule fire (a recent enough spike of some gate level was seen)?

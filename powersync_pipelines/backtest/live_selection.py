@@ -122,12 +122,19 @@ def select_for_site(store: HistoryStore, site: SiteConfig, now: pd.Timestamp,
 
 
 def _learned_options(store: HistoryStore, site: SiteConfig, first_day: pd.Timestamp) -> LearnedOptions:
-    """The site's learned model for replays from ``first_day``: its own rule, the stored RRP before as history."""
+    """The site's learned model for replays from ``first_day``: its own rule, and the stored prices before as
+    history (the RRP where the site's provider gives one, else the import price, as the daily refit fits), so
+    each replayed day's model is fitted on the same ``fit_days`` as the live one."""
     start = first_day.tz_convert("UTC")
     stored = store.read_prices(site.id, start - pd.Timedelta(days=PriceModelConfig().fit_days) - HISTORY, start)
-    rrp = stored["rrp"] if "rrp" in stored and stored["rrp"].notna().any() else None
+    kind = "rrp" if "rrp" in stored and stored["rrp"].notna().any() else "import_price"
+    values = stored[kind].dropna() if kind in stored else pd.Series(dtype=float)
+    history = None
+    if len(values):  # on the 5-minute grid the model fits on: a half-hourly price holds for its six slots
+        values = values[~values.index.duplicated(keep="last")].sort_index()
+        history = values.resample(STEP).ffill(limit=int(MAX_GAP / STEP) - 1).dropna()
     return LearnedOptions(rule=reserve_rule(site.features.spike_reserve), region=site.provider.region,
-                          select=False, history_series=rrp)
+                          select=False, history_series=history, history_kind=kind)
 
 
 def _shadow_days(store: HistoryStore, site_id: str, days: list[pd.Timestamp]) -> pd.DataFrame:

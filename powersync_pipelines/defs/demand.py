@@ -11,7 +11,7 @@ import dagster as dg
 
 from ..control.clock import Clock
 from ..demand import record_month_peak
-from .resources import ClockResource, HistoryStoreResource, SitesResource
+from .resources import WRITER_TAGS, ClockResource, HistoryStoreResource, SitesResource
 
 
 class DemandPeaksConfig(dg.Config):
@@ -53,7 +53,7 @@ def demand_peaks(context: dg.AssetExecutionContext, config: DemandPeaksConfig, s
 
 demand_peaks_job = dg.define_asset_job(
     "demand_peaks_job", selection=dg.AssetSelection.assets(demand_peaks),
-    executor_def=dg.in_process_executor, tags={"powersync/duckdb_writer": "true"},
+    executor_def=dg.in_process_executor, tags=WRITER_TAGS,
     description="Store each demand-tariff site's month peak so far.",
 )
 

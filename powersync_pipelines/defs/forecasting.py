@@ -25,7 +25,7 @@ from ..forecasts.price_registry import (
     refit_site_model,
     staleness,
 )
-from .resources import HistoryStoreResource, SitesResource
+from .resources import WRITER_TAGS, HistoryStoreResource, SitesResource
 
 refit_days = dg.DailyPartitionsDefinition(start_date="2023-01-01", timezone="UTC", end_offset=0)
 
@@ -113,7 +113,7 @@ def _fmt(v: float | None) -> str:
 
 price_model_refit_job = dg.define_asset_job(
     "price_model_refit_job", selection=dg.AssetSelection.assets(price_model),
-    executor_def=dg.in_process_executor, tags={"powersync/duckdb_writer": "true"},
+    executor_def=dg.in_process_executor, tags=WRITER_TAGS,
     description="Refit every site's learned price model on the day that just ended.",
 )
 

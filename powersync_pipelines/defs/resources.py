@@ -19,6 +19,12 @@ from ..control.clock import Clock
 from ..control.context import ControlContext
 from ..paths import sites_file
 from ..storage import HistoryStore
+from ..storage.backend import database_url
+
+# One DuckDB file has one writer: every run that writes the history store carries this tag, and the
+# ``powersync/duckdb_writer`` limit of 1 in dagster.yaml queues them behind each other. PostgreSQL takes
+# concurrent writers, so there the runs carry no writer tag (planning shards are bounded by their own limit).
+WRITER_TAGS: dict[str, str] = {} if database_url() else {"powersync/duckdb_writer": "true"}
 
 _parsed: dict[tuple[str, int, int], SitesFile] = {}
 

@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 
 from ..storage.retention import compact_history, keep_days_setting
-from .resources import HistoryStoreResource
+from .resources import WRITER_TAGS, HistoryStoreResource
 
 
 class HistoryRetentionConfig(dg.Config):
@@ -50,7 +50,7 @@ def compact_history_op(context: dg.OpExecutionContext, config: HistoryRetentionC
     return dg.Output(report.to_dict(), metadata=meta)
 
 
-@dg.job(name="history_retention", tags={"powersync/duckdb_writer": "true"},
+@dg.job(name="history_retention", tags=WRITER_TAGS,
         description="Compact old plans to the schedule rows that were in effect (storage/retention.py).")
 def history_retention_job() -> None:
     compact_history_op()

@@ -18,7 +18,7 @@ from ..backtest.live_selection import select_for_site
 from ..backtest.selection import MARGIN, MIN_GAIN_PER_KWH_DAY, TRAILING_DAYS, SelectionRule
 from ..control.clock import Clock
 from ..forecasts.strategy_choice import choice_history
-from .resources import ClockResource, HistoryStoreResource, SitesResource
+from .resources import WRITER_TAGS, ClockResource, HistoryStoreResource, SitesResource
 
 
 class StrategySelectionConfig(dg.Config):
@@ -76,7 +76,7 @@ def strategy_selection(context: dg.AssetExecutionContext, config: StrategySelect
 
 strategy_selection_job = dg.define_asset_job(
     "strategy_selection_job", selection=dg.AssetSelection.assets(strategy_selection),
-    executor_def=dg.in_process_executor, tags={"powersync/duckdb_writer": "true"},
+    executor_def=dg.in_process_executor, tags=WRITER_TAGS,
     description="Decide each site's planning strategy for its local day (once per day per site).",
 )
 

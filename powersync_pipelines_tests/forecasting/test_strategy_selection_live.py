@@ -10,18 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from powersync_pipelines.backtest.live_selection import select_for_site
+from powersync_pipelines.backtest.forecasts import ForecastOptions
+from powersync_pipelines.backtest.learned import LearnedForecast
+from powersync_pipelines.backtest.live_selection import _learned_options, realised_data, select_for_site
 from powersync_pipelines.backtest.selection import SelectionRule
 from powersync_pipelines.config import load_sites
 from powersync_pipelines.defs.resources import ClockResource, HistoryStoreResource, SitesResource
 from powersync_pipelines.defs.strategy import strategy_selection
 from powersync_pipelines.forecasts.blend import blend_price_horizon
 from powersync_pipelines.forecasts.price_mapping import SpikeReserveRule
-from powersync_pipelines.forecasts.price_model import fit_price_model
+from powersync_pipelines.forecasts.price_model import PriceModelConfig, fit_price_model
 from powersync_pipelines.forecasts.strategy_choice import current_strategy, record_choice
+from powersync_pipelines.schemas import finalize_price_frame
 from powersync_pipelines.storage import HistoryStore
 
-from ._prices import RETAIL_MAPS, TZ, rrp_series
+from ._prices import RETAIL_MAPS, TZ, retail, rrp_series
 from .test_refit_asset import _sites_file, _store_prices
 
 NOW = "2024-05-12T01:00:00Z"  # 11:00 in Melbourne: local day 2024-05-12
@@ -76,6 +79,33 @@ def test_the_next_day_replays_only_the_day_not_yet_replayed(tmp_path):
     pd.testing.assert_frame_equal(old, before)  # the earlier days were not replayed again
     assert set(after.loc[after["day"].astype(str) == "2024-05-12", "candidate"]) == set(first.savings)
     assert second.previous == first.choice
+
+
+def test_without_a_wholesale_price_the_learned_candidate_fits_on_the_stored_import_prices(tmp_path):
+    """An Octopus-like site (half-hourly retail prices, no RRP): each replayed day's model is fitted on the
+    stored import prices of the ``fit_days`` before it, as the live refit fits, not on the replay's own days."""
+    store = HistoryStore(tmp_path / "h.duckdb")
+    s = rrp_series(days=70, start="2024-03-03T14:00:00Z", seed=5)
+    s = s[s.index.minute % 30 == 0]
+    imp, exp = retail(s.to_numpy())
+    frame = pd.DataFrame({"import_price": imp, "export_price": exp, "is_forecast": False}, index=s.index)
+    store.upsert_prices("home", finalize_price_frame(frame, "octopus", pd.Timestamp("2024-06-01T00:00:00Z")))
+    site = load_sites(_sites_file(tmp_path, ["home"])).get("home")
+    first = pd.Timestamp("2024-05-09", tz=TZ)
+    opts = _learned_options(store, site, first)
+    assert opts.history_kind == "import_price"
+    assert opts.history_series.index.to_series().diff().dropna().eq(pd.Timedelta(minutes=5)).all()
+    data = realised_data(store, site, first.tz_convert("UTC"), pd.Timestamp(NOW))
+    fc = LearnedForecast(data, ForecastOptions(model_options=opts))
+    model = fc.model_for(data.i0)
+    assert fc.kind == "import_price" and model.series == "import_price"
+    fit_days = pd.Timedelta(days=PriceModelConfig().fit_days)
+    assert model.train_start == first.tz_convert("UTC") - fit_days  # the stored history, the live window
+    alone = LearnedForecast(data, ForecastOptions(model_options=_learned_options(store, site, first.replace(year=2023))))
+    assert alone.model_for(data.i0).train_start >= first.tz_convert("UTC") - pd.Timedelta(days=4)  # its own days
+    sel = select_for_site(store, site, pd.Timestamp(NOW), SelectionRule(trailing_days=2))
+    assert set(sel.savings) == {"learned", "learned_no_reserve", "persistence"} and sel.days_seen == 2
+    assert all(np.isfinite(v) for v in sel.savings.values())
 
 
 def test_a_site_without_stored_prices_keeps_the_default_and_says_why(tmp_path):

@@ -3,13 +3,9 @@
 
 import dagster as dg
 
-from ...storage.backend import database_url
+from ..resources import WRITER_TAGS
 from .assets import PLANNING_ASSETS
 from .partitions import all_sites_tags, planning_partitions, shard_run_tags, sharded
-
-# One DuckDB file has one writer: its planning runs queue behind each other. PostgreSQL takes concurrent writers,
-# so there the shard runs are bounded only by the ``powersync/planning_shard`` limit.
-WRITER_TAGS = {} if database_url() else {"powersync/duckdb_writer": "true"}
 
 reoptimize_job = dg.define_asset_job(
     "reoptimize_job",
