@@ -251,8 +251,8 @@ possible): persistence $236.54 / mean 0.511, learned $174.11 / 0.394, no reserve
 learned model loses to persistence there, and 9 of the 13 months stay below persistence - 0.02: the model's knobs
 and the rule's $/MWh levels were chosen on AEMO RRP. Live, an Agile site plans on the published day-ahead prices for
 most of the horizon, which this backtest has no archive of. Agile months cost 1.5-30 min each (against ~1 min for
-a VIC1 month): where Outgoing C pays more than Import J (2-9 % of the crisis slots; import was capped at 35p until
-2022-02), the LP's simultaneous import and export is repaired by a MILP (``optimizer.repair``), 0.3 s a time.
+a VIC1 month): where Outgoing C pays more than Import J (2-9 % of the crisis slots; import was capped at 35p to 2022-06, at 55-78p
+after), the LP's simultaneous import and export is repaired by a MILP (``optimizer.repair``), 0.3 s a time.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``), ``--broad`` /
