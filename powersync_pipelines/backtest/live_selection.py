@@ -127,12 +127,10 @@ def _learned_options(store: HistoryStore, site: SiteConfig, first_day: pd.Timest
     each replayed day's model is fitted on the same ``fit_days`` as the live one."""
     start = first_day.tz_convert("UTC")
     stored = store.read_prices(site.id, start - pd.Timedelta(days=PriceModelConfig().fit_days) - HISTORY, start)
-    kind = "rrp" if "rrp" in stored and stored["rrp"].notna().any() else "import_price"
-    values = stored[kind].dropna() if kind in stored else pd.Series(dtype=float)
-    history = None
-    if len(values):  # on the 5-minute grid the model fits on: a half-hourly price holds for its six slots
-        values = values[~values.index.duplicated(keep="last")].sort_index()
-        history = values.resample(STEP).ffill(limit=int(MAX_GAP / STEP) - 1).dropna()
+    kind = "rrp" if stored["rrp"].notna().any() else "import_price"
+    values = stored[kind].dropna()  # one row per interval, in time order (the table's key; read_prices sorts)
+    # On the 5-minute grid the model fits on: a half-hourly price holds for its six slots.
+    history = values.resample(STEP).ffill(limit=int(MAX_GAP / STEP) - 1).dropna() if len(values) else None
     return LearnedOptions(rule=reserve_rule(site.features.spike_reserve), region=site.provider.region,
                           select=False, history_series=history, history_kind=kind)
 
