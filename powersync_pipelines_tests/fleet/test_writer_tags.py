@@ -1,5 +1,5 @@
 """Every job that writes the history store carries the DuckDB writer tag on the DuckDB file (one writing run at a
-time) and none on PostgreSQL (concurrent writers), read from the definitions a fresh process loads."""
+time) and none on PostgreSQL (concurrent writers), read from the job definitions as a fresh process loads them."""
 
 from __future__ import annotations
 
