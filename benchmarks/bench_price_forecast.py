@@ -348,12 +348,12 @@ def _folder() -> str:
     return str(folder)
 
 
-def _site():
+def _site(region: str = "VIC1"):
     from powersync_pipelines.config import parse_sites
 
     return parse_sites({"sites": [{
         "id": "bench", "timezone": TZ,
-        "provider": {"kind": "aemo", "region": "VIC1", "retail": RETAIL},
+        "provider": {"kind": "aemo", "region": region, "retail": RETAIL},
         "battery": {"kind": "simulated", "capacity_kwh": 13.5, "max_charge_kw": 5.0, "max_discharge_kw": 5.0,
                     "charge_efficiency": 0.95, "discharge_efficiency": 0.95, "backup_reserve_pct": 10,
                     "optimizer_reserve_pct": 10},
@@ -362,14 +362,29 @@ def _site():
     }]}).get("bench")
 
 
+def _options(region: str = "VIC1", **params: object):
+    """The runs' forecast options: the region's shipped AEMO files as the learned model's history, the
+    benchmark tariff as its retail map, and ``params``."""
+    from powersync_pipelines.backtest import ForecastOptions
+
+    p = {"history": _folder().replace("VIC1", region), "region": region, "retail": tuple(RETAIL.values()), **params}
+    return ForecastOptions(params=tuple(sorted(p.items())))
+
+
+def _config(model: str, region: str = "VIC1", **params: object):
+    """One run of ``model`` with the :func:`_options` of ``region`` and ``params``: the LP alone, in-process."""
+    from powersync_pipelines.backtest import BacktestConfig
+
+    return BacktestConfig(strategies=("lp",), forecast=model, workers=1, progress=False,
+                          forecast_options=_options(region, **params))
+
+
 def run_one(label: str, start: str, end: str, model: str, params: dict) -> dict:
     """One backtest (a worker-process entry point)."""
-    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, backtest_site
+    from powersync_pipelines.backtest import backtest_site
 
     folder = _folder()
-    p = {"history": folder, "region": "VIC1", "retail": tuple(RETAIL.values()), **params}
-    cfg = BacktestConfig(strategies=("lp",), forecast=model, workers=1, progress=False,
-                         forecast_options=ForecastOptions(params=tuple(sorted(p.items()))))
+    cfg = _config(model, **params)
     t0 = time.perf_counter()
     s = backtest_site(_site(), [folder], cfg, start=pd.Timestamp(start, tz=TZ).isoformat(),
                       end=pd.Timestamp(end, tz=TZ).isoformat()).summary
@@ -511,7 +526,7 @@ def broad_months() -> list[tuple[str, str, str, str]]:
 def broad_month(region: str, month: str, start: str, end: str, fresh: bool = False) -> dict:
     """One month through ``--forecast learned`` (the daily selection): the three candidates' shadow replays
     and the selected run, in one call; cached per (region, month) under ``var/``."""
-    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, backtest_site
+    from powersync_pipelines.backtest import backtest_site
 
     BROAD_CACHE.mkdir(parents=True, exist_ok=True)
     path = BROAD_CACHE / f"{region}_{month}.json"
@@ -522,11 +537,8 @@ def broad_month(region: str, month: str, start: str, end: str, fresh: bool = Fal
             path.write_text(json.dumps(row))
         return row
     folder = _folder().replace("VIC1", region)
-    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
-    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
-                         forecast_options=ForecastOptions(params=tuple(sorted(p.items()))))
-    site = _site()
-    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
+    cfg = _config("learned", region)
+    site = _site(region)
     t0 = time.perf_counter()
     s = backtest_site(site, [folder], cfg, start=pd.Timestamp(start, tz=TZ).isoformat(),
                       end=pd.Timestamp(end, tz=TZ).isoformat()).summary
@@ -601,11 +613,8 @@ def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) ->
     region, month = row["region"], row["month"]
     start, end = next((a, b) for r, m, a, b in broad_months() if (r, m) == (region, month))
     folder = _folder().replace("VIC1", region)
-    site = _site()
-    site = site.model_copy(update={"provider": site.provider.model_copy(update={"region": region})})
-    p = {"history": folder, "region": region, "retail": tuple(RETAIL.values())}
-    opts = ForecastOptions(params=tuple(sorted(p.items())))
-    learned = site_learned_options(opts, site, [folder])
+    site = _site(region)
+    learned = site_learned_options(_options(region), site, [folder])
     cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
                          forecast_options=ForecastOptions(model_options=learned))
     data = load_data(site, [folder], None, pd.Timestamp(start, tz=TZ).isoformat(), pd.Timestamp(end, tz=TZ).isoformat())
@@ -770,8 +779,7 @@ def octopus(fresh: bool = False, limit: int | None = None, cached_only: bool = F
         rows.append(row)
         print(f"Octopus {month}: " + ", ".join(f"{c} {row['capture'][c]}" for c in COLUMNS)
               + f" ({row['elapsed_s']} s)", flush=True)
-    return {"rows": [{k: v for k, v in r.items() if k != "daily_savings"} for r in rows],
-            "summary": broad_summary(rows, region="OCTOPUS_J")}
+    return {"rows": rows, "summary": broad_summary(rows, region="OCTOPUS_J")}
 
 
 def blend_weight_check() -> dict:
@@ -881,7 +889,7 @@ def backtest_month_cost(months: tuple[str, ...] = ("2024-01", "2025-06")) -> dic
     (``select=false``), CPU seconds of each in the same process, one after the other. Target: the selected month
     <= (candidates + 1) x the single-strategy month. 2024-01 is calm (the rule never fires, so the no-reserve
     replay is the learned one and is not run again); 2025-06 has the June 2025 spikes."""
-    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions, backtest_site
+    from powersync_pipelines.backtest import backtest_site
 
     folder = _folder()
     out: dict = {"candidates": len(CANDIDATES), "target_ratio": len(CANDIDATES) + 1}
@@ -889,9 +897,7 @@ def backtest_month_cost(months: tuple[str, ...] = ("2024-01", "2025-06")) -> dic
         start, end = _month_bounds(month)
         row = {}
         for label, select in (("single_strategy_cpu_s", "false"), ("selected_cpu_s", "true")):
-            p = {"history": folder, "region": "VIC1", "retail": tuple(RETAIL.values()), "select": select}
-            cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
-                                 forecast_options=ForecastOptions(params=tuple(sorted(p.items()))))
+            cfg = _config("learned", select=select)
             c0 = time.process_time()
             backtest_site(_site(), [folder], cfg, start=pd.Timestamp(start, tz=TZ).isoformat(),
                           end=pd.Timestamp(end, tz=TZ).isoformat())
@@ -931,7 +937,7 @@ def main() -> None:
             octopus_month(sys.argv[sys.argv.index("--octopus-month") + 1])
             return
         result = octopus(fresh="--fresh" in sys.argv, cached_only="--cached" in sys.argv)
-        path = write_results("price_forecast", {**previous, "octopus": result})
+        path = write_results("price_forecast", {**previous, "octopus": _broad_entry(result)})
         print(f"-> {path}")
         return
     if "--month-cost" in sys.argv:  # the backtest-month cost alone
