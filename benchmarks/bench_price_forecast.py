@@ -602,32 +602,53 @@ def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: fl
     return out
 
 
+def _month_setup(region: str, month: str) -> tuple:
+    """What a month's selected run plans with: (data, battery spec, config, learned options), for a broad row
+    (VIC1 / NSW1) or an Agile one (``OCTOPUS_REGION``), exactly as :func:`broad_month` / :func:`octopus_month`
+    build them."""
+    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions
+    from powersync_pipelines.backtest.battery import BatterySpec
+    from powersync_pipelines.backtest.learned import LearnedOptions
+    from powersync_pipelines.backtest.runner import load_data, site_learned_options
+    from powersync_pipelines.forecasts.price_mapping import reserve_rule
+
+    if region == OCTOPUS_REGION:
+        root = shared_real_data() / "octopus"
+        site = _octopus_site()
+        start = pd.Period(month, freq="M").start_time.tz_localize(OCTOPUS_TZ)
+        end = (pd.Period(month, freq="M") + 1).start_time.tz_localize(OCTOPUS_TZ)
+        data = load_data(site, [str(root / "agile_import" / "csv_agile_J_South_Eastern_England.csv")], None,
+                         start.isoformat(), end.isoformat(), extra_history=OCTOPUS_HISTORY,
+                         export_prices=[str(root / "agile_outgoing" / "csv_agileoutgoing_C_London.csv")])
+        learned = LearnedOptions(rule=reserve_rule(site.features.spike_reserve))
+    else:
+        start, end = next((a, b) for r, m, a, b in broad_months() if (r, m) == (region, month))
+        folder = _folder().replace("VIC1", region)
+        site = _site(region)
+        learned = site_learned_options(_options(region), site, [folder])
+        data = load_data(site, [folder], None, pd.Timestamp(start, tz=TZ).isoformat(),
+                         pd.Timestamp(end, tz=TZ).isoformat())
+    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
+                         forecast_options=ForecastOptions(model_options=learned))
+    return data, BatterySpec.from_site(site), cfg, learned
+
+
 def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) -> dict:
     """One cached month planned for real with another selection rule: the choices from the month's cached
     candidate replays (walk-forward, as ``run_selected`` makes them), then the one run that follows them."""
-    from powersync_pipelines.backtest import BacktestConfig, ForecastOptions
-    from powersync_pipelines.backtest.battery import BatterySpec
-    from powersync_pipelines.backtest.runner import load_data, site_learned_options
     from powersync_pipelines.backtest.selection import SelectionRule, candidates, run_choices, walk_forward
 
-    region, month = row["region"], row["month"]
-    start, end = next((a, b) for r, m, a, b in broad_months() if (r, m) == (region, month))
-    folder = _folder().replace("VIC1", region)
-    site = _site(region)
-    learned = site_learned_options(_options(region), site, [folder])
-    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
-                         forecast_options=ForecastOptions(model_options=learned))
-    data = load_data(site, [folder], None, pd.Timestamp(start, tz=TZ).isoformat(), pd.Timestamp(end, tz=TZ).isoformat())
+    data, spec, cfg, learned = _month_setup(row["region"], row["month"])
+    tz = OCTOPUS_TZ if row["region"] == OCTOPUS_REGION else TZ
     daily = pd.DataFrame({c: pd.Series(row["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
                                                                            "persistence")})
-    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
-    days = [pd.Timestamp(d, tz=TZ) for d in row["choices"]]
-    spec = BatterySpec.from_site(site)
+    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(tz)
+    days = [pd.Timestamp(d, tz=tz) for d in row["choices"]]
     rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
     choice = walk_forward(daily, days, rule, capacity_kwh=spec.capacity_kwh)
     s = run_choices(data, spec, cfg, candidates(learned), choice).summary
     counts = choice.value_counts()
-    return {"month": month, "savings": s["savings"], "capture_ratio": s["capture_ratio"],
+    return {"month": row["month"], "savings": s["savings"], "capture_ratio": s["capture_ratio"],
             "days_chosen": {c: int(counts.get(c, 0)) for c in CANDIDATES},
             "choices": {d.strftime("%Y-%m-%d"): c for d, c in choice.items()}}
 
@@ -702,6 +723,7 @@ def broad(fresh: bool = False, limit: int | None = None, cached_only: bool = Fal
 # prices with no wholesale series, across the 2021-23 gas crisis.
 OCTOPUS_CACHE = BROAD_CACHE.parent / "price_forecast_octopus"
 OCTOPUS_TZ = "Europe/London"
+OCTOPUS_REGION = "OCTOPUS_J"  # the rows' region: Agile import region J
 OCTOPUS_HISTORY = pd.Timedelta(days=63)  # the learned model's 56 fit days + the selection's 7 trailing days
 
 
@@ -736,34 +758,24 @@ def _octopus_site():
 
 
 def octopus_month(month: str, fresh: bool = False) -> dict:
-    """One Agile month through ``--forecast learned`` (the daily selection, as shipped); cached under ``var/``.
+    """One Agile month through ``--forecast learned`` (the daily selection, as shipped); cached under ``var/``
+    (a row cached under another rule has its selected column planned again, as :func:`broad_month` does).
 
     No RRP here: the learned model fits the import price itself, on the 56 days of Agile prices before each
     day (the data is read from 63 days before the month)."""
-    from powersync_pipelines.backtest.battery import BatterySpec
-    from powersync_pipelines.backtest.engine import BacktestConfig
-    from powersync_pipelines.backtest.forecasts import ForecastOptions
-    from powersync_pipelines.backtest.learned import LearnedOptions
-    from powersync_pipelines.backtest.runner import load_data
     from powersync_pipelines.backtest.selection import SelectionRule, run_selected
-    from powersync_pipelines.forecasts.price_mapping import reserve_rule
 
     path = OCTOPUS_CACHE / f"{month}.json"
     if path.exists() and not fresh:
-        return json.loads(path.read_text())
-    root = shared_real_data() / "octopus"
-    site = _octopus_site()
-    start = pd.Period(month, freq="M").start_time.tz_localize(OCTOPUS_TZ)
-    end = (pd.Period(month, freq="M") + 1).start_time.tz_localize(OCTOPUS_TZ)
+        row = json.loads(path.read_text())
+        if row["rule"] != _rule_fields():
+            row = _replanned_selection(row)
+            path.write_text(json.dumps(row))
+        return row
     t0 = time.perf_counter()
-    data = load_data(site, [str(root / "agile_import" / "csv_agile_J_South_Eastern_England.csv")], None,
-                     start.isoformat(), end.isoformat(), extra_history=OCTOPUS_HISTORY,
-                     export_prices=[str(root / "agile_outgoing" / "csv_agileoutgoing_C_London.csv")])
-    learned = LearnedOptions(rule=reserve_rule(site.features.spike_reserve))
-    cfg = BacktestConfig(strategies=("lp",), forecast="learned", workers=1, progress=False,
-                         forecast_options=ForecastOptions(model_options=learned))
-    s = run_selected(data, BatterySpec.from_site(site), cfg, learned, SelectionRule()).summary
-    row = _selection_row("OCTOPUS_J", month, s, t0)
+    data, spec, cfg, learned = _month_setup(OCTOPUS_REGION, month)
+    s = run_selected(data, spec, cfg, learned, SelectionRule()).summary
+    row = _selection_row(OCTOPUS_REGION, month, s, t0)
     path.write_text(json.dumps(row))
     return row
 
@@ -779,7 +791,7 @@ def octopus(fresh: bool = False, limit: int | None = None, cached_only: bool = F
         rows.append(row)
         print(f"Octopus {month}: " + ", ".join(f"{c} {row['capture'][c]}" for c in COLUMNS)
               + f" ({row['elapsed_s']} s)", flush=True)
-    return {"rows": rows, "summary": broad_summary(rows, region="OCTOPUS_J")}
+    return {"rows": rows, "summary": broad_summary(rows, region=OCTOPUS_REGION)}
 
 
 def blend_weight_check() -> dict:

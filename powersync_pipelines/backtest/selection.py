@@ -38,7 +38,7 @@ from .learned import LearnedOptions
 DEFAULT_CANDIDATE = "learned"
 TRAILING_DAYS = 7.0
 MARGIN = 0.05
-MIN_GAIN_PER_KWH_DAY = 0.1  # $ per kWh of battery per day: 13.5 kWh over 7 days = $9.45 (benchmarks/bench_price_forecast.py)
+MIN_GAIN_PER_KWH_DAY = 0.05  # $ per kWh of battery per day: 13.5 kWh over 7 days = $4.73 (benchmarks/bench_price_forecast.py)
 MIN_DAYS = 2.0
 
 
