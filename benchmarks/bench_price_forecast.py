@@ -222,7 +222,8 @@ $188.33. Both targets are met now, the mean one by 0.00002: far less than any kn
 Daily strategy selection (issue 27), judged on all 42 VIC1 months 2023-01..2026-06 and NSW1 2024-01 (``--broad``;
 capture = savings / perfect-foresight savings). Shipped: 7 trailing days, margin 5 %, floor 0.05 $ per kWh of battery
 per day (13.5 kWh x 7 days: $4.73): planned for real, pooled $1,862.24 / mean 0.7196 / worst 0.2738 (floor 0.1:
-$1,862.01 / 0.7195 / 0.2738; the two differ only in 2023-02) against $1,855.40 / 0.7182 / 0.2646 for learned alone; below persistence - 0.02 in 2023-02, 2024-02 and 2025-07 (learned alone misses the same three).
+$1,862.01 / 0.7195 / 0.2738; the two differ only in 2023-02) against $1,855.40 / 0.7182 / 0.2646 for learned
+alone; below persistence - 0.02 in 2023-02, 2024-02 and 2025-07 (learned alone misses the same three).
 Each of those gaps is one day: persistence minus learned over the month is $3.02 of $58.60 possible in 2023-02
 ($11.56 of it on 16 Feb), $21.55 of $218.42 in 2024-02 ($19.23 on 13 Feb) and $1.70 of $38.38 in 2025-07 ($2.71 on
 3 July); without that day learned is ahead in 2023-02 (by 0.146) and 2025-07 (by 0.026) and 0.011 behind in 2024-02.
@@ -245,22 +246,23 @@ stitched by the rule's walk-forward choices unless said otherwise):
   shipped rule's +$6.61 over learned comes from switches that rest on single days.
 The 2022 crisis months of the issue are not in the shipped data; the Agile months (``--octopus``) are the shipped
 regime furthest from the one the model and rule were chosen on. On the 13 Agile months 2021-09..2022-09 (the gas
-crisis; import region J, Agile Outgoing region C, the learned model fitting the import price itself; $432.58
-possible): persistence $236.54, learned $174.11, no reserve $187.70, selected $230.06 with the shipped floor 0.05
-(persistence chosen on 125 days, no reserve on 19; floor 0.1: $204.17, persistence on 60 days). Selection recovers
-nearly all of what the learned model loses to persistence there; 6 of the 13 months stay below persistence - 0.02
-(floor 0.1: 9): the model's knobs and the rule's $/MWh levels were chosen on AEMO RRP. Mean capture: 0.483 (0.435
+crisis; import region J, Agile Outgoing region C, the learned model fitting the import price itself; $432.58 possible
+on the first run's bound): persistence $236.54, learned $174.11, no reserve $187.70, selected $230.06 with the shipped
+floor 0.05 (persistence chosen on 125 days, no reserve on 19; floor 0.1: $204.17, persistence on 60 days). Selection
+recovers nearly all of what the learned model loses to persistence there; 6 of the 13 months stay below persistence -
+0.02 (floor 0.1: 9): the model's knobs and the rule's $/MWh levels were chosen on AEMO RRP. Mean capture: 0.483 (0.435
 with floor 0.1) on the earlier run's bound; the bound of 2022-01 and 2022-03 came out lower in a second run on a
-loaded machine ($40.94 / $13.44 against $41.11 / $19.82) with every candidate's dollars identical, so only dollars
-are compared across runs (``octopus.perfect_foresight_differs_between_runs``). Live, an Agile site plans on the published day-ahead prices for
-most of the horizon, which this backtest has no archive of. Agile months cost 1.5-30 min each (against ~1 min for
-a VIC1 month): where Outgoing C pays more than Import J (2-9 % of the crisis slots; import was capped at 35p to 2022-06, at 55-78p
-after), the LP's simultaneous import and export is repaired by a MILP (``optimizer.repair``), 0.3 s a time.
-The selection's floor, stitched from the candidates' replays (margin 5 %): on the 13 Agile months no floor $189.24,
-0.01 $162.35, 0.02 $174.50, 0.05 $220.84, 0.1 (shipped) $195.70; on the 42 VIC1 months 0.05 $1,853.13 against 0.1
-$1,853.80. Planned for real (``reselect``, then fresh runs) where the two floors choose differently (VIC1 2023-02;
-Agile 2021-09, -10, -12, 2022-01, -02, -03, -07, -08, -09): 0.05 gains $25.89 on Agile (worse in 2022-01 by $8.18
-and 2022-08 by $3.03, better in the seven others) and $0.23 on VIC1; NSW1 2024-01 is unchanged. Adopted.
+loaded machine ($40.94 / $13.44 against $41.11 / $19.82) with every candidate's dollars identical, so only dollars are
+compared across runs (``octopus.perfect_foresight_differs_between_runs``). Live, an Agile site plans on the published
+day-ahead prices for most of the horizon, which this backtest has no archive of. Agile months cost 1.5-30 min each
+with two runs on 2 cores, up to 66 min with three (against ~1 min for a VIC1 month): where Outgoing C pays more than
+Import J (2-9 % of the crisis slots; import was capped at 35p to 2022-06, at 55-78p after), the LP's simultaneous
+import and export is repaired by a MILP (``optimizer.repair``), 0.3 s a time. The selection's floor, stitched from the
+candidates' replays (margin 5 %): on the 13 Agile months no floor $189.24, 0.01 $162.35, 0.02 $174.50, 0.05 $220.84,
+0.1 $195.70; on the 42 VIC1 months 0.05 $1,853.13 against 0.1 $1,853.80. Planned for real (``reselect``, then fresh
+runs) where the two floors choose differently (VIC1 2023-02; Agile 2021-09, -10, -12, 2022-01, -02, -03, -07, -08,
+-09): 0.05 gains $25.89 on Agile (worse in 2022-01 by $8.18 and 2022-08 by $3.03, better in the seven others) and
+$0.23 on VIC1; NSW1 2024-01 is unchanged. Adopted.
 
 Run: ``.venv/bin/python -m benchmarks.bench_price_forecast [--select] [--select-months]``, or
 ``--trial NAME '{"param": value}'`` to evaluate one selected candidate once (kept as ``NAME_trial``), ``--broad`` /
