@@ -538,11 +538,7 @@ def broad_month(region: str, month: str, start: str, end: str, fresh: bool = Fal
     BROAD_CACHE.mkdir(parents=True, exist_ok=True)
     path = BROAD_CACHE / f"{region}_{month}.json"
     if path.exists() and not fresh:
-        row = json.loads(path.read_text())
-        if row.get("rule", PREVIOUS_RULE) != _rule_fields():  # the candidates' replays stand; the selected
-            row = _replanned_selection(row)  # column is planned again, for real, under the current rule
-            path.write_text(json.dumps(row))
-        return row
+        return _cached_row(path)
     folder = _folder().replace("VIC1", region)
     cfg = _config("learned", region)
     site = _site(region)
@@ -583,6 +579,16 @@ def _rule_fields() -> dict[str, float]:
     return {k: float(v) for k, v in asdict(SelectionRule()).items()}
 
 
+def _cached_row(path: Path) -> dict:
+    """A cached month row under the shipped rule: the candidates' replays stand; a row cached under another rule
+    has its selected column planned again, for real (:func:`_replanned_selection`), and is cached so."""
+    row = json.loads(path.read_text())
+    if row.get("rule", PREVIOUS_RULE) != _rule_fields():
+        row = _replanned_selection(row)
+        path.write_text(json.dumps(row))
+    return row
+
+
 def _replanned_selection(row: dict) -> dict:
     """``row`` with its selected column planned again under the shipped rule (:func:`reselect`)."""
     rule = _rule_fields()
@@ -593,6 +599,16 @@ def _replanned_selection(row: dict) -> dict:
             "choices": r["choices"], "rule": rule, "reselect_s": round(time.perf_counter() - t0, 1)}
 
 
+def _daily(row: dict) -> tuple[pd.DataFrame, list[pd.Timestamp]]:
+    """A cached row's candidate savings per local day, and the days the selection chose for, in the row's time
+    zone (Europe/London for an Agile row)."""
+    tz = OCTOPUS_TZ if row["region"] == OCTOPUS_REGION else TZ
+    order = ("learned", "learned_no_reserve", "persistence")  # backtest.selection.candidates' order: it breaks ties
+    daily = pd.DataFrame({c: pd.Series(row["daily_savings"][c]) for c in order})
+    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(tz)
+    return daily, [pd.Timestamp(d, tz=tz) for d in row["choices"]]
+
+
 def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: float = 0.0) -> dict[str, float]:
     """Savings per month if each day had the savings of the candidate chosen for it by the rule (from the
     candidates' own replays: a screen for the selection's knobs; the adopted rule is run for real)."""
@@ -600,10 +616,7 @@ def stitched(rows: list[dict], trailing_days: float, margin: float, min_gain: fl
 
     out = {}
     for r in rows:
-        daily = pd.DataFrame({c: pd.Series(r["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
-                                                                              "persistence")})
-        daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(TZ)
-        days = [pd.Timestamp(d, tz=TZ) for d in r["choices"]]
+        daily, days = _daily(r)
         rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
         choice = walk_forward(daily, days, rule, capacity_kwh=13.5)
         out[f"{r['region']} {r['month']}"] = float(sum(daily.loc[d, c] for d, c in choice.items()))
@@ -647,11 +660,7 @@ def reselect(row: dict, trailing_days: float, margin: float, min_gain: float) ->
     from powersync_pipelines.backtest.selection import SelectionRule, candidates, run_choices, walk_forward
 
     data, spec, cfg, learned = _month_setup(row["region"], row["month"])
-    tz = OCTOPUS_TZ if row["region"] == OCTOPUS_REGION else TZ
-    daily = pd.DataFrame({c: pd.Series(row["daily_savings"][c]) for c in ("learned", "learned_no_reserve",
-                                                                           "persistence")})
-    daily.index = pd.DatetimeIndex(pd.to_datetime(daily.index)).tz_localize(tz)
-    days = [pd.Timestamp(d, tz=tz) for d in row["choices"]]
+    daily, days = _daily(row)
     rule = SelectionRule(trailing_days=trailing_days, margin=margin, min_gain_per_kwh_day=min_gain)
     choice = walk_forward(daily, days, rule, capacity_kwh=spec.capacity_kwh)
     s = run_choices(data, spec, cfg, candidates(learned), choice).summary
@@ -775,11 +784,7 @@ def octopus_month(month: str, fresh: bool = False) -> dict:
 
     path = OCTOPUS_CACHE / f"{month}.json"
     if path.exists() and not fresh:
-        row = json.loads(path.read_text())
-        if row["rule"] != _rule_fields():
-            row = _replanned_selection(row)
-            path.write_text(json.dumps(row))
-        return row
+        return _cached_row(path)
     t0 = time.perf_counter()
     data, spec, cfg, learned = _month_setup(OCTOPUS_REGION, month)
     s = run_selected(data, spec, cfg, learned, SelectionRule()).summary
